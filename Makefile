@@ -1,0 +1,45 @@
+# The README's two commands: `make run` and `make test`. Both create .venv as needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_STORE ?= $(CURDIR)/demo-store.db
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+## Open the console on a demo store (created and seeded on first run).
+run: $(VENV)/.installed
+	$(BIN)/eventscope --store "$(DEMO_STORE)" gui --demo
+
+## Lint, type-check, check the dependency rule, then run the whole suite offscreen.
+test: $(VENV)/.installed-test lint
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; \
+	exit $$rc
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check core console plugins tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## Benchmarks: ratios against raw sqlite3 and the eventsourcing library, same run.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

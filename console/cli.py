@@ -1,0 +1,276 @@
+"""The ``eventscope`` command (DESIGN §6); Qt is imported only when the GUI is asked for."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import orjson
+
+from core.errors import (
+    EventscopeError,
+    ImportFailed,
+    StoreUnusable,
+    WrongExpectedVersion,
+)
+from core.events import ExpectedVersion, parse_time
+from core.store import EventFilter
+from core.workspace import Workspace
+
+__all__ = ["EXIT_CHECK_FAILED", "default_store_location", "main"]
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CONFLICT = 3
+EXIT_REJECTED = 4
+EXIT_STORE_UNUSABLE = 5
+
+
+class UsageError(Exception):
+    """A bad argument value that argparse cannot see (bad JSON, bad time)."""
+
+
+def default_store_location() -> str:
+    """``$EVENTSCOPE_STORE``, else ``store.db`` in the user data folder."""
+    configured = os.environ.get("EVENTSCOPE_STORE")
+    if configured:
+        return configured
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return str(base / "eventscope" / "store.db")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eventscope",
+        description="An operations console for event-sourced systems.",
+    )
+    parser.add_argument(
+        "--store",
+        help="a SQLite file path or a SQLAlchemy URL (default: $EVENTSCOPE_STORE, "
+        "else a file in the user data folder)",
+    )
+    parser.add_argument(
+        "--plugins",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of plugin files (repeatable)",
+    )
+    parser.add_argument("--debug", action="store_true", help="print tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = commands.add_parser("gui", help="open the console (the default)")
+    gui.add_argument("--demo", action="store_true", help="seed an empty store with a demo")
+    gui.add_argument("--writable", action="store_true", help="open the store writable")
+    gui.add_argument("--screenshot", metavar="DIR", help="save a PNG per panel and exit")
+
+    append = commands.add_parser("append", help="append one event")
+    append.add_argument("stream")
+    append.add_argument("type")
+    append.add_argument("--data", default="{}", help="a JSON object")
+    append.add_argument("--metadata", default="{}", help="a JSON object")
+    append.add_argument(
+        "--expected-version",
+        default="any",
+        help="any, no_stream, stream_exists or the version of the stream's last event",
+    )
+    append.add_argument("--event-id", help="a UUID, to make a retry idempotent")
+
+    read = commands.add_parser("read", help="read events as JSON lines")
+    _add_read_filters(read)
+    export = commands.add_parser("export", help="export events as JSON lines")
+    _add_read_filters(export)
+
+    streams = commands.add_parser("streams", help="list streams as JSON lines")
+    streams.add_argument("--prefix")
+    streams.add_argument("--category")
+    streams.add_argument("--limit", type=_positive_int)
+
+    importer = commands.add_parser("import", help="append JSON lines, all or nothing")
+    importer.add_argument("file", help="a JSON-lines file, or - for standard input")
+
+    commands.add_parser("check", help="check the store's integrity")
+    return parser
+
+
+def _add_read_filters(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--stream")
+    where.add_argument("--category")
+    parser.add_argument("--type", action="append", default=[], dest="types", metavar="T")
+    parser.add_argument("--from-position", type=_positive_int, metavar="P")
+    parser.add_argument("--until", metavar="T", help="an ISO-8601 time with a zone")
+    parser.add_argument("--limit", type=_positive_int, metavar="N")
+    parser.add_argument("--backwards", action="store_true")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _json_object(option: str, text: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise UsageError(f"{option}: invalid JSON ({error.args[0]})") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{option}: must be a JSON object")
+    return value
+
+
+def _filter(args: argparse.Namespace) -> EventFilter:
+    until = None
+    if args.until is not None:
+        try:
+            until = parse_time(args.until)
+        except ValueError as error:
+            raise UsageError(f"--until: {error}") from None
+    return EventFilter(
+        stream_id=args.stream,
+        category=args.category,
+        types=tuple(args.types),
+        from_position=args.from_position,
+        until=until,
+    )
+
+
+def _write_lines(lines: Iterable[bytes]) -> None:
+    out = sys.stdout.buffer
+    batch: list[bytes] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= 512:
+            out.write(b"".join(batch))
+            batch.clear()
+    out.write(b"".join(batch))
+    out.flush()
+
+
+def _json_line(value: Any) -> bytes:
+    return orjson.dumps(value) + b"\n"
+
+
+def _input_lines(name: str) -> Iterator[bytes]:
+    if name == "-":
+        yield from sys.stdin.buffer
+        return
+    try:
+        handle = open(name, "rb")
+    except OSError as error:
+        raise UsageError(f"{name}: {error.strerror}") from None
+    with handle:
+        yield from handle
+
+
+def _open(args: argparse.Namespace, *, read_only: bool) -> Workspace:
+    location = args.store or default_store_location()
+    if not read_only and not args.store and not os.environ.get("EVENTSCOPE_STORE"):
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+    return Workspace.open(location, read_only=read_only)
+
+
+def _run(args: argparse.Namespace) -> int:
+    command = args.command or "gui"
+    if command == "gui":
+        from console.app import run_gui  # Qt is imported here and only here
+
+        return run_gui(
+            args.store or default_store_location(),
+            demo=getattr(args, "demo", False),
+            writable=getattr(args, "writable", False),
+            screenshot_dir=getattr(args, "screenshot", None),
+        )
+    if command == "append":
+        data = _json_object("--data", args.data)
+        metadata = _json_object("--metadata", args.metadata)
+        with _open(args, read_only=False) as workspace:
+            try:
+                expected = ExpectedVersion.parse(args.expected_version)
+            except ValueError as error:
+                raise UsageError(f"--expected-version: {error}") from None
+            recorded = workspace.append(
+                args.stream,
+                args.type,
+                data,
+                metadata,
+                expected_version=expected,
+                event_id=args.event_id,
+            )
+        _write_lines([_json_line(recorded.to_dict())])
+        return EXIT_OK
+    if command in ("read", "export"):
+        where = _filter(args)
+        with _open(args, read_only=True) as workspace:
+            _write_lines(workspace.export_lines(where, backwards=args.backwards, limit=args.limit))
+        return EXIT_OK
+    if command == "streams":
+        with _open(args, read_only=True) as workspace:
+            infos = workspace.streams(prefix=args.prefix, category=args.category, limit=args.limit)
+            _write_lines(_json_line(info.to_dict()) for info in infos)
+        return EXIT_OK
+    if command == "import":
+        lines = _input_lines(args.file)
+        with _open(args, read_only=False) as workspace:
+            result = workspace.import_lines(lines)
+        _write_lines([_json_line(result.to_dict())])
+        return EXIT_OK
+    if command == "check":
+        with _open(args, read_only=True) as workspace:
+            report = workspace.check()
+        _write_lines([_json_line(report.to_dict())])
+        return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+    raise UsageError(f"unknown command {command!r}")  # pragma: no cover - argparse stops it
+
+
+def _exit_code(error: BaseException) -> int:
+    if isinstance(error, UsageError):
+        return EXIT_USAGE
+    if isinstance(error, WrongExpectedVersion):
+        return EXIT_CONFLICT
+    if isinstance(error, ImportFailed) and isinstance(error.cause, WrongExpectedVersion):
+        return EXIT_CONFLICT
+    if isinstance(error, StoreUnusable):
+        return EXIT_STORE_UNUSABLE
+    return EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Run the command line and exit with its code (DESIGN §6)."""
+    args = _parser().parse_args(argv)
+    try:
+        code = _run(args)
+    except (EventscopeError, UsageError) as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"eventscope: {error}", file=sys.stderr)
+        code = _exit_code(error)
+    except BrokenPipeError:
+        # The reader went away (``eventscope read | head``): not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_OK
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The error hierarchy: every failure a caller of the engine can see."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DuplicateEventId",
+    "EventscopeError",
+    "ImportFailed",
+    "InvalidEvent",
+    "NewerSchema",
+    "NotAnEventStore",
+    "StoreBusy",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreNotFound",
+    "StoreReadOnly",
+    "StoreUnreachable",
+    "StoreUnusable",
+    "WrongExpectedVersion",
+]
+
+
+class EventscopeError(Exception):
+    """Base class of every error raised by the engine."""
+
+
+class InvalidEvent(EventscopeError, ValueError):
+    """An event (or its stream id) breaks the rules of DESIGN §2.
+
+    Args:
+        field: the offending field, e.g. ``"data"`` or ``"stream_id"``.
+        reason: what is wrong with it, in a few words.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class WrongExpectedVersion(EventscopeError):
+    """An append's expected version does not match the stream; nothing was appended."""
+
+    def __init__(self, stream_id: str, expected: object, actual: int | None) -> None:
+        shown = "no stream" if actual is None else f"version {actual}"
+        super().__init__(
+            f"wrong expected version for stream {stream_id!r}: expected {expected}, "
+            f"the stream is at {shown}"
+        )
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class DuplicateEventId(EventscopeError):
+    """An event id is already stored somewhere other than where it was appended again."""
+
+    def __init__(self, event_id: str, stream_id: str, version: int) -> None:
+        super().__init__(
+            f"event_id {event_id} is already stored in stream {stream_id!r} at version {version}"
+        )
+        self.event_id = event_id
+        self.stream_id = stream_id
+        self.version = version
+
+
+class ImportFailed(EventscopeError):
+    """A line of an import is bad; the whole import was rolled back."""
+
+    def __init__(self, line: int, reason: str, cause: Exception | None = None) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+        self.cause = cause
+
+
+class StoreError(EventscopeError):
+    """The store failed to do what was asked (driver errors are translated to this)."""
+
+
+class StoreBusy(StoreError):
+    """Another writer held the store for longer than the busy timeout."""
+
+
+class StoreReadOnly(StoreError):
+    """A write was attempted on a store opened read-only."""
+
+
+class StoreUnusable(StoreError):
+    """The store cannot be opened at all (exit code 5)."""
+
+
+class StoreNotFound(StoreUnusable):
+    """The store file or database does not exist."""
+
+
+class StoreCorrupt(StoreUnusable):
+    """The file is not a readable SQLite database (random bytes, truncated, malformed)."""
+
+
+class NotAnEventStore(StoreUnusable):
+    """The database is readable but holds no Eventscope schema."""
+
+
+class NewerSchema(StoreUnusable):
+    """The store was written by a newer Eventscope; it is refused and left untouched."""
+
+
+class StoreUnreachable(StoreUnusable):
+    """The database server cannot be reached."""

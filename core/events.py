@@ -1,0 +1,248 @@
+"""Value types of the event model (DESIGN §2): new and recorded events, expected versions."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Literal
+
+__all__ = [
+    "ANY",
+    "NO_STREAM",
+    "STREAM_EXISTS",
+    "ExpectedVersion",
+    "NewEvent",
+    "RecordedEvent",
+    "StreamInfo",
+    "category_of",
+    "format_time",
+    "from_micros",
+    "new_event_id",
+    "parse_time",
+    "to_micros",
+]
+
+JsonObject = dict[str, Any]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware datetime."""
+    if moment.tzinfo is None:
+        raise ValueError(f"time {moment.isoformat()} has no zone")
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    """The aware UTC datetime at a count of microseconds since the Unix epoch."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def format_time(moment: datetime) -> str:
+    """ISO-8601 in UTC with microseconds and a ``Z``: ``2026-03-01T10:15:00.123456Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an ISO-8601 time that carries a zone (``Z`` or ``±HH:MM``) into aware UTC.
+
+    Raises:
+        ValueError: the text is not ISO-8601, or it has no zone.
+    """
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO-8601 time") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"time {text!r} has no zone (add Z or +HH:MM)")
+    return moment.astimezone(UTC)
+
+
+def category_of(stream_id: str) -> str:
+    """The category of a stream: the part before the first ``-`` (``order-17`` -> ``order``)."""
+    return stream_id.split("-", 1)[0]
+
+
+_uuid7_lock = threading.Lock()
+_uuid7_last = 0
+
+
+def new_event_id() -> str:
+    """A time-ordered UUID (version 7, RFC 9562), so the event-id index stays append-only.
+
+    Within one process the ids are strictly increasing, even inside one millisecond
+    (the 12 ``rand_a`` bits count, and borrow the clock when they overflow).
+    """
+    global _uuid7_last
+    with _uuid7_lock:
+        stamp = (time.time_ns() // 1_000_000) << 12
+        stamp = max(stamp, _uuid7_last + 1)
+        _uuid7_last = stamp
+    # 48-bit milliseconds | version 7 | 12-bit counter | variant 0b10 | 62 random bits
+    value = (
+        ((stamp >> 12) << 80)
+        | (0x7 << 76)
+        | ((stamp & 0xFFF) << 64)
+        | 0x8000_0000_0000_0000
+        | (int.from_bytes(os.urandom(8)) & 0x3FFF_FFFF_FFFF_FFFF)
+    )
+    return str(uuid.UUID(int=value))
+
+
+def _normalise_event_id(value: str | uuid.UUID) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        from core.errors import InvalidEvent
+
+        raise InvalidEvent("event_id", f"{value!r} is not a UUID") from None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append: its type, payload and metadata; the store assigns the rest.
+
+    ``event_id`` defaults to a fresh time-ordered UUID; pass one to make a retry
+    idempotent.
+    """
+
+    type: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    event_id: str = field(default_factory=new_event_id)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.event_id, str) or len(self.event_id) != 36:
+            object.__setattr__(self, "event_id", _normalise_event_id(self.event_id))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored: DESIGN §2, the contract seen by readers and projections."""
+
+    position: int
+    stream_id: str
+    version: int
+    type: str
+    data: JsonObject
+    metadata: JsonObject
+    event_id: str
+    recorded_at: datetime
+
+    @property
+    def category(self) -> str:
+        """The stream's category (the part of ``stream_id`` before the first ``-``)."""
+        return category_of(self.stream_id)
+
+    def to_dict(self) -> JsonObject:
+        """The JSON form of DESIGN §2, with ``recorded_at`` as ``…Z`` text."""
+        return {
+            "position": self.position,
+            "stream_id": self.stream_id,
+            "version": self.version,
+            "type": self.type,
+            "data": self.data,
+            "metadata": self.metadata,
+            "event_id": self.event_id,
+            "recorded_at": format_time(self.recorded_at),
+        }
+
+
+ExpectedKind = Literal["any", "no_stream", "stream_exists", "exact"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedVersion:
+    """What an append expects of its stream (KurrentDB semantics).
+
+    ``any`` accepts every state, ``no_stream`` a stream with no events,
+    ``stream_exists`` one with at least one event, and an exact version N a
+    stream whose last event has version N.
+    """
+
+    kind: ExpectedKind
+    version: int | None = None
+
+    @classmethod
+    def exact(cls, version: int) -> ExpectedVersion:
+        """Expect the stream's last event to have this version."""
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise ValueError(f"an exact expected version is an integer >= 0, not {version!r}")
+        return cls("exact", version)
+
+    @classmethod
+    def coerce(cls, value: ExpectedVersion | int | str | None) -> ExpectedVersion:
+        """Accept an ExpectedVersion, an int (exact), ``None`` (any) or text (see ``parse``)."""
+        if isinstance(value, ExpectedVersion):
+            return value
+        if value is None:
+            return ANY
+        if isinstance(value, str):
+            return cls.parse(value)
+        return cls.exact(value)
+
+    @classmethod
+    def parse(cls, text: str) -> ExpectedVersion:
+        """Parse ``any``, ``no_stream``, ``stream_exists`` or a version number."""
+        word = text.strip().lower().replace("-", "_")
+        if word in ("any", "no_stream", "stream_exists"):
+            return cls(word)  # type: ignore[arg-type]
+        if word.isdigit():
+            return cls.exact(int(word))
+        raise ValueError(
+            f"expected version {text!r} is not any, no_stream, stream_exists or a number"
+        )
+
+    def matches(self, current: int | None) -> bool:
+        """Whether a stream whose last version is ``current`` (None: no stream) satisfies this."""
+        if self.kind == "any":
+            return True
+        if self.kind == "no_stream":
+            return current is None
+        if self.kind == "stream_exists":
+            return current is not None
+        return current == self.version
+
+    def __str__(self) -> str:
+        return str(self.version) if self.kind == "exact" else self.kind
+
+
+ANY: Final = ExpectedVersion("any")
+NO_STREAM: Final = ExpectedVersion("no_stream")
+STREAM_EXISTS: Final = ExpectedVersion("stream_exists")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """One stream in a listing: its size and the span of its events."""
+
+    stream_id: str
+    category: str
+    version: int
+    event_count: int
+    first_position: int
+    last_position: int
+    first_recorded_at: datetime
+    last_recorded_at: datetime
+
+    def to_dict(self) -> JsonObject:
+        """The JSON form printed by ``eventscope streams``."""
+        return {
+            "stream_id": self.stream_id,
+            "category": self.category,
+            "version": self.version,
+            "event_count": self.event_count,
+            "first_position": self.first_position,
+            "last_position": self.last_position,
+            "first_recorded_at": format_time(self.first_recorded_at),
+            "last_recorded_at": format_time(self.last_recorded_at),
+        }

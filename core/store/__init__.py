@@ -1,0 +1,37 @@
+"""The event store port and its backends (SQLite, PostgreSQL, in memory)."""
+
+from __future__ import annotations
+
+from core.store.memory import InMemoryEventStore
+from core.store.port import (
+    AppendResult,
+    CheckReport,
+    EventFilter,
+    EventStore,
+    ImportRecord,
+    ImportResult,
+    RawEvent,
+)
+from core.store.sql import SqlEventStore
+
+__all__ = [
+    "AppendResult",
+    "CheckReport",
+    "EventFilter",
+    "EventStore",
+    "ImportRecord",
+    "ImportResult",
+    "InMemoryEventStore",
+    "RawEvent",
+    "SqlEventStore",
+    "open_store",
+]
+
+
+def open_store(location: str, *, read_only: bool = False) -> EventStore:
+    """Open the store at a file path (SQLite) or a SQLAlchemy URL (PostgreSQL).
+
+    A writable open creates a missing store; a read-only open never creates or changes
+    anything. See :meth:`SqlEventStore.open` for the errors.
+    """
+    return SqlEventStore.open(location, read_only=read_only)

@@ -1,0 +1,363 @@
+"""The event store port: what every backend offers, and the rules they all share."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, NamedTuple
+
+import orjson
+
+from core.errors import DuplicateEventId, InvalidEvent, WrongExpectedVersion
+from core.events import (
+    ANY,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    StreamInfo,
+    from_micros,
+)
+from core.store.validation import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    encode_object,
+    validate_event_type,
+)
+
+__all__ = [
+    "AppendResult",
+    "CheckReport",
+    "EventFilter",
+    "EventStore",
+    "ImportRecord",
+    "ImportResult",
+    "PreparedEvent",
+    "RawEvent",
+    "decide_append",
+    "prepare_events",
+]
+
+
+class RawEvent(NamedTuple):
+    """A stored row before decoding: JSON as text, time as microseconds."""
+
+    position: int
+    stream_id: str
+    version: int
+    type: str
+    data: str
+    metadata: str
+    event_id: str
+    recorded_at: int
+
+    def decode(self) -> RecordedEvent:
+        """The RecordedEvent this row stands for."""
+        return RecordedEvent(
+            self.position,
+            self.stream_id,
+            self.version,
+            self.type,
+            orjson.loads(self.data),
+            orjson.loads(self.metadata),
+            self.event_id,
+            from_micros(self.recorded_at),
+        )
+
+
+class PreparedEvent(NamedTuple):
+    """A validated event with its payloads encoded, ready to insert."""
+
+    type: str
+    data: str
+    metadata: str
+    event_id: str
+
+
+def prepare_events(
+    events: Iterable[NewEvent], max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+) -> list[PreparedEvent]:
+    """Validate and encode events; reject an event id that appears twice in one batch.
+
+    Raises:
+        InvalidEvent: the first rule broken, naming the field (and the event's index
+            in the batch when there are several).
+    """
+    prepared: list[PreparedEvent] = []
+    seen: set[str] = set()
+    for index, event in enumerate(events):
+        try:
+            if not isinstance(event, NewEvent):
+                raise InvalidEvent("event", f"must be a NewEvent, not {type(event).__name__}")
+            item = PreparedEvent(
+                validate_event_type(event.type),
+                encode_object("data", event.data, max_payload_bytes),
+                encode_object("metadata", event.metadata, max_payload_bytes),
+                event.event_id,
+            )
+        except InvalidEvent as error:
+            if index == 0:
+                raise
+            raise InvalidEvent(f"events[{index}].{error.field}", error.reason) from None
+        if item.event_id in seen:
+            raise InvalidEvent("event_id", f"{item.event_id} appears twice in one append")
+        seen.add(item.event_id)
+        prepared.append(item)
+    return prepared
+
+
+def decide_append(
+    stream_id: str,
+    event_ids: Sequence[str],
+    expected: ExpectedVersion,
+    current: int | None,
+    found: Mapping[str, tuple[str, int]],
+) -> Literal["append", "idempotent"]:
+    """Decide an append by KurrentDB's rules, from what is already stored.
+
+    Args:
+        stream_id: the stream appended to.
+        event_ids: the ids of the events appended, in order.
+        expected: the caller's expected version.
+        current: the stream's last version (None: no stream).
+        found: for each of ``event_ids`` already stored, its (stream, version).
+
+    Returns:
+        ``"append"`` to write the events, ``"idempotent"`` when exactly these events
+        are already stored at the place this append would have put them.
+
+    Raises:
+        WrongExpectedVersion: the expectation fails and the events are not already there.
+        DuplicateEventId: an id is stored somewhere else.
+    """
+    if not found:
+        if expected.matches(current):
+            return "append"
+        raise WrongExpectedVersion(stream_id, expected, current)
+    for event_id in event_ids:
+        place = found.get(event_id)
+        if place is not None and place[0] != stream_id:
+            raise DuplicateEventId(event_id, *place)
+    if len(found) == len(event_ids):
+        first = found[event_ids[0]][1]
+        in_order = all(found[e][1] == first + i for i, e in enumerate(event_ids))
+        if in_order and (
+            expected.kind in ("any", "stream_exists")
+            or (expected.kind == "no_stream" and first == 0)
+            or (expected.kind == "exact" and first == (expected.version or 0) + 1)
+        ):
+            return "idempotent"
+    if expected.matches(current):
+        event_id = next(e for e in event_ids if e in found)
+        raise DuplicateEventId(event_id, *found[event_id])
+    raise WrongExpectedVersion(stream_id, expected, current)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append did: the stream's new last version and the events' positions.
+
+    ``duplicate`` is true when the append was an idempotent re-send that wrote nothing.
+    """
+
+    stream_id: str
+    version: int
+    first_position: int
+    last_position: int
+    duplicate: bool
+    _rows: tuple[RawEvent, ...] = field(repr=False, compare=False)
+
+    @property
+    def events(self) -> list[RecordedEvent]:
+        """The recorded events (the stored ones, for an idempotent re-send)."""
+        return [row.decode() for row in self._rows]
+
+    @property
+    def next_expected_version(self) -> ExpectedVersion:
+        """The expected version to pass to the next append of this writer."""
+        return ExpectedVersion.exact(self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events a read returns. Every field narrows; the defaults take everything.
+
+    ``from_position`` is inclusive (in the read's direction); ``until`` keeps events
+    with ``recorded_at <= until``.
+    """
+
+    stream_id: str | None = None
+    category: str | None = None
+    types: tuple[str, ...] = ()
+    from_position: int | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRecord:
+    """One line of an import: an event, its stream, and optionally its place and time."""
+
+    line: int
+    stream_id: str
+    event: PreparedEvent
+    version: int | None = None
+    recorded_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """The outcome of an import: events appended, and lines already stored."""
+
+    appended: int
+    duplicates: int
+
+    def to_dict(self) -> dict[str, int]:
+        """The JSON printed by ``eventscope import``."""
+        return {"appended": self.appended, "duplicates": self.duplicates}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """The result of an integrity check: ``ok`` and one entry per finding."""
+
+    ok: bool
+    events: int
+    head: int
+    streams: int
+    problems: tuple[str, ...]
+    details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON printed by ``eventscope check``."""
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head": self.head,
+            "streams": self.streams,
+            "problems": list(self.problems),
+            **self.details,
+        }
+
+
+class EventStore(abc.ABC):
+    """An append-only log of events in streams (DESIGN §2–3).
+
+    Every backend passes the same contract suite (``tests/core/store``).
+    """
+
+    read_only: bool
+    location: str
+
+    @abc.abstractmethod
+    def append_to_stream(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion | int | str | None = ANY,
+    ) -> AppendResult:
+        """Append events to one stream atomically, if the expected version holds.
+
+        Raises:
+            WrongExpectedVersion: the stream is not as expected; nothing was appended.
+            DuplicateEventId: an event id is already stored elsewhere.
+            InvalidEvent: an event or the stream id breaks the rules of DESIGN §2.
+            StoreReadOnly: the store was opened read-only.
+        """
+
+    @abc.abstractmethod
+    def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """The events of one stream by version, from ``from_version`` (inclusive)."""
+
+    @abc.abstractmethod
+    def iter_raw(
+        self,
+        where: EventFilter = EventFilter(),
+        *,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[RawEvent]:
+        """Rows in position order, undecoded, read page by page (keyset pagination)."""
+
+    def read(
+        self,
+        where: EventFilter = EventFilter(),
+        *,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """Events in position order (or reverse), filtered, page by page."""
+        for row in self.iter_raw(where, backwards=backwards, limit=limit):
+            yield row.decode()
+
+    def read_all(
+        self, *, from_position: int | None = None, limit: int | None = None
+    ) -> Iterator[RecordedEvent]:
+        """Every event from ``from_position`` (inclusive) in position order."""
+        return self.read(EventFilter(from_position=from_position), limit=limit)
+
+    @abc.abstractmethod
+    def stream_info(self, stream_id: str) -> StreamInfo | None:
+        """One stream's summary, or None if it has no events."""
+
+    @abc.abstractmethod
+    def list_streams(
+        self,
+        *,
+        prefix: str | None = None,
+        category: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StreamInfo]:
+        """Streams sorted by id (byte-wise), with counts and first/last times."""
+
+    @abc.abstractmethod
+    def head_position(self) -> int:
+        """The position of the last event, 0 for an empty store."""
+
+    @abc.abstractmethod
+    def position_at(self, moment: datetime) -> int:
+        """The last position with ``recorded_at <= moment`` (0 if none): an index probe."""
+
+    @abc.abstractmethod
+    def import_records(self, records: Iterable[ImportRecord]) -> ImportResult:
+        """Append records all-or-nothing; records already stored count as duplicates.
+
+        Raises:
+            ImportFailed: naming the first bad record's line; nothing was appended.
+        """
+
+    @abc.abstractmethod
+    def check(self) -> CheckReport:
+        """Integrity: the database's own check, gapless positions, contiguous versions."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def stream_info_from_row(row: Sequence[Any]) -> StreamInfo:
+    """A StreamInfo from a ``streams`` row (stream_id, category, version, first/last pos/time)."""
+    stream_id, category, version, first_pos, last_pos, first_at, last_at = row
+    return StreamInfo(
+        stream_id,
+        category,
+        version,
+        version + 1,
+        first_pos,
+        last_pos,
+        from_micros(first_at),
+        from_micros(last_at),
+    )

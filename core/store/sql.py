@@ -1,0 +1,923 @@
+"""The SQL event store: one SQLAlchemy Core implementation for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import QueuePool
+
+from core.errors import (
+    EventscopeError,
+    ImportFailed,
+    NewerSchema,
+    NotAnEventStore,
+    StoreBusy,
+    StoreCorrupt,
+    StoreError,
+    StoreNotFound,
+    StoreReadOnly,
+    StoreUnreachable,
+    WrongExpectedVersion,
+)
+from core.events import (
+    ANY,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    StreamInfo,
+    category_of,
+    to_micros,
+)
+from core.store.port import (
+    AppendResult,
+    CheckReport,
+    EventFilter,
+    EventStore,
+    ImportRecord,
+    ImportResult,
+    PreparedEvent,
+    RawEvent,
+    decide_append,
+    prepare_events,
+    stream_info_from_row,
+)
+from core.store.schema import SCHEMA_VERSION, events, meta, metadata, streams
+from core.store.validation import DEFAULT_MAX_PAYLOAD_BYTES, validate_stream_id
+
+__all__ = ["SqlEventStore", "wall_clock_micros"]
+
+PAGE_SIZE: Final = 1000
+IMPORT_CHUNK: Final = 1000
+_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+_EVENT_COLUMNS: Final = (
+    events.c.position,
+    events.c.stream_id,
+    events.c.version,
+    events.c.type,
+    events.c.data,
+    events.c.metadata,
+    events.c.event_id,
+    events.c.recorded_at,
+)
+_STREAM_COLUMNS: Final = (
+    streams.c.stream_id,
+    streams.c.category,
+    streams.c.version,
+    streams.c.first_position,
+    streams.c.last_position,
+    streams.c.first_recorded_at,
+    streams.c.last_recorded_at,
+)
+
+
+def wall_clock_micros() -> int:
+    """Now, in microseconds since the Unix epoch."""
+    return time.time_ns() // 1000
+
+
+def _is_url(location: str) -> bool:
+    return "://" in location
+
+
+class SqlEventStore(EventStore):
+    """An event store in SQLite (a file path) or PostgreSQL (a SQLAlchemy URL).
+
+    Use :meth:`open`; it checks the store before anything can change it.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        location: str,
+        *,
+        read_only: bool,
+        clock: Callable[[], int] = wall_clock_micros,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._insert_streams = (sqlite_insert if self._sqlite else pg_insert)(streams)
+        self._upsert_streams = self._insert_streams.on_conflict_do_update(
+            index_elements=[streams.c.stream_id],
+            set_={
+                "version": self._insert_streams.excluded.version,
+                "last_position": self._insert_streams.excluded.last_position,
+                "last_recorded_at": self._insert_streams.excluded.last_recorded_at,
+            },
+        )
+        self._clock = clock
+        self.location = location
+        self.read_only = read_only
+        self.max_payload_bytes = max_payload_bytes
+        self.page_size = page_size
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        location: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        busy_timeout: float = 30.0,
+        clock: Callable[[], int] = wall_clock_micros,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> SqlEventStore:
+        """Open (and, when writable and new, create) a store.
+
+        Args:
+            location: a SQLite file path or a SQLAlchemy URL (``postgresql+psycopg://…``).
+            read_only: open for inspection; nothing, not even a missing file, is created.
+            busy_timeout: seconds a writer waits for another writer before StoreBusy.
+            clock: microseconds since the epoch, for ``recorded_at`` (tests inject one).
+            max_payload_bytes: the size limit of ``data`` and of ``metadata``.
+
+        Raises:
+            StoreUnusable: missing, corrupt, not an Eventscope store, newer schema, or
+                unreachable (its subclasses say which).
+        """
+        location = os.fspath(location)
+        if _is_url(location) and not location.startswith("sqlite"):
+            engine = _postgres_engine(location, read_only)
+        else:
+            path = _sqlite_path(location)
+            _inspect_sqlite_file(path, read_only)
+            engine = _sqlite_engine(path, read_only, busy_timeout)
+            location = str(path)
+        store = cls(
+            engine,
+            location,
+            read_only=read_only,
+            clock=clock,
+            max_payload_bytes=max_payload_bytes,
+        )
+        try:
+            store._prepare_schema()
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def _prepare_schema(self) -> None:
+        with self._translate():
+            with self._engine.connect() as conn:
+                found = self._schema_version(conn)
+                conn.rollback()
+            if found is None:
+                if self.read_only:
+                    raise NotAnEventStore(f"{self._shown()} holds no Eventscope store yet")
+                self._create_schema()
+            elif found > SCHEMA_VERSION:
+                raise NewerSchema(
+                    f"{self._shown()} has store schema {found}, newer than this Eventscope "
+                    f"understands ({SCHEMA_VERSION}); upgrade Eventscope to open it"
+                )
+
+    def _schema_version(self, conn: Connection) -> int | None:
+        if self._sqlite:
+            names = {
+                row[0]
+                for row in conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                )
+            }
+        else:
+            names = {
+                row[0]
+                for row in conn.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+                )
+            }
+        if meta.name not in names:
+            if names - {"sqlite_sequence"}:
+                raise NotAnEventStore(
+                    f"{self._shown()} is a database, but not an Eventscope store "
+                    f"(it has tables {', '.join(sorted(names)[:5])})"
+                )
+            return None
+        value = conn.execute(
+            select(meta.c.value).where(meta.c.key == "schema_version")
+        ).scalar_one_or_none()
+        if value is None or not str(value).isdigit():
+            raise StoreCorrupt(f"{self._shown()} has no readable schema version")
+        return int(value)
+
+    def _create_schema(self) -> None:
+        if self._sqlite:
+            # WAL is a property of the file: set it once, outside any transaction.
+            raw = self._engine.raw_connection()
+            try:
+                raw.driver_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[union-attr]
+            finally:
+                raw.close()
+        with self._writing(lock=False) as conn:
+            if not self._sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(7316240113)"))
+            if self._schema_version(conn) is not None:
+                return  # another process created it first
+            metadata.create_all(conn)
+            conn.execute(
+                meta.insert(),
+                [
+                    {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+                    {"key": "created_at", "value": str(self._clock())},
+                ],
+            )
+
+    def _shown(self) -> str:
+        if self._sqlite:
+            return self.location
+        return make_url(self.location).render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Release every connection."""
+        self._engine.dispose()
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    # -- transactions and error translation ------------------------------------------------
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        try:
+            yield
+        except EventscopeError:
+            raise
+        except sa_exc.DBAPIError as error:
+            raise _translated(error, self._shown()) from error
+        except sqlite3.Error as error:
+            raise _translated(error, self._shown()) from error
+
+    @contextmanager
+    def _writing(self, lock: bool = True) -> Iterator[Connection]:
+        """A write transaction: BEGIN IMMEDIATE on SQLite, the events table locked on PG."""
+        if self.read_only:
+            raise StoreReadOnly(f"{self._shown()} is open read-only; open it writable to write")
+        with self._translate():
+            with self._engine.connect() as conn:
+                conn.execution_options(eventscope_write=True)
+                with conn.begin():
+                    if lock and not self._sqlite:
+                        # Serialises writers so positions are gapless and commit-ordered.
+                        conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
+                    yield conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self._translate():
+            with self._engine.connect() as conn:
+                with conn.begin():
+                    yield conn
+
+    # -- appending -------------------------------------------------------------------------
+
+    def append_to_stream(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion | int | str | None = ANY,
+    ) -> AppendResult:
+        """Append events to one stream atomically (see :class:`EventStore`)."""
+        validate_stream_id(stream_id)
+        expected = ExpectedVersion.coerce(expected_version)
+        prepared = prepare_events(events, self.max_payload_bytes)
+        if not prepared:
+            return self._empty_append(stream_id, expected)
+        try:
+            with self._writing() as conn:
+                return self._append_in(conn, stream_id, prepared, expected, check_ids=False)
+        except _EventIdCollision:
+            with self._writing() as conn:
+                return self._append_in(conn, stream_id, prepared, expected, check_ids=True)
+
+    def _empty_append(self, stream_id: str, expected: ExpectedVersion) -> AppendResult:
+        info = self.stream_info(stream_id)
+        current = None if info is None else info.version
+        if not expected.matches(current):
+            raise WrongExpectedVersion(stream_id, expected, current)
+        last = -1 if info is None else info.version
+        position = 0 if info is None else info.last_position
+        return AppendResult(stream_id, last, position, position, False, ())
+
+    def _append_in(
+        self,
+        conn: Connection,
+        stream_id: str,
+        prepared: list[PreparedEvent],
+        expected: ExpectedVersion,
+        *,
+        check_ids: bool,
+    ) -> AppendResult:
+        current = conn.execute(
+            select(streams.c.version).where(streams.c.stream_id == stream_id)
+        ).scalar_one_or_none()
+        if check_ids or not expected.matches(current):
+            ids = [item.event_id for item in prepared]
+            found = self._find_event_ids(conn, ids)
+            if decide_append(stream_id, ids, expected, current, found) == "idempotent":
+                versions = [found[event_id][1] for event_id in ids]
+                rows = tuple(self.read_stream_in(conn, stream_id, versions[0], len(ids)))
+                return AppendResult(
+                    stream_id, rows[-1].version, rows[0].position, rows[-1].position, True, rows
+                )
+        head, last_at = self._head_in(conn)
+        recorded_at = max(self._clock(), last_at)
+        category = category_of(stream_id)
+        first_version = 0 if current is None else current + 1
+        rows = tuple(
+            RawEvent(
+                head + 1 + i,
+                stream_id,
+                first_version + i,
+                item.type,
+                item.data,
+                item.metadata,
+                item.event_id,
+                recorded_at,
+            )
+            for i, item in enumerate(prepared)
+        )
+        try:
+            self._insert_rows(conn, rows, {stream_id: category})
+        except sa_exc.IntegrityError as error:
+            if check_ids:
+                raise
+            raise _EventIdCollision() from error
+        return AppendResult(
+            stream_id, rows[-1].version, rows[0].position, rows[-1].position, False, rows
+        )
+
+    def _insert_rows(
+        self, conn: Connection, rows: Sequence[RawEvent], categories: dict[str, str]
+    ) -> None:
+        conn.execute(
+            events.insert(),
+            [
+                {
+                    "position": row.position,
+                    "stream_id": row.stream_id,
+                    "version": row.version,
+                    "type": row.type,
+                    "category": categories[row.stream_id],
+                    "data": row.data,
+                    "metadata": row.metadata,
+                    "event_id": row.event_id,
+                    "recorded_at": row.recorded_at,
+                }
+                for row in rows
+            ],
+        )
+        spans: dict[str, list[int]] = {}
+        for row in rows:
+            span = spans.get(row.stream_id)
+            if span is None:
+                spans[row.stream_id] = [row.version, row.position, row.position, row.recorded_at]
+            else:
+                span[0] = row.version
+                span[2] = row.position
+                span[3] = row.recorded_at
+        first_at = rows[0].recorded_at
+        conn.execute(
+            self._upsert_streams,
+            [
+                {
+                    "stream_id": stream_id,
+                    "category": categories[stream_id],
+                    "version": version,
+                    "first_position": first_position,
+                    "last_position": last_position,
+                    "first_recorded_at": first_at,
+                    "last_recorded_at": last_at,
+                }
+                for stream_id, (version, first_position, last_position, last_at) in spans.items()
+            ],
+        )
+
+    def _head_in(self, conn: Connection) -> tuple[int, int]:
+        row = conn.execute(
+            select(events.c.position, events.c.recorded_at)
+            .order_by(events.c.position.desc())
+            .limit(1)
+        ).first()
+        return (0, 0) if row is None else (row[0], row[1])
+
+    def _find_event_ids(self, conn: Connection, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        found: dict[str, tuple[str, int]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for event_id, stream_id, version in conn.execute(
+                select(events.c.event_id, events.c.stream_id, events.c.version).where(
+                    events.c.event_id.in_(chunk)
+                )
+            ):
+                found[event_id] = (stream_id, version)
+        return found
+
+    def read_stream_in(
+        self, conn: Connection, stream_id: str, from_version: int, count: int
+    ) -> Iterator[RawEvent]:
+        """Rows of one stream from a version, inside an open transaction."""
+        for row in conn.execute(
+            select(*_EVENT_COLUMNS)
+            .where(events.c.stream_id == stream_id, events.c.version >= from_version)
+            .order_by(events.c.version)
+            .limit(count)
+        ):
+            yield RawEvent(*row)
+
+    # -- importing -------------------------------------------------------------------------
+
+    def import_records(self, records: Iterable[ImportRecord]) -> ImportResult:
+        """Append records in one transaction; stored ones count as duplicates.
+
+        Memory stays bounded: records are consumed in chunks of 1,000.
+        """
+        appended = duplicates = 0
+        with self._writing() as conn:
+            versions: dict[str, int | None] = {}
+            head, last_at = self._head_in(conn)
+            chunk: list[ImportRecord] = []
+            for record in records:
+                chunk.append(record)
+                if len(chunk) >= IMPORT_CHUNK:
+                    added, dup, head, last_at = self._import_chunk(
+                        conn, chunk, versions, head, last_at
+                    )
+                    appended += added
+                    duplicates += dup
+                    chunk = []
+                    if len(versions) > 100_000:
+                        versions.clear()
+            if chunk:
+                added, dup, head, last_at = self._import_chunk(conn, chunk, versions, head, last_at)
+                appended += added
+                duplicates += dup
+        return ImportResult(appended, duplicates)
+
+    def _import_chunk(
+        self,
+        conn: Connection,
+        chunk: list[ImportRecord],
+        versions: dict[str, int | None],
+        head: int,
+        last_at: int,
+    ) -> tuple[int, int, int, int]:
+        found = self._find_event_ids(conn, [record.event.event_id for record in chunk])
+        unknown = list({r.stream_id for r in chunk if r.stream_id not in versions})
+        for start in range(0, len(unknown), 500):
+            part = unknown[start : start + 500]
+            known = dict(
+                conn.execute(
+                    select(streams.c.stream_id, streams.c.version).where(
+                        streams.c.stream_id.in_(part)
+                    )
+                ).all()
+            )
+            for stream_id in part:
+                versions[stream_id] = known.get(stream_id)
+        rows: list[RawEvent] = []
+        categories: dict[str, str] = {}
+        duplicates = 0
+        now = self._clock()
+        for record in chunk:
+            event_id = record.event.event_id
+            place = found.get(event_id)
+            if place is not None:
+                if place[0] == record.stream_id and record.version in (None, place[1]):
+                    duplicates += 1
+                    continue
+                raise ImportFailed(
+                    record.line,
+                    f"event_id {event_id} is already stored in stream {place[0]!r} "
+                    f"at version {place[1]}",
+                )
+            current = versions[record.stream_id]
+            version = 0 if current is None else current + 1
+            if record.version is not None and record.version != version:
+                conflict = WrongExpectedVersion(
+                    record.stream_id,
+                    ExpectedVersion.exact(record.version - 1) if record.version else "no_stream",
+                    current,
+                )
+                raise ImportFailed(
+                    record.line,
+                    f"version {record.version} of stream {record.stream_id!r} is not its "
+                    f"next version ({version})",
+                    conflict,
+                )
+            versions[record.stream_id] = version
+            head += 1
+            last_at = max(record.recorded_at if record.recorded_at is not None else now, last_at)
+            categories[record.stream_id] = category_of(record.stream_id)
+            found[event_id] = (record.stream_id, version)
+            item = record.event
+            rows.append(
+                RawEvent(
+                    head,
+                    record.stream_id,
+                    version,
+                    item.type,
+                    item.data,
+                    item.metadata,
+                    event_id,
+                    last_at,
+                )
+            )
+        if rows:
+            self._insert_rows(conn, rows, categories)
+        return len(rows), duplicates, head, last_at
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """One stream's events by version, page by page."""
+        version = events.c.version
+        stmt = select(*_EVENT_COLUMNS).where(events.c.stream_id == stream_id)
+        if backwards:
+            cursor = from_version if from_version is not None else None
+            stmt = stmt.order_by(version.desc())
+        else:
+            cursor = from_version if from_version is not None else 0
+            stmt = stmt.order_by(version)
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = self.page_size if remaining is None else min(self.page_size, remaining)
+            page_stmt = stmt
+            if cursor is not None:
+                page_stmt = stmt.where(version <= cursor if backwards else version >= cursor)
+            with self._reading() as conn:
+                rows = conn.execute(page_stmt.limit(size)).all()
+            for row in rows:
+                yield RawEvent(*row).decode()
+            if len(rows) < size:
+                return
+            cursor = rows[-1][2] - 1 if backwards else rows[-1][2] + 1
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def iter_raw(
+        self,
+        where: EventFilter = EventFilter(),
+        *,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[RawEvent]:
+        """Undecoded rows in position order, one keyset page at a time.
+
+        A one-stream read pages by version (the stream's own index); every other read
+        pages by position, with the position bounds folded into the keyset cursor so
+        each page is one index range.
+        """
+        conditions = []
+        if where.stream_id is not None:
+            conditions.append(events.c.stream_id == where.stream_id)
+        if where.category is not None:
+            conditions.append(events.c.category == where.category)
+        if where.types:
+            if len(where.types) == 1:
+                conditions.append(events.c.type == where.types[0])
+            else:
+                conditions.append(events.c.type.in_(list(where.types)))
+        low = where.from_position if where.from_position is not None and not backwards else None
+        high = self.position_at(where.until) if where.until is not None else None
+        if backwards and where.from_position is not None:
+            high = where.from_position if high is None else min(high, where.from_position)
+        if low is not None and high is not None and low > high:
+            return
+        position = events.c.position
+        by_stream = where.stream_id is not None
+        key = events.c.version if by_stream else position
+        key_index = 2 if by_stream else 0
+        cursor: int | None = None
+        if by_stream:
+            if low is not None:
+                conditions.append(position >= low)
+            if high is not None:
+                conditions.append(position <= high)
+        elif backwards:
+            cursor = None if high is None else high + 1
+            if low is not None:
+                conditions.append(position >= low)
+        else:
+            cursor = None if low is None else low - 1
+            if high is not None:
+                conditions.append(position <= high)
+        stmt = select(*_EVENT_COLUMNS).order_by(key.desc() if backwards else key)
+        if conditions:
+            stmt = stmt.where(and_(*conditions))
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = self.page_size if remaining is None else min(self.page_size, remaining)
+            page_stmt = stmt
+            if cursor is not None:
+                page_stmt = stmt.where(key < cursor if backwards else key > cursor)
+            with self._reading() as conn:
+                rows = conn.execute(page_stmt.limit(size)).all()
+            for row in rows:
+                yield RawEvent(*row)
+            if len(rows) < size:
+                return
+            cursor = rows[-1][key_index]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def stream_info(self, stream_id: str) -> StreamInfo | None:
+        """One stream's summary from the streams table (an index probe)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                select(*_STREAM_COLUMNS).where(streams.c.stream_id == stream_id)
+            ).first()
+        return None if row is None else stream_info_from_row(row)
+
+    def list_streams(
+        self,
+        *,
+        prefix: str | None = None,
+        category: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StreamInfo]:
+        """Streams sorted by id (byte-wise), page by page."""
+        stmt = select(*_STREAM_COLUMNS).order_by(streams.c.stream_id)
+        if category is not None:
+            stmt = stmt.where(streams.c.category == category)
+        if prefix:
+            stmt = stmt.where(
+                streams.c.stream_id >= prefix, streams.c.stream_id < prefix + "\U0010ffff"
+            )
+        cursor = after
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = self.page_size if remaining is None else min(self.page_size, remaining)
+            page_stmt = stmt if cursor is None else stmt.where(streams.c.stream_id > cursor)
+            with self._reading() as conn:
+                rows = conn.execute(page_stmt.limit(size)).all()
+            for row in rows:
+                yield stream_info_from_row(row)
+            if len(rows) < size:
+                return
+            cursor = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def head_position(self) -> int:
+        """The last position, 0 when empty (a primary-key probe)."""
+        with self._reading() as conn:
+            return self._head_in(conn)[0]
+
+    def position_at(self, moment: datetime) -> int:
+        """The last position with ``recorded_at <= moment`` (an index probe)."""
+        micros = to_micros(moment)
+        with self._reading() as conn:
+            found = conn.execute(
+                select(events.c.position)
+                .where(events.c.recorded_at <= micros)
+                .order_by(events.c.recorded_at.desc(), events.c.position.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        return 0 if found is None else int(found)
+
+    # -- checking --------------------------------------------------------------------------
+
+    def check(self) -> CheckReport:
+        """Integrity: the database's own check, gapless positions, contiguous versions,
+        non-decreasing times, and a streams table that agrees with the events."""
+        problems: list[str] = []
+        details: dict[str, Any] = {}
+        with self._reading() as conn:
+            if self._sqlite:
+                messages = [row[0] for row in conn.exec_driver_sql("PRAGMA integrity_check")]
+                details["sqlite_integrity"] = messages[:10]
+                if messages != ["ok"]:
+                    problems.append(f"sqlite integrity_check: {'; '.join(messages[:3])}")
+            count, low, high = conn.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.min(events.c.position), 0),
+                    func.coalesce(func.max(events.c.position), 0),
+                )
+            ).one()
+            if count and (low != 1 or high != count):
+                gaps = [
+                    row[0]
+                    for row in conn.execute(
+                        text(
+                            "SELECT position FROM (SELECT position, LAG(position) OVER "
+                            "(ORDER BY position) AS prev FROM events) AS g "
+                            "WHERE position - COALESCE(prev, 0) <> 1 ORDER BY position LIMIT 10"
+                        )
+                    )
+                ]
+                details["positions_after_gaps"] = gaps
+                problems.append(
+                    f"positions are not gapless: {count} events span positions {low}..{high}"
+                )
+            bad_streams = [
+                {"stream_id": name, "events": n, "min_version": low_v, "max_version": high_v}
+                for name, n, low_v, high_v in conn.execute(
+                    select(
+                        events.c.stream_id,
+                        func.count(),
+                        func.min(events.c.version),
+                        func.max(events.c.version),
+                    )
+                    .group_by(events.c.stream_id)
+                    .having(
+                        (func.min(events.c.version) != 0)
+                        | (func.max(events.c.version) != func.count() - 1)
+                    )
+                    .limit(10)
+                )
+            ]
+            if bad_streams:
+                details["streams_with_version_gaps"] = bad_streams
+                problems.append(f"{len(bad_streams)} stream(s) have non-contiguous versions")
+            backwards = conn.execute(
+                text(
+                    "SELECT count(*) FROM (SELECT recorded_at - LAG(recorded_at) OVER "
+                    "(ORDER BY position) AS step FROM events) AS s WHERE step < 0"
+                )
+            ).scalar_one()
+            if backwards:
+                problems.append(f"recorded_at decreases {backwards} time(s) along position")
+            mismatched = [
+                row[0]
+                for row in conn.execute(
+                    text(
+                        "SELECT COALESCE(s.stream_id, e.stream_id) FROM streams AS s "
+                        "FULL OUTER JOIN (SELECT stream_id, max(version) AS v, "
+                        "min(position) AS fp, max(position) AS lp FROM events "
+                        "GROUP BY stream_id) AS e ON e.stream_id = s.stream_id "
+                        "WHERE s.stream_id IS NULL OR e.stream_id IS NULL OR e.v <> s.version "
+                        "OR e.fp <> s.first_position OR e.lp <> s.last_position LIMIT 10"
+                    )
+                )
+            ]
+            if mismatched:
+                details["streams_table_mismatches"] = mismatched
+                problems.append(f"the streams table disagrees with the events for {mismatched}")
+            stream_count = conn.execute(select(func.count()).select_from(streams)).scalar_one()
+        return CheckReport(
+            ok=not problems,
+            events=int(count),
+            head=int(high),
+            streams=int(stream_count),
+            problems=tuple(problems),
+            details=details,
+        )
+
+
+class _EventIdCollision(Exception):
+    """The fast path hit the unique event-id index; redo the append with id checks."""
+
+
+# -- engines -----------------------------------------------------------------------------------
+
+
+def _sqlite_path(location: str) -> Path:
+    if location.startswith("sqlite:///"):
+        location = urllib.parse.unquote(location[len("sqlite:///") :].split("?", 1)[0])
+    elif location.startswith("sqlite:"):
+        raise StoreNotFound(f"{location}: only file-backed SQLite stores are supported")
+    return Path(location).expanduser().absolute()
+
+
+def _inspect_sqlite_file(path: Path, read_only: bool) -> None:
+    """Refuse a missing (when read-only), foreign or truncated file before SQLite opens it."""
+    if not path.exists():
+        if read_only:
+            raise StoreNotFound(f"{path}: no such store")
+        if not path.parent.is_dir():
+            raise StoreNotFound(f"{path}: the folder {path.parent} does not exist")
+        return
+    if path.is_dir():
+        raise StoreCorrupt(f"{path}: is a folder, not a store file")
+    size = path.stat().st_size
+    if size == 0:
+        if read_only:
+            raise NotAnEventStore(f"{path}: the file is empty")
+        return
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except OSError as error:
+        raise StoreCorrupt(f"{path}: cannot be read ({error.strerror})") from None
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise StoreCorrupt(f"{path}: not a SQLite database (the file header is wrong)")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    change_counter = header[24:28]
+    page_count = int.from_bytes(header[28:32], "big")
+    if header[92:96] == change_counter and page_count and size < page_count * page_size:
+        raise StoreCorrupt(
+            f"{path}: truncated (the file has {size:,} bytes, its header says "
+            f"{page_count * page_size:,})"
+        )
+
+
+def _sqlite_engine(path: Path, read_only: bool, busy_timeout: float) -> Engine:
+    if read_only:
+        target = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+    else:
+        target = str(path)
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            target,
+            uri=read_only,
+            timeout=busy_timeout,
+            isolation_level=None,  # BEGIN is ours (see the "begin" listener)
+            check_same_thread=False,
+        )
+        if not read_only:
+            connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA cache_size=-32000")
+        return connection
+
+    engine = create_engine(
+        "sqlite://", creator=connect, poolclass=QueuePool, pool_size=4, max_overflow=8
+    )
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("eventscope_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(location: str, read_only: bool) -> Engine:
+    try:
+        url = make_url(location)
+    except sa_exc.ArgumentError:
+        raise StoreNotFound(f"{location!r} is neither a file path nor a database URL") from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if not url.drivername.startswith("postgresql"):
+        raise StoreNotFound(f"{url.drivername}: unsupported database (use SQLite or PostgreSQL)")
+    connect_args: dict[str, Any] = {"connect_timeout": 10}
+    if read_only:
+        options = url.query.get("options", "")
+        if isinstance(options, tuple):
+            options = " ".join(options)
+        connect_args["options"] = f"{options} -c default_transaction_read_only=on".strip()
+    try:
+        return create_engine(url, connect_args=connect_args, pool_size=4, max_overflow=8)
+    except (sa_exc.ArgumentError, ImportError) as error:
+        raise StoreUnreachable(f"{location}: {error}") from None
+
+
+def _translated(error: BaseException, shown: str) -> StoreError:
+    """A driver error as one of core.errors, with a one-line message."""
+    original = getattr(error, "orig", error)
+    message = str(original).strip().splitlines()[0] if str(original).strip() else repr(original)
+    lowered = message.lower()
+    if "database is locked" in lowered or "database table is locked" in lowered:
+        return StoreBusy(f"{shown}: another writer held the store too long ({message})")
+    if "readonly database" in lowered or "read-only transaction" in lowered:
+        return StoreReadOnly(f"{shown}: the store is read-only ({message})")
+    if "file is not a database" in lowered or "malformed" in lowered or "disk i/o error" in lowered:
+        return StoreCorrupt(f"{shown}: {message}")
+    if "unable to open database file" in lowered:
+        return StoreNotFound(f"{shown}: {message}")
+    if isinstance(error, sa_exc.OperationalError) and not isinstance(original, sqlite3.Error):
+        if "does not exist" in lowered:
+            return StoreNotFound(f"{shown}: {message}")
+        if "connection" in lowered or "could not" in lowered or "timeout" in lowered:
+            return StoreUnreachable(f"{shown}: {message}")
+    if isinstance(error, sa_exc.IntegrityError):
+        return StoreError(f"{shown}: constraint violated: {message}")
+    return StoreError(f"{shown}: {message}")
