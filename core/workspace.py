@@ -110,10 +110,11 @@ class Workspace:
         *,
         prefix: str | None = None,
         category: str | None = None,
+        after: str | None = None,
         limit: int | None = None,
     ) -> Iterator[StreamInfo]:
-        """Streams by id with counts and first/last times."""
-        return self.store.list_streams(prefix=prefix, category=category, limit=limit)
+        """Streams by id (after ``after``, exclusive) with counts and first/last times."""
+        return self.store.list_streams(prefix=prefix, category=category, after=after, limit=limit)
 
     def head_position(self) -> int:
         """The position of the last event (0 when empty)."""
