@@ -93,7 +93,8 @@ def new_event_id() -> str:
         | 0x8000_0000_0000_0000
         | (int.from_bytes(os.urandom(8)) & 0x3FFF_FFFF_FFFF_FFFF)
     )
-    return str(uuid.UUID(int=value))
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def _normalise_event_id(value: str | uuid.UUID) -> str:

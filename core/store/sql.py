@@ -23,8 +23,6 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
@@ -119,14 +117,8 @@ class SqlEventStore(EventStore):
     ) -> None:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
-        self._insert_streams = (sqlite_insert if self._sqlite else pg_insert)(streams)
-        self._upsert_streams = self._insert_streams.on_conflict_do_update(
-            index_elements=[streams.c.stream_id],
-            set_={
-                "version": self._insert_streams.excluded.version,
-                "last_position": self._insert_streams.excluded.last_position,
-                "last_recorded_at": self._insert_streams.excluded.last_recorded_at,
-            },
+        self._sql_insert_events, self._sql_upsert_streams = _write_statements(
+            "?" if self._sqlite else "%s"
         )
         self._clock = clock
         self.location = location
@@ -376,20 +368,22 @@ class SqlEventStore(EventStore):
     def _insert_rows(
         self, conn: Connection, rows: Sequence[RawEvent], categories: dict[str, str]
     ) -> None:
-        conn.execute(
-            events.insert(),
+        # Plain positional executemany: SQLAlchemy's per-row parameter processing cost
+        # more than SQLite's own insert work (see docs/benchmarks.md).
+        conn.exec_driver_sql(
+            self._sql_insert_events,
             [
-                {
-                    "position": row.position,
-                    "stream_id": row.stream_id,
-                    "version": row.version,
-                    "type": row.type,
-                    "category": categories[row.stream_id],
-                    "data": row.data,
-                    "metadata": row.metadata,
-                    "event_id": row.event_id,
-                    "recorded_at": row.recorded_at,
-                }
+                (
+                    row.position,
+                    row.stream_id,
+                    row.version,
+                    row.type,
+                    categories[row.stream_id],
+                    row.data,
+                    row.metadata,
+                    row.event_id,
+                    row.recorded_at,
+                )
                 for row in rows
             ],
         )
@@ -403,18 +397,18 @@ class SqlEventStore(EventStore):
                 span[2] = row.position
                 span[3] = row.recorded_at
         first_at = rows[0].recorded_at
-        conn.execute(
-            self._upsert_streams,
+        conn.exec_driver_sql(
+            self._sql_upsert_streams,
             [
-                {
-                    "stream_id": stream_id,
-                    "category": categories[stream_id],
-                    "version": version,
-                    "first_position": first_position,
-                    "last_position": last_position,
-                    "first_recorded_at": first_at,
-                    "last_recorded_at": last_at,
-                }
+                (
+                    stream_id,
+                    categories[stream_id],
+                    version,
+                    first_position,
+                    last_position,
+                    first_at,
+                    last_at,
+                )
                 for stream_id, (version, first_position, last_position, last_at) in spans.items()
             ],
         )
@@ -798,6 +792,26 @@ class SqlEventStore(EventStore):
             problems=tuple(problems),
             details=details,
         )
+
+
+def _write_statements(marker: str) -> tuple[str, str]:
+    """The two hot write statements, as driver SQL with positional markers.
+
+    Both SQLite and PostgreSQL accept the same ``ON CONFLICT … DO UPDATE`` upsert.
+    """
+    event_columns = [column.name for column in events.columns]
+    stream_columns = [column.name for column in streams.columns]
+    insert_events = (
+        f"INSERT INTO {events.name} ({', '.join(event_columns)}) "
+        f"VALUES ({', '.join([marker] * len(event_columns))})"
+    )
+    upsert_streams = (
+        f"INSERT INTO {streams.name} ({', '.join(stream_columns)}) "
+        f"VALUES ({', '.join([marker] * len(stream_columns))}) "
+        "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
+        "last_position = excluded.last_position, last_recorded_at = excluded.last_recorded_at"
+    )
+    return insert_events, upsert_streams
 
 
 class _EventIdCollision(Exception):
