@@ -116,3 +116,15 @@ def test_a_healthy_store_still_reads_after_all_that(real_store: Path) -> None:
     result = eventscope(str(real_store), "check")
     assert result.returncode == 0, result.stderr
     assert '"ok":true' in result.stdout
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS)
+def test_inspecting_a_store_never_changes_its_file(
+    tmp_path: Path, real_store: Path, command: list[str]
+) -> None:
+    copy = tmp_path / "inspected.db"
+    copy.write_bytes(real_store.read_bytes())
+    before = digest(copy)
+    result = eventscope(str(copy), *command)
+    assert result.returncode == 0, result.stderr
+    assert digest(copy) == before

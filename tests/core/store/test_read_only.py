@@ -1,0 +1,38 @@
+"""Read-only opens use SQLite's read-only mode: even a stray write cannot reach the file."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from core.errors import StoreNotFound
+from core.events import NewEvent
+from core.store import SqlEventStore
+
+
+def test_the_read_only_connection_itself_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "ro.db"
+    writer = SqlEventStore.open(path)
+    writer.append_to_stream("s-1", [NewEvent("A")])
+    writer.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    reader = SqlEventStore.open(path, read_only=True)
+    raw = reader._engine.raw_connection()
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            raw.driver_connection.execute("DELETE FROM events")  # type: ignore[union-attr]
+    finally:
+        raw.close()
+    assert [e.type for e in reader.read_all()] == ["A"]
+    reader.close()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_a_read_only_open_of_a_missing_file_creates_nothing(tmp_path: Path) -> None:
+    with pytest.raises(StoreNotFound):
+        SqlEventStore.open(tmp_path / "absent.db", read_only=True)
+    assert list(tmp_path.iterdir()) == []
