@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 __all__ = [
     "ANY",
@@ -42,7 +42,7 @@ def to_micros(moment: datetime) -> int:
 
 def from_micros(micros: int) -> datetime:
     """The aware UTC datetime at a count of microseconds since the Unix epoch."""
-    return _EPOCH + timedelta(microseconds=micros)
+    return _EPOCH + timedelta(0, 0, micros)
 
 
 def format_time(moment: datetime) -> str:
@@ -126,9 +126,12 @@ class NewEvent:
             object.__setattr__(self, "event_id", _normalise_event_id(self.event_id))
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """An event as stored: DESIGN §2, the contract seen by readers and projections."""
+class RecordedEvent(NamedTuple):
+    """An event as stored: DESIGN §2, the contract seen by readers and projections.
+
+    Immutable. A named tuple rather than a frozen dataclass: readers build millions of
+    these, and a tuple is built about eight times faster (see docs/benchmarks.md).
+    """
 
     position: int
     stream_id: str

@@ -172,21 +172,25 @@ def test_time_lookup_and_keyset_reads_use_indexes(tmp_path) -> None:  # type: ig
     store.page_size = 2
     for n in range(5):
         store.append_to_stream(f"order-{n}", [NewEvent("A"), NewEvent("B")])
-    captured: list[tuple[str, object]] = []
+    captured: list[str] = []
 
-    def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if statement.lstrip().upper().startswith("SELECT") and "events" in statement:
-            captured.append((statement, parameters))
+    def trace(sql: str) -> None:
+        if sql.startswith("SELECT") and "FROM events" in sql:
+            captured.append(sql)
 
-    sa_event.listen(store._engine, "before_cursor_execute", capture)
+    store._engine.dispose()  # new connections, each traced from its start
+    sa_event.listen(
+        store._engine, "connect", lambda dbapi, record: dbapi.set_trace_callback(trace)
+    )
 
     def plans_of(action) -> list[str]:  # type: ignore[no-untyped-def]
         captured.clear()
         action()
+        statements = list(captured)
         with store._reading() as conn:
             return [
-                " | ".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, p))
-                for sql, p in list(captured)
+                " | ".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+                for sql in statements
             ]
 
     time_plans = plans_of(lambda: store.position_at(datetime(2100, 1, 1, tzinfo=UTC)))
