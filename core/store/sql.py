@@ -74,7 +74,7 @@ from core.store.port import (
 from core.store.schema import SCHEMA_VERSION, events, meta, metadata, streams
 from core.store.validation import DEFAULT_MAX_PAYLOAD_BYTES, validate_stream_id
 
-__all__ = ["SqlEventStore", "wall_clock_micros"]
+__all__ = ["SqlEventStore", "display_location", "wall_clock_micros"]
 
 PAGE_SIZE: Final = 1000
 IMPORT_CHUNK: Final = 1000
@@ -250,9 +250,7 @@ class SqlEventStore(EventStore):
             )
 
     def _shown(self) -> str:
-        if self._sqlite:
-            return self.location
-        return make_url(self.location).render_as_string(hide_password=True)
+        return display_location(self.location)
 
     def close(self) -> None:
         """Release every connection."""
@@ -397,30 +395,22 @@ class SqlEventStore(EventStore):
                 for row in rows
             ],
         )
+        # stream -> [last version, first position, last position, first time, last time]
         spans: dict[str, list[int]] = {}
         for row in rows:
             span = spans.get(row.stream_id)
             if span is None:
-                spans[row.stream_id] = [row.version, row.position, row.position, row.recorded_at]
+                spans[row.stream_id] = [
+                    row.version, row.position, row.position, row.recorded_at, row.recorded_at
+                ]  # fmt: skip
             else:
                 span[0] = row.version
                 span[2] = row.position
-                span[3] = row.recorded_at
-        first_at = rows[0].recorded_at
+                span[4] = row.recorded_at
+        # On conflict (the stream exists) only the version and the last place change.
         conn.exec_driver_sql(
             self._sql_upsert_streams,
-            [
-                (
-                    stream_id,
-                    categories[stream_id],
-                    version,
-                    first_position,
-                    last_position,
-                    first_at,
-                    last_at,
-                )
-                for stream_id, (version, first_position, last_position, last_at) in spans.items()
-            ],
+            [(stream_id, categories[stream_id], *span) for stream_id, span in spans.items()],
         )
 
     def _head_in(self, conn: Connection) -> tuple[int, int]:
@@ -799,10 +789,12 @@ class SqlEventStore(EventStore):
                     text(
                         "SELECT COALESCE(s.stream_id, e.stream_id) FROM streams AS s "
                         "FULL OUTER JOIN (SELECT stream_id, max(version) AS v, "
-                        "min(position) AS fp, max(position) AS lp FROM events "
+                        "min(position) AS fp, max(position) AS lp, min(recorded_at) AS ft, "
+                        "max(recorded_at) AS lt FROM events "
                         "GROUP BY stream_id) AS e ON e.stream_id = s.stream_id "
                         "WHERE s.stream_id IS NULL OR e.stream_id IS NULL OR e.v <> s.version "
-                        "OR e.fp <> s.first_position OR e.lp <> s.last_position LIMIT 10"
+                        "OR e.fp <> s.first_position OR e.lp <> s.last_position "
+                        "OR e.ft <> s.first_recorded_at OR e.lt <> s.last_recorded_at LIMIT 10"
                     )
                 )
             ]
@@ -896,6 +888,16 @@ class _EventIdCollision(Exception):
 
 
 # -- engines -----------------------------------------------------------------------------------
+
+
+def display_location(location: str) -> str:
+    """A store location fit to show or log: a URL's password becomes ``***``."""
+    if not _is_url(location):
+        return location
+    try:
+        return make_url(location).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return location
 
 
 def _sqlite_path(location: str) -> Path:

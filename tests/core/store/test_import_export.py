@@ -142,3 +142,19 @@ def test_export_of_postgres_imports_into_sqlite_identically(
     finally:
         source.close()
         target.close()
+
+
+def test_imported_streams_keep_their_own_first_and_last_times(store: EventStore) -> None:
+    lines = [
+        b'{"stream_id": "a-1", "type": "A", "recorded_at": "2026-01-01T00:00:00Z"}',
+        b'{"stream_id": "b-1", "type": "B", "recorded_at": "2026-01-02T00:00:00Z"}',
+        b'{"stream_id": "a-1", "type": "A", "recorded_at": "2026-01-03T00:00:00Z"}',
+        b'{"stream_id": "c-1", "type": "C", "recorded_at": "2026-01-04T00:00:00Z"}',
+    ]
+    Workspace(store).import_lines(lines)
+    spans = {
+        info.stream_id: (info.first_recorded_at.day, info.last_recorded_at.day)
+        for info in store.list_streams()
+    }
+    assert spans == {"a-1": (1, 3), "b-1": (2, 2), "c-1": (4, 4)}
+    assert store.check().ok
