@@ -180,11 +180,16 @@ def _input_lines(name: str) -> Iterator[bytes]:
         yield from handle
 
 
+def _ensure_default_folder(args: argparse.Namespace) -> None:
+    """Create the user data folder when a write goes to the default store."""
+    if not args.store and not os.environ.get("EVENTSCOPE_STORE"):
+        Path(default_store_location()).parent.mkdir(parents=True, exist_ok=True)
+
+
 def _open(args: argparse.Namespace, *, read_only: bool) -> Workspace:
-    location = args.store or default_store_location()
-    if not read_only and not args.store and not os.environ.get("EVENTSCOPE_STORE"):
-        Path(location).parent.mkdir(parents=True, exist_ok=True)
-    return Workspace.open(location, read_only=read_only)
+    if not read_only:
+        _ensure_default_folder(args)
+    return Workspace.open(args.store or default_store_location(), read_only=read_only)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -192,6 +197,8 @@ def _run(args: argparse.Namespace) -> int:
     if command == "gui":
         from console.app import run_gui  # Qt is imported here and only here
 
+        if getattr(args, "demo", False) or getattr(args, "writable", False):
+            _ensure_default_folder(args)
         return run_gui(
             args.store or default_store_location(),
             demo=getattr(args, "demo", False),

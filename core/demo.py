@@ -41,10 +41,22 @@ def seed_demo_history(store: EventStore, *, orders: int = 300, seed: int = 7) ->
 
 def _records(orders: int, seed: int) -> Iterator[ImportRecord]:
     rng = random.Random(seed)
-    start = _END - timedelta(days=90)
+    start = _END - timedelta(days=90)  # customers register in the month before
     span = (_END - start).total_seconds()
-    moments = sorted(rng.uniform(0, span) for _ in range(orders))
+    # Orders start in the first 85 days, so their follow-ups end by the last day.
+    moments = sorted(rng.uniform(0, span - 5 * 86_400) for _ in range(orders))
     pending: list[tuple[float, str, int, str, dict[str, Any], str]] = []
+    for number, customer in enumerate(_CUSTOMERS, start=1):
+        pending.append(
+            (
+                -rng.uniform(86_400, 30 * 86_400),
+                customer,
+                0,
+                "CustomerRegistered",
+                {"name": f"Customer {number}", "tier": rng.choice(["standard", "gold"])},
+                str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            )
+        )
     for number, offset in enumerate(moments, start=1):
         pending.extend(_order_events(rng, number, offset))
     pending.sort(key=lambda item: (item[0], item[1], item[2]))

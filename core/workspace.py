@@ -14,6 +14,7 @@ from core.store import (
     SqlEventStore,
 )
 from core.store.jsonlines import export_line, parse_import_lines
+from core.store.sql import display_location
 
 __all__ = ["Workspace"]
 
@@ -44,8 +45,13 @@ class Workspace:
 
     @property
     def location(self) -> str:
-        """The store's path or URL (password hidden is the caller's concern)."""
+        """The store's path or URL, as given (a URL may hold a password)."""
         return self.store.location
+
+    @property
+    def display_location(self) -> str:
+        """The store's path or URL fit to show: a password becomes ``***``."""
+        return display_location(self.store.location)
 
     def close(self) -> None:
         """Close the store."""

@@ -36,3 +36,11 @@ def test_a_read_only_open_of_a_missing_file_creates_nothing(tmp_path: Path) -> N
     with pytest.raises(StoreNotFound):
         SqlEventStore.open(tmp_path / "absent.db", read_only=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_password_in_a_store_url_is_never_displayed() -> None:
+    from core.store.sql import display_location
+
+    shown = display_location("postgresql+psycopg://ops:s3cret@db.example:5432/events")
+    assert shown == "postgresql+psycopg://ops:***@db.example:5432/events"
+    assert display_location("/data/store.db") == "/data/store.db"

@@ -1,0 +1,407 @@
+"""The streams browser: every stream in the store, filtered by id prefix, paged in lazily."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.workers import TaskRunner
+from core.events import StreamInfo, format_time
+from core.workspace import Workspace
+
+__all__ = ["PAGE_SIZE", "STREAM_ID_ROLE", "StreamsModel", "StreamsPanel"]
+
+PAGE_SIZE = 500
+FILTER_DELAY_MS = 150
+STREAM_ID_ROLE = Qt.ItemDataRole.UserRole
+
+_ModelIndex = QModelIndex | QPersistentModelIndex
+_HEADERS = ("stream", "category", "events", "last event (UTC)")
+_COLUMN_STREAM, _COLUMN_CATEGORY, _COLUMN_EVENTS, _COLUMN_LAST = range(len(_HEADERS))
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
+class StreamsModel(QAbstractTableModel):
+    """Streams sorted by id, loaded a page at a time as the view asks for more.
+
+    Only the pages a view has scrolled to are held; each one is a keyset query
+    (``after`` the last stream id loaded) run on the task runner, never on the GUI
+    thread. A new prefix starts a new generation; pages of older ones are dropped.
+
+    Args:
+        workspace: the open store.
+        runner: where the queries run.
+        page_size: streams per query.
+        parent: the usual QObject parent.
+    """
+
+    page_loaded = Signal(int, bool)  # rows added, whether it was the first page of the prefix
+    load_failed = Signal(str)
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        runner: TaskRunner,
+        *,
+        page_size: int = PAGE_SIZE,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._workspace = workspace
+        self._runner = runner
+        self._page_size = page_size
+        self._rows: list[StreamInfo] = []
+        self._prefix = ""
+        self._generation = 0
+        self._loading = False
+        self._exhausted = False
+        self._error: str | None = None
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def prefix(self) -> str:
+        """The stream-id prefix shown ("" for every stream)."""
+        return self._prefix
+
+    @property
+    def loading(self) -> bool:
+        """Whether a page is being fetched."""
+        return self._loading
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether every stream matching the prefix is loaded."""
+        return self._exhausted
+
+    @property
+    def error(self) -> str | None:
+        """The last load error of this prefix, if any."""
+        return self._error
+
+    def stream_at(self, row: int) -> StreamInfo:
+        """The stream shown in a row."""
+        return self._rows[row]
+
+    def set_prefix(self, prefix: str) -> None:
+        """Show the streams whose id starts with ``prefix``, from their first page."""
+        self._prefix = prefix
+        self.reload()
+
+    def reload(self) -> None:
+        """Forget every loaded page and fetch the first one again."""
+        self._generation += 1
+        self.beginResetModel()
+        self._rows = []
+        # Loading already: a view's fetchMore during the reset must not start a twin query.
+        self._loading = True
+        self._exhausted = False
+        self._error = None
+        self.endResetModel()
+        self._fetch_page()
+
+    # -- QAbstractTableModel ----------------------------------------------------------------
+
+    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        """Rows loaded so far."""
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        """Stream, category, events, last event time."""
+        return 0 if parent.isValid() else len(_HEADERS)
+
+    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        """Text, alignment, tooltips and the stream id (``STREAM_ID_ROLE``) of a cell."""
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        info = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == _COLUMN_STREAM:
+                return info.stream_id
+            if column == _COLUMN_CATEGORY:
+                return info.category
+            if column == _COLUMN_EVENTS:
+                return f"{info.event_count:,}"
+            if column == _COLUMN_LAST:
+                return info.last_recorded_at.strftime("%Y-%m-%d %H:%M:%S")
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == _COLUMN_EVENTS:
+            return _RIGHT
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == _COLUMN_LAST:
+                return (
+                    f"first event {format_time(info.first_recorded_at)}\n"
+                    f"last event {format_time(info.last_recorded_at)}"
+                )
+            if column == _COLUMN_EVENTS:
+                return (
+                    f"version {info.version}; positions "
+                    f"{info.first_position:,}–{info.last_position:,}"
+                )
+            return info.stream_id
+        if role == STREAM_ID_ROLE:
+            return info.stream_id
+        return None
+
+    def headerData(
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> object:
+        """Column titles; rows have none."""
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(_HEADERS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _HEADERS[section]
+        if role == Qt.ItemDataRole.TextAlignmentRole and section == _COLUMN_EVENTS:
+            return _RIGHT
+        return None
+
+    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
+        """Selectable, never editable, never a parent."""
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
+
+    def canFetchMore(self, parent: _ModelIndex = QModelIndex()) -> bool:  # noqa: B008
+        """Whether more streams match than are loaded (unknown until a short page)."""
+        return not parent.isValid() and not self._exhausted and self._error is None
+
+    def fetchMore(self, parent: _ModelIndex = QModelIndex()) -> None:  # noqa: B008
+        """Start loading the next page; the rows arrive later, with ``page_loaded``."""
+        if parent.isValid() or self._loading or not self.canFetchMore():
+            return
+        self._fetch_page()
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def _fetch_page(self) -> None:
+        workspace = self._workspace
+        prefix = self._prefix or None
+        after = self._rows[-1].stream_id if self._rows else None
+        limit = self._page_size
+
+        def load_page() -> list[StreamInfo]:
+            return list(workspace.streams(prefix=prefix, after=after, limit=limit))
+
+        self._loading = True
+        task = self._runner.submit(load_page, tag=self._generation)
+        task.succeeded.connect(self._on_page_task_succeeded)
+        task.failed.connect(self._on_page_task_failed)
+
+    @Slot(object, object)
+    def _on_page_task_succeeded(self, generation: object, page: object) -> None:
+        if generation != self._generation:
+            return  # the prefix changed while this page loaded
+        rows = cast(list[StreamInfo], page)
+        first = not self._rows
+        if len(rows) < self._page_size:
+            self._exhausted = True
+        if rows:
+            start = len(self._rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
+            self._rows.extend(rows)
+            self.endInsertRows()
+        # Still "loading" until here: views and testers may call fetchMore from inside
+        # the insert notifications, and must not ask for this page a second time.
+        self._loading = False
+        self.page_loaded.emit(len(rows), first)
+
+    @Slot(object, object)
+    def _on_page_task_failed(self, generation: object, error: object) -> None:
+        if generation != self._generation:
+            return
+        self._loading = False
+        self._error = str(error) or type(error).__name__
+        self.load_failed.emit(self._error)
+
+
+class StreamsPanel(QWidget):
+    """A filter box over a lazily paged table of streams.
+
+    Typing filters by stream-id prefix (after a short pause); double-click or Enter on a
+    row emits ``stream_selected`` with its id.
+
+    Args:
+        workspace: the open store.
+        runner: where the store queries run.
+        page_size: streams per query.
+        parent: the usual QWidget parent.
+    """
+
+    stream_selected = Signal(str)
+    page_loaded = Signal(int)  # rows added
+    first_page_loaded = Signal()  # the first page of the current filter is shown
+    load_failed = Signal(str)
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        runner: TaskRunner,
+        *,
+        page_size: int = PAGE_SIZE,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("streamsPanel")
+        self._first_page_ready = False
+
+        self._model = StreamsModel(workspace, runner, page_size=page_size, parent=self)
+        self._model.page_loaded.connect(self._on_model_page_loaded)
+        self._model.load_failed.connect(self._on_model_load_failed)
+
+        self._filter = QLineEdit(self)
+        self._filter.setObjectName("streamsFilter")
+        self._filter.setPlaceholderText("prefix or category…")
+        self._filter.setClearButtonEnabled(True)
+        self._filter.setToolTip(
+            "Show the streams whose id starts with this text;\n"
+            "a category name shows its streams (order → order-1, order-2, …)."
+        )
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(FILTER_DELAY_MS)
+        self._filter.textChanged.connect(self._on_filter_text_changed)
+        self._filter.returnPressed.connect(self._on_filter_return_pressed)
+        self._filter_timer.timeout.connect(self._on_filter_timer_timeout)
+
+        self._view = QTableView(self)
+        self._view.setObjectName("streamsView")
+        self._view.setModel(self._model)
+        self._view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self._view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self._view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self._view.setAlternatingRowColors(True)
+        self._view.setWordWrap(False)
+        self._view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        rows = self._view.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        columns = self._view.horizontalHeader()
+        columns.setStretchLastSection(True)
+        columns.setHighlightSections(False)
+        # Fixed widths from the font, not ResizeToContents: that would measure every row.
+        metrics = self.fontMetrics()
+        for column, sample in (
+            (_COLUMN_STREAM, "customer-000000-00"),
+            (_COLUMN_CATEGORY, "customer-00"),
+            (_COLUMN_EVENTS, "000,000,000"),
+        ):
+            self._view.setColumnWidth(column, metrics.horizontalAdvance(sample) + 24)
+        self._view.activated.connect(self._on_view_activated)
+
+        self._status = QLabel("loading…", self)
+        self._status.setObjectName("streamsStatus")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
+        layout.addWidget(self._filter)
+        layout.addWidget(self._view, 1)
+        layout.addWidget(self._status)
+        self.setFocusProxy(self._filter)
+
+        self._model.reload()
+
+    @property
+    def model(self) -> StreamsModel:
+        """The panel's model."""
+        return self._model
+
+    @property
+    def view(self) -> QTableView:
+        """The table."""
+        return self._view
+
+    @property
+    def filter_edit(self) -> QLineEdit:
+        """The filter box."""
+        return self._filter
+
+    @property
+    def first_page_ready(self) -> bool:
+        """Whether the first page of the current filter is shown."""
+        return self._first_page_ready
+
+    def reload(self) -> None:
+        """Load the current filter's streams again from the first page."""
+        self._first_page_ready = False
+        self._status.setText("loading…")
+        self._model.reload()
+
+    def _apply_filter(self) -> None:
+        self._filter_timer.stop()
+        prefix = self._filter.text().strip()
+        if prefix == self._model.prefix:
+            return
+        self._first_page_ready = False
+        self._status.setText("loading…")
+        self._model.set_prefix(prefix)
+
+    @Slot(str)
+    def _on_filter_text_changed(self, _text: str) -> None:
+        self._filter_timer.start()
+
+    @Slot()
+    def _on_filter_return_pressed(self) -> None:
+        self._apply_filter()
+
+    @Slot()
+    def _on_filter_timer_timeout(self) -> None:
+        self._apply_filter()
+
+    @Slot(int, bool)
+    def _on_model_page_loaded(self, added: int, first: bool) -> None:
+        self._show_count()
+        self.page_loaded.emit(added)
+        if first:
+            self._first_page_ready = True
+            self.first_page_loaded.emit()
+
+    @Slot(str)
+    def _on_model_load_failed(self, message: str) -> None:
+        self._status.setText(f"could not load streams: {message}")
+        self.load_failed.emit(message)
+
+    @Slot(QModelIndex)
+    def _on_view_activated(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.stream_selected.emit(self._model.stream_at(index.row()).stream_id)
+
+    def _show_count(self) -> None:
+        count = self._model.rowCount()
+        prefix = self._model.prefix
+        if count == 0:
+            text = f"no stream starts with “{prefix}”" if prefix else "the store has no streams"
+        elif self._model.exhausted:
+            text = f"{count:,} stream{'s' if count != 1 else ''}"
+            text += f" starting with “{prefix}”" if prefix else ""
+        else:
+            text = f"first {count:,} streams loaded; scroll for more"
+        self._status.setText(text)

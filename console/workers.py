@@ -1,0 +1,125 @@
+"""Run plain Python callables off the GUI thread and hand their outcome back as Qt signals."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+__all__ = ["Task", "TaskRunner"]
+
+
+class Task(QObject):
+    """One callable submitted to a :class:`TaskRunner`.
+
+    Its outcome arrives on the GUI thread as exactly one of two signals, each carrying
+    the ``tag`` given to :meth:`TaskRunner.submit` first (callers use it to drop stale
+    results, e.g. a generation counter that changes when a filter does).
+    """
+
+    succeeded = Signal(object, object)  # tag, the callable's return value
+    failed = Signal(object, object)  # tag, the exception it raised
+
+    def __init__(self, tag: object, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.tag = tag
+
+
+class _CallableRunnable(QRunnable):
+    """Runs on a pool thread; reports back through the runner's private signal only."""
+
+    def __init__(self, runner: TaskRunner, task_id: int, function: Callable[[], Any]) -> None:
+        super().__init__()
+        self._runner = runner
+        self._task_id = task_id
+        self._function = function
+
+    def run(self) -> None:
+        try:
+            outcome, ok = self._function(), True
+        except BaseException as error:  # every outcome must reach the GUI thread
+            outcome, ok = error, False
+        try:
+            self._runner.task_completed.emit(self._task_id, ok, outcome)
+        except RuntimeError:
+            pass  # the runner was deleted while this ran: nobody is waiting any more
+
+
+class TaskRunner(QObject):
+    """A small thread pool for blocking work (store queries) that the GUI must not wait on.
+
+    Submit a plain callable; the :class:`Task` returned emits ``succeeded`` or ``failed``
+    on the thread that owns the runner (the GUI thread). Call :meth:`shutdown` before
+    closing whatever the callables use (the workspace).
+
+    Args:
+        max_threads: how many callables may run at once.
+        parent: the usual QObject parent.
+    """
+
+    # Emitted from pool threads; queued to the runner's own thread by Qt.
+    task_completed = Signal(int, bool, object)
+
+    def __init__(self, *, max_threads: int = 2, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        # A private pool, so shutdown waits for our work only; not a child, so its
+        # destructor never runs while a pool thread is still emitting on us.
+        self._pool = QThreadPool()
+        self._pool.setMaxThreadCount(max_threads)
+        self._ids = itertools.count(1)
+        self._tasks: dict[int, Task] = {}
+        self._closed = False
+        self.task_completed.connect(self._on_self_task_completed)
+
+    @property
+    def pending(self) -> int:
+        """How many submitted tasks have not reported back yet."""
+        return len(self._tasks)
+
+    def submit(self, function: Callable[[], Any], *, tag: object = None) -> Task:
+        """Run ``function()`` on a pool thread.
+
+        Args:
+            function: a plain callable; it must not touch Qt widgets.
+            tag: handed back with the outcome, unchanged.
+
+        Returns:
+            The task; connect to its signals before control returns to the event loop.
+
+        Raises:
+            RuntimeError: the runner has been shut down.
+        """
+        if self._closed:
+            raise RuntimeError("the task runner has been shut down")
+        task_id = next(self._ids)
+        task = Task(tag, self)
+        self._tasks[task_id] = task
+        self._pool.start(_CallableRunnable(self, task_id, function))
+        return task
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Refuse new work, drop work not started yet and wait for running work.
+
+        Returns:
+            Whether every running callable finished within the timeout.
+        """
+        self._closed = True
+        self._pool.clear()
+        finished = self._pool.waitForDone(timeout_ms)
+        for task in self._tasks.values():
+            task.deleteLater()
+        self._tasks.clear()
+        return finished
+
+    @Slot(int, bool, object)
+    def _on_self_task_completed(self, task_id: int, ok: bool, outcome: object) -> None:
+        task = self._tasks.pop(task_id, None)
+        if task is None:
+            return  # shut down meanwhile
+        if ok:
+            task.succeeded.emit(task.tag, outcome)
+        else:
+            task.failed.emit(task.tag, outcome)
+        task.deleteLater()
