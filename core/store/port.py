@@ -85,16 +85,41 @@ def prepare_events(
     """
     prepared: list[PreparedEvent] = []
     seen: set[str] = set()
+    checked_types: set[str] = set()
+    dumps = orjson.dumps
     for index, event in enumerate(events):
         try:
             if not isinstance(event, NewEvent):
                 raise InvalidEvent("event", f"must be a NewEvent, not {type(event).__name__}")
-            item = PreparedEvent(
-                validate_event_type(event.type),
-                encode_object("data", event.data, max_payload_bytes),
-                encode_object("metadata", event.metadata, max_payload_bytes),
-                event.event_id,
-            )
+            event_type = event.type
+            if event_type not in checked_types:
+                checked_types.add(validate_event_type(event_type))
+            data, metadata = event.data, event.metadata
+            # The common case inline (plain dicts, no null that could hide a NaN, under
+            # the limit); anything else takes the checking path that names the problem.
+            try:
+                data_json = dumps(data) if type(data) is dict else None
+                meta_json = dumps(metadata) if type(metadata) is dict else None
+            except orjson.JSONEncodeError:
+                data_json = meta_json = None
+            if (
+                data_json is None
+                or meta_json is None
+                or b"null" in data_json
+                or b"null" in meta_json
+                or len(data_json) > max_payload_bytes
+                or len(meta_json) > max_payload_bytes
+            ):
+                item = PreparedEvent(
+                    event_type,
+                    encode_object("data", data, max_payload_bytes),
+                    encode_object("metadata", metadata, max_payload_bytes),
+                    event.event_id,
+                )
+            else:
+                item = PreparedEvent(
+                    event_type, data_json.decode(), meta_json.decode(), event.event_id
+                )
         except InvalidEvent as error:
             if index == 0:
                 raise
@@ -165,12 +190,13 @@ class AppendResult:
     first_position: int
     last_position: int
     duplicate: bool
-    _rows: tuple[RawEvent, ...] = field(repr=False, compare=False)
+    # Stored rows: RawEvent fields first (a row may carry more, e.g. the category).
+    _rows: tuple[tuple[Any, ...], ...] = field(repr=False, compare=False)
 
     @property
     def events(self) -> list[RecordedEvent]:
         """The recorded events (the stored ones, for an idempotent re-send)."""
-        return [row.decode() for row in self._rows]
+        return [RawEvent._make(row[:8]).decode() for row in self._rows]
 
     @property
     def next_expected_version(self) -> ExpectedVersion:

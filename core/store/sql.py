@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 
 from core.errors import (
     EventscopeError,
@@ -127,10 +128,21 @@ class SqlEventStore(EventStore):
     ) -> None:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
-        self._sql_insert_events, self._sql_upsert_streams = _write_statements(
-            "?" if self._sqlite else "%s"
+        marker = "?" if self._sqlite else "%s"
+        self._marker = marker
+        self._sql_insert_events, self._sql_upsert_streams = _write_statements(marker)
+        self._sql_begin_write = (
+            "BEGIN IMMEDIATE" if self._sqlite else "LOCK TABLE events IN EXCLUSIVE MODE"
+        )
+        self._sql_stream_version = f"SELECT version FROM streams WHERE stream_id = {marker}"
+        self._sql_head = "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+        self._sql_stream_rows = (
+            f"SELECT {', '.join(c.name for c in _EVENT_COLUMNS)} FROM events "
+            f"WHERE stream_id = {marker} AND version >= {marker} ORDER BY version LIMIT {marker}"
         )
         self._clock = clock
+        self._write_lock = threading.Lock()
+        self._writer: PoolProxiedConnection | None = None
         self.location = location
         self.read_only = read_only
         self.max_payload_bytes = max_payload_bytes
@@ -235,7 +247,9 @@ class SqlEventStore(EventStore):
                 raw.driver_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[union-attr]
             finally:
                 raw.close()
-        with self._writing(lock=False) as conn:
+        with self._translate(), self._engine.connect() as conn:
+            conn.execution_options(eventscope_write=True)
+            conn.begin()
             if not self._sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(7316240113)"))
             if self._schema_version(conn) is not None:
@@ -248,12 +262,17 @@ class SqlEventStore(EventStore):
                     {"key": "created_at", "value": str(self._clock())},
                 ],
             )
+            conn.commit()
 
     def _shown(self) -> str:
         return display_location(self.location)
 
     def close(self) -> None:
         """Release every connection."""
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self._engine.dispose()
 
     @property
@@ -275,18 +294,39 @@ class SqlEventStore(EventStore):
             raise _translated(error, self._shown()) from error
 
     @contextmanager
-    def _writing(self, lock: bool = True) -> Iterator[Connection]:
-        """A write transaction: BEGIN IMMEDIATE on SQLite, the events table locked on PG."""
+    def _writing(self) -> Iterator[Any]:
+        """A write transaction on the driver's cursor of this store's writer connection.
+
+        SQLite: ``BEGIN IMMEDIATE``, so a second writer waits for the lock (up to the
+        busy timeout) instead of failing at its first write. PostgreSQL: the events
+        table locked, which serialises writers so positions are gapless and
+        commit-ordered. The driver is used directly and the writer connection is kept
+        (writes are serialised anyway): a single durable append spent most of its
+        non-fsync time in SQLAlchemy's pool and statement layers.
+        """
         if self.read_only:
             raise StoreReadOnly(f"{self._shown()} is open read-only; open it writable to write")
-        with self._translate():
-            with self._engine.connect() as conn:
-                conn.execution_options(eventscope_write=True)
-                with conn.begin():
-                    if lock and not self._sqlite:
-                        # Serialises writers so positions are gapless and commit-ordered.
-                        conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
-                    yield conn
+        with self._write_lock, self._translate():
+            if self._writer is None:
+                self._writer = self._engine.raw_connection()
+            pooled = self._writer
+            driver: Any = pooled.driver_connection
+            cursor = driver.cursor()
+            try:
+                cursor.execute(self._sql_begin_write)
+                yield cursor
+                driver.commit()
+            except BaseException as error:
+                try:
+                    driver.rollback()
+                except Exception:
+                    pass  # the connection itself is broken: replaced below
+                if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+                    self._writer = None
+                    pooled.invalidate()
+                raise
+            finally:
+                cursor.close()
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
@@ -310,11 +350,11 @@ class SqlEventStore(EventStore):
         if not prepared:
             return self._empty_append(stream_id, expected)
         try:
-            with self._writing() as conn:
-                return self._append_in(conn, stream_id, prepared, expected, check_ids=False)
+            with self._writing() as cursor:
+                return self._append_in(cursor, stream_id, prepared, expected, check_ids=False)
         except _EventIdCollision:
-            with self._writing() as conn:
-                return self._append_in(conn, stream_id, prepared, expected, check_ids=True)
+            with self._writing() as cursor:
+                return self._append_in(cursor, stream_id, prepared, expected, check_ids=True)
 
     def _empty_append(self, stream_id: str, expected: ExpectedVersion) -> AppendResult:
         info = self.stream_info(stream_id)
@@ -327,31 +367,37 @@ class SqlEventStore(EventStore):
 
     def _append_in(
         self,
-        conn: Connection,
+        cursor: Any,
         stream_id: str,
         prepared: list[PreparedEvent],
         expected: ExpectedVersion,
         *,
         check_ids: bool,
     ) -> AppendResult:
-        current = conn.execute(
-            select(streams.c.version).where(streams.c.stream_id == stream_id)
-        ).scalar_one_or_none()
+        cursor.execute(self._sql_stream_version, (stream_id,))
+        found_version = cursor.fetchone()
+        current = None if found_version is None else found_version[0]
         if check_ids or not expected.matches(current):
             ids = [item.event_id for item in prepared]
-            found = self._find_event_ids(conn, ids)
+            found = self._find_event_ids(cursor, ids)
             if decide_append(stream_id, ids, expected, current, found) == "idempotent":
-                versions = [found[event_id][1] for event_id in ids]
-                rows = tuple(self.read_stream_in(conn, stream_id, versions[0], len(ids)))
+                first_version = found[ids[0]][1]
+                cursor.execute(self._sql_stream_rows, (stream_id, first_version, len(ids)))
+                stored = tuple(RawEvent._make(row) for row in cursor.fetchall())
                 return AppendResult(
-                    stream_id, rows[-1].version, rows[0].position, rows[-1].position, True, rows
+                    stream_id,
+                    stored[-1].version,
+                    stored[0].position,
+                    stored[-1].position,
+                    True,
+                    stored,
                 )
-        head, last_at = self._head_in(conn)
+        head, last_at = self._head_in(cursor)
         recorded_at = max(self._clock(), last_at)
-        category = category_of(stream_id)
         first_version = 0 if current is None else current + 1
-        rows = tuple(
-            RawEvent(
+        category = category_of(stream_id)
+        rows = [
+            (
                 head + 1 + i,
                 stream_id,
                 first_version + i,
@@ -360,90 +406,61 @@ class SqlEventStore(EventStore):
                 item.metadata,
                 item.event_id,
                 recorded_at,
+                category,
             )
             for i, item in enumerate(prepared)
-        )
+        ]
         try:
-            self._insert_rows(conn, rows, {stream_id: category})
-        except sa_exc.IntegrityError as error:
+            self._insert_rows(cursor, rows)
+        except (sqlite3.IntegrityError, psycopg.IntegrityError) as error:
             if check_ids:
                 raise
             raise _EventIdCollision() from error
         return AppendResult(
-            stream_id, rows[-1].version, rows[0].position, rows[-1].position, False, rows
+            stream_id, first_version + len(rows) - 1, head + 1, head + len(rows), False, tuple(rows)
         )
 
-    def _insert_rows(
-        self, conn: Connection, rows: Sequence[RawEvent], categories: dict[str, str]
-    ) -> None:
+    def _insert_rows(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert rows (RawEvent's fields, then the category) and update their streams."""
         # Plain positional executemany: SQLAlchemy's per-row parameter processing cost
         # more than SQLite's own insert work (see docs/benchmarks.md).
-        conn.exec_driver_sql(
-            self._sql_insert_events,
-            [
-                (
-                    row.position,
-                    row.stream_id,
-                    row.version,
-                    row.type,
-                    categories[row.stream_id],
-                    row.data,
-                    row.metadata,
-                    row.event_id,
-                    row.recorded_at,
-                )
-                for row in rows
-            ],
-        )
-        # stream -> [last version, first position, last position, first time, last time]
-        spans: dict[str, list[int]] = {}
-        for row in rows:
-            span = spans.get(row.stream_id)
+        cursor.executemany(self._sql_insert_events, rows)
+        # stream -> [category, last version, first position, last position, first time,
+        # last time]; on conflict (the stream exists) only the version and last place change.
+        spans: dict[str, list[Any]] = {}
+        for position, stream_id, version, *_, recorded_at, category in rows:
+            span = spans.get(stream_id)
             if span is None:
-                spans[row.stream_id] = [
-                    row.version, row.position, row.position, row.recorded_at, row.recorded_at
-                ]  # fmt: skip
+                spans[stream_id] = [category, version, position, position, recorded_at, recorded_at]
             else:
-                span[0] = row.version
-                span[2] = row.position
-                span[4] = row.recorded_at
-        # On conflict (the stream exists) only the version and the last place change.
-        conn.exec_driver_sql(
-            self._sql_upsert_streams,
-            [(stream_id, categories[stream_id], *span) for stream_id, span in spans.items()],
+                span[1] = version
+                span[3] = position
+                span[5] = recorded_at
+        cursor.executemany(
+            self._sql_upsert_streams, [(stream_id, *span) for stream_id, span in spans.items()]
         )
 
-    def _head_in(self, conn: Connection) -> tuple[int, int]:
-        row = conn.execute(
-            select(events.c.position, events.c.recorded_at)
-            .order_by(events.c.position.desc())
-            .limit(1)
-        ).first()
+    def _head_in(self, cursor: Any) -> tuple[int, int]:
+        cursor.execute(self._sql_head)
+        row = cursor.fetchone()
         return (0, 0) if row is None else (row[0], row[1])
 
-    def _find_event_ids(self, conn: Connection, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
-        found: dict[str, tuple[str, int]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for event_id, stream_id, version in conn.execute(
-                select(events.c.event_id, events.c.stream_id, events.c.version).where(
-                    events.c.event_id.in_(chunk)
-                )
-            ):
-                found[event_id] = (stream_id, version)
-        return found
+    def _find_event_ids(self, cursor: Any, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        return {
+            event_id: (stream_id, version)
+            for event_id, stream_id, version in self._select_in(
+                cursor, "SELECT event_id, stream_id, version FROM events WHERE event_id", ids
+            )
+        }
 
-    def read_stream_in(
-        self, conn: Connection, stream_id: str, from_version: int, count: int
-    ) -> Iterator[RawEvent]:
-        """Rows of one stream from a version, inside an open transaction."""
-        for row in conn.execute(
-            select(*_EVENT_COLUMNS)
-            .where(events.c.stream_id == stream_id, events.c.version >= from_version)
-            .order_by(events.c.version)
-            .limit(count)
-        ):
-            yield RawEvent(*row)
+    def _select_in(self, cursor: Any, query: str, values: Sequence[str]) -> list[Any]:
+        """Rows of ``query IN (values)``, asked in slices the drivers accept."""
+        rows: list[Any] = []
+        for start in range(0, len(values), 500):
+            part = values[start : start + 500]
+            cursor.execute(f"{query} IN ({', '.join([self._marker] * len(part))})", tuple(part))
+            rows.extend(cursor.fetchall())
+        return rows
 
     # -- importing -------------------------------------------------------------------------
 
@@ -453,15 +470,15 @@ class SqlEventStore(EventStore):
         Memory stays bounded: records are consumed in chunks of 1,000.
         """
         appended = duplicates = 0
-        with self._writing() as conn:
+        with self._writing() as cursor:
             versions: dict[str, int | None] = {}
-            head, last_at = self._head_in(conn)
+            head, last_at = self._head_in(cursor)
             chunk: list[ImportRecord] = []
             for record in records:
                 chunk.append(record)
                 if len(chunk) >= IMPORT_CHUNK:
                     added, dup, head, last_at = self._import_chunk(
-                        conn, chunk, versions, head, last_at
+                        cursor, chunk, versions, head, last_at
                     )
                     appended += added
                     duplicates += dup
@@ -469,34 +486,31 @@ class SqlEventStore(EventStore):
                     if len(versions) > 100_000:
                         versions.clear()
             if chunk:
-                added, dup, head, last_at = self._import_chunk(conn, chunk, versions, head, last_at)
+                added, dup, head, last_at = self._import_chunk(
+                    cursor, chunk, versions, head, last_at
+                )
                 appended += added
                 duplicates += dup
         return ImportResult(appended, duplicates)
 
     def _import_chunk(
         self,
-        conn: Connection,
+        cursor: Any,
         chunk: list[ImportRecord],
         versions: dict[str, int | None],
         head: int,
         last_at: int,
     ) -> tuple[int, int, int, int]:
-        found = self._find_event_ids(conn, [record.event.event_id for record in chunk])
+        found = self._find_event_ids(cursor, [record.event.event_id for record in chunk])
         unknown = list({r.stream_id for r in chunk if r.stream_id not in versions})
-        for start in range(0, len(unknown), 500):
-            part = unknown[start : start + 500]
-            known = dict(
-                conn.execute(
-                    select(streams.c.stream_id, streams.c.version).where(
-                        streams.c.stream_id.in_(part)
-                    )
-                ).all()
+        known = dict(
+            self._select_in(
+                cursor, "SELECT stream_id, version FROM streams WHERE stream_id", unknown
             )
-            for stream_id in part:
-                versions[stream_id] = known.get(stream_id)
-        rows: list[RawEvent] = []
-        categories: dict[str, str] = {}
+        )
+        for stream_id in unknown:
+            versions[stream_id] = known.get(stream_id)
+        rows: list[tuple[Any, ...]] = []
         duplicates = 0
         now = self._clock()
         for record in chunk:
@@ -528,11 +542,10 @@ class SqlEventStore(EventStore):
             versions[record.stream_id] = version
             head += 1
             last_at = max(record.recorded_at if record.recorded_at is not None else now, last_at)
-            categories[record.stream_id] = category_of(record.stream_id)
             found[event_id] = (record.stream_id, version)
             item = record.event
             rows.append(
-                RawEvent(
+                (
                     head,
                     record.stream_id,
                     version,
@@ -541,10 +554,11 @@ class SqlEventStore(EventStore):
                     item.metadata,
                     event_id,
                     last_at,
+                    category_of(record.stream_id),
                 )
             )
         if rows:
-            self._insert_rows(conn, rows, categories)
+            self._insert_rows(cursor, rows)
         return len(rows), duplicates, head, last_at
 
     # -- reading ---------------------------------------------------------------------------
@@ -706,7 +720,8 @@ class SqlEventStore(EventStore):
     def head_position(self) -> int:
         """The last position, 0 when empty (a primary-key probe)."""
         with self._reading() as conn:
-            return self._head_in(conn)[0]
+            row = conn.exec_driver_sql(self._sql_head).first()
+        return 0 if row is None else int(row[0])
 
     def position_at(self, moment: datetime) -> int:
         """The last position with ``recorded_at <= moment`` (an index probe)."""
@@ -817,7 +832,8 @@ def _write_statements(marker: str) -> tuple[str, str]:
 
     Both SQLite and PostgreSQL accept the same ``ON CONFLICT … DO UPDATE`` upsert.
     """
-    event_columns = [column.name for column in events.columns]
+    # RawEvent's fields first, then the category: an append's rows are its result too.
+    event_columns = [column.name for column in _EVENT_COLUMNS] + [events.c.category.name]
     stream_columns = [column.name for column in streams.columns]
     insert_events = (
         f"INSERT INTO {events.name} ({', '.join(event_columns)}) "
