@@ -6,7 +6,7 @@ import abc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 import orjson
 
@@ -83,51 +83,77 @@ def prepare_events(
         InvalidEvent: the first rule broken, naming the field (and the event's index
             in the batch when there are several).
     """
-    prepared: list[PreparedEvent] = []
-    seen: set[str] = set()
-    checked_types: set[str] = set()
+    events = events if isinstance(events, list | tuple) else list(events)
+    try:
+        prepared = _prepare_plain(events, max_payload_bytes)
+    except (_NeedsChecking, AttributeError, orjson.JSONEncodeError):
+        prepared = _prepare_checked(events, max_payload_bytes)
+    if len({item.event_id for item in prepared}) != len(prepared):
+        seen: set[str] = set()
+        for item in prepared:
+            if item.event_id in seen:
+                raise InvalidEvent("event_id", f"{item.event_id} appears twice in one append")
+            seen.add(item.event_id)
+    return prepared
+
+
+class _NeedsChecking(Exception):
+    """The fast path met something unusual: the checking path will name the problem."""
+
+
+_OPEN_BRACE: Final = ord("{")
+
+
+def _prepare_plain(events: Sequence[NewEvent], max_bytes: int) -> list[PreparedEvent]:
+    """The common case, as a tight loop: JSON objects without null, under the limit.
+
+    orjson writes NaN and ±Infinity as null, so a payload without ``null`` holds none.
+    """
     dumps = orjson.dumps
+    make = tuple.__new__
+    checked_types: set[str] = set()
+    prepared: list[PreparedEvent] = []
+    for event in events:
+        event_type = event.type
+        if event_type not in checked_types:
+            checked_types.add(validate_event_type(event_type))
+        data = dumps(event.data)
+        metadata = dumps(event.metadata)
+        if (
+            data[0] != _OPEN_BRACE
+            or metadata[0] != _OPEN_BRACE
+            or b"null" in data
+            or b"null" in metadata
+            or len(data) > max_bytes
+            or len(metadata) > max_bytes
+            or type(event) is not NewEvent
+        ):
+            raise _NeedsChecking
+        prepared.append(
+            make(PreparedEvent, (event_type, data.decode(), metadata.decode(), event.event_id))
+        )
+    return prepared
+
+
+def _prepare_checked(events: Sequence[NewEvent], max_bytes: int) -> list[PreparedEvent]:
+    """Every rule checked one by one, so the first one broken is named precisely."""
+    prepared: list[PreparedEvent] = []
     for index, event in enumerate(events):
         try:
             if not isinstance(event, NewEvent):
                 raise InvalidEvent("event", f"must be a NewEvent, not {type(event).__name__}")
-            event_type = event.type
-            if event_type not in checked_types:
-                checked_types.add(validate_event_type(event_type))
-            data, metadata = event.data, event.metadata
-            # The common case inline (plain dicts, no null that could hide a NaN, under
-            # the limit); anything else takes the checking path that names the problem.
-            try:
-                data_json = dumps(data) if type(data) is dict else None
-                meta_json = dumps(metadata) if type(metadata) is dict else None
-            except orjson.JSONEncodeError:
-                data_json = meta_json = None
-            if (
-                data_json is None
-                or meta_json is None
-                or b"null" in data_json
-                or b"null" in meta_json
-                or len(data_json) > max_payload_bytes
-                or len(meta_json) > max_payload_bytes
-            ):
-                item = PreparedEvent(
-                    event_type,
-                    encode_object("data", data, max_payload_bytes),
-                    encode_object("metadata", metadata, max_payload_bytes),
+            prepared.append(
+                PreparedEvent(
+                    validate_event_type(event.type),
+                    encode_object("data", event.data, max_bytes),
+                    encode_object("metadata", event.metadata, max_bytes),
                     event.event_id,
                 )
-            else:
-                item = PreparedEvent(
-                    event_type, data_json.decode(), meta_json.decode(), event.event_id
-                )
+            )
         except InvalidEvent as error:
             if index == 0:
                 raise
             raise InvalidEvent(f"events[{index}].{error.field}", error.reason) from None
-        if item.event_id in seen:
-            raise InvalidEvent("event_id", f"{item.event_id} appears twice in one append")
-        seen.add(item.event_id)
-        prepared.append(item)
     return prepared
 
 

@@ -410,8 +410,10 @@ class SqlEventStore(EventStore):
             )
             for i, item in enumerate(prepared)
         ]
+        last = rows[-1]
+        span = [category, last[2], head + 1, last[0], recorded_at, recorded_at]
         try:
-            self._insert_rows(cursor, rows)
+            self._insert_rows(cursor, rows, {stream_id: span})
         except (sqlite3.IntegrityError, psycopg.IntegrityError) as error:
             if check_ids:
                 raise
@@ -420,22 +422,33 @@ class SqlEventStore(EventStore):
             stream_id, first_version + len(rows) - 1, head + 1, head + len(rows), False, tuple(rows)
         )
 
-    def _insert_rows(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert rows (RawEvent's fields, then the category) and update their streams."""
+    def _insert_rows(
+        self,
+        cursor: Any,
+        rows: Sequence[tuple[Any, ...]],
+        spans: dict[str, list[Any]] | None = None,
+    ) -> None:
+        """Insert rows (RawEvent's fields, then the category) and update their streams.
+
+        ``spans`` maps each stream to [category, last version, first position, last
+        position, first time, last time]; it is worked out from the rows when not given.
+        On conflict (the stream exists) only the version and the last place change.
+        """
         # Plain positional executemany: SQLAlchemy's per-row parameter processing cost
         # more than SQLite's own insert work (see docs/benchmarks.md).
         cursor.executemany(self._sql_insert_events, rows)
-        # stream -> [category, last version, first position, last position, first time,
-        # last time]; on conflict (the stream exists) only the version and last place change.
-        spans: dict[str, list[Any]] = {}
-        for position, stream_id, version, *_, recorded_at, category in rows:
-            span = spans.get(stream_id)
-            if span is None:
-                spans[stream_id] = [category, version, position, position, recorded_at, recorded_at]
-            else:
-                span[1] = version
-                span[3] = position
-                span[5] = recorded_at
+        if spans is None:
+            spans = {}
+            for position, stream_id, version, *_, recorded_at, category in rows:
+                span = spans.get(stream_id)
+                if span is None:
+                    spans[stream_id] = [
+                        category, version, position, position, recorded_at, recorded_at
+                    ]  # fmt: skip
+                else:
+                    span[1] = version
+                    span[3] = position
+                    span[5] = recorded_at
         cursor.executemany(
             self._sql_upsert_streams, [(stream_id, *span) for stream_id, span in spans.items()]
         )
