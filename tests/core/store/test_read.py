@@ -179,9 +179,7 @@ def test_time_lookup_and_keyset_reads_use_indexes(tmp_path) -> None:  # type: ig
             captured.append(sql)
 
     store._engine.dispose()  # new connections, each traced from its start
-    sa_event.listen(
-        store._engine, "connect", lambda dbapi, record: dbapi.set_trace_callback(trace)
-    )
+    sa_event.listen(store._engine, "connect", lambda dbapi, record: dbapi.set_trace_callback(trace))
 
     def plans_of(action) -> list[str]:  # type: ignore[no-untyped-def]
         captured.clear()
