@@ -34,6 +34,7 @@ test: $(VENV)/.installed-test lint
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check core console plugins tests
+	$(BIN)/ruff format --check core console plugins tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
