@@ -1,0 +1,1 @@
+"""Commands: definitions (what plugins write) and the bus that runs them."""

@@ -1,0 +1,1 @@
+"""Projections: definitions (what plugins write) and folding them into read models."""

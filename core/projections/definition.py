@@ -1,0 +1,120 @@
+"""How a plugin defines a projection: a ``Projection`` subclass with ``@handles`` methods."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from core.events import RecordedEvent
+
+__all__ = ["DictView", "Projection", "View", "handles"]
+
+JsonDoc = dict[str, Any]
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+_HANDLES = "__eventscope_handles__"
+
+
+class View(Protocol):
+    """A read model as a projection handler sees it: JSON documents by string key."""
+
+    def get(self, key: str) -> JsonDoc | None:
+        """A copy of the document at ``key``, or None."""
+
+    def put(self, key: str, doc: JsonDoc) -> None:
+        """Store ``doc`` at ``key`` (a copy is kept)."""
+
+    def delete(self, key: str) -> None:
+        """Remove the document at ``key`` (nothing happens if there is none)."""
+
+
+def handles(*event_types: str) -> Callable[[_Handler], _Handler]:
+    """Mark a projection method as the handler of one or more event types.
+
+    Example::
+
+        @handles("Deposited", "Withdrawn")
+        def changed(self, view, event): ...
+    """
+    if not event_types or not all(isinstance(t, str) and t for t in event_types):
+        raise TypeError("@handles needs one or more event type names")
+
+    def mark(function: _Handler) -> _Handler:
+        setattr(function, _HANDLES, (*getattr(function, _HANDLES, ()), *event_types))
+        return function
+
+    return mark
+
+
+class Projection:
+    """Base class of a projection (a read model built from events).
+
+    Subclasses set ``name`` (unique) and ``version`` (a new version is built side by
+    side with the old one) and mark handlers with ``@handles``. A handler must be a
+    pure function of (view, event): that is what makes replay, time travel and
+    comparison correct.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    #: Seconds between scheduled runs (the projections runner uses it).
+    interval: ClassVar[float] = 1.0
+    #: Event type -> name of the method handling it; filled in for every subclass.
+    handlers: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            for attribute, value in vars(klass).items():
+                for event_type in getattr(value, _HANDLES, ()):
+                    table[event_type] = attribute
+        cls.handlers = table
+
+    @classmethod
+    def reference(cls) -> str:
+        """``name:version``, the identity of this read model."""
+        return f"{cls.name}:{cls.version}"
+
+    @classmethod
+    def event_types(cls) -> tuple[str, ...]:
+        """The event types this projection handles, sorted."""
+        return tuple(sorted(cls.handlers))
+
+    def apply(self, view: View, event: RecordedEvent) -> bool:
+        """Apply one event; returns whether a handler ran (unhandled types are skipped)."""
+        method = self.handlers.get(event.type)
+        if method is None:
+            return False
+        getattr(self, method)(view, event)
+        return True
+
+
+class DictView:
+    """A read model held in a dict; ``get`` returns copies, as every view must."""
+
+    def __init__(self, documents: dict[str, JsonDoc] | None = None) -> None:
+        self.documents: dict[str, JsonDoc] = documents if documents is not None else {}
+
+    def get(self, key: str) -> JsonDoc | None:
+        """A deep copy of the document, so a handler can change it freely."""
+        doc = self.documents.get(key)
+        return None if doc is None else copy.deepcopy(doc)
+
+    def put(self, key: str, doc: JsonDoc) -> None:
+        """Store a deep copy of ``doc``."""
+        if not isinstance(key, str):
+            raise TypeError(f"read-model keys are text, not {type(key).__name__}")
+        if not isinstance(doc, dict):
+            raise TypeError(f"read-model documents are JSON objects, not {type(doc).__name__}")
+        self.documents[key] = copy.deepcopy(doc)
+
+    def delete(self, key: str) -> None:
+        """Remove the document if it is there."""
+        self.documents.pop(key, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self.documents))
+
+    def __len__(self) -> int:
+        return len(self.documents)
