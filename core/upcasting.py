@@ -99,6 +99,13 @@ class Upcasters:
     def __len__(self) -> int:
         return len(self._steps)
 
+    def current_version(self, event_type: str) -> int:
+        """The schema version events of this type are written in today (1 without upcasters)."""
+        version = 1
+        while (event_type, version) in self._steps:
+            version += 1
+        return version
+
     def applies_to(self, event: RecordedEvent) -> bool:
         """Whether an upcaster would change this event."""
         return (event.type, schema_version_of(event)) in self._steps

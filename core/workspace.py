@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from core.commands.bus import CommandBus, CommandResult
+from core.demo import write_demo
+from core.errors import EventscopeError
 from core.events import ANY, ExpectedVersion, NewEvent, RecordedEvent, StreamInfo
+from core.projections.fold import fold_projection
+from core.registry import PluginInfo, Registry
 from core.store import (
     CheckReport,
     EventFilter,
@@ -15,8 +22,25 @@ from core.store import (
 )
 from core.store.jsonlines import export_line, parse_import_lines
 from core.store.sql import display_location
+from core.timetravel.reference import ReadModelRef
+from core.upcasting import UpcastFailed
 
-__all__ = ["Workspace"]
+__all__ = ["Replay", "UnknownDemo", "Workspace"]
+
+
+class UnknownDemo(EventscopeError):
+    """No loaded plugin contributes that demo history."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A read model at a point: its documents, the position it reflects, what went wrong."""
+
+    reference: ReadModelRef
+    projection: str
+    position: int
+    documents: dict[str, dict[str, Any]]
+    upcast_failures: tuple[str, ...] = ()
 
 
 class Workspace:
@@ -26,17 +50,27 @@ class Workspace:
         store: the event store (SQLite, PostgreSQL or in memory).
     """
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, registry: Registry | None = None) -> None:
         self.store = store
+        self.registry = registry if registry is not None else Registry()
+        self.commands = CommandBus(store, self.registry)
 
     @classmethod
-    def open(cls, location: str, *, read_only: bool = True) -> Workspace:
-        """Open the store at a path or URL; read-only unless asked otherwise.
+    def open(
+        cls,
+        location: str,
+        *,
+        read_only: bool = True,
+        plugin_dirs: Sequence[str | os.PathLike[str]] = (),
+        load_plugins: bool = True,
+    ) -> Workspace:
+        """Open the store at a path or URL (read-only unless asked) and load the plugins.
 
         Raises:
             StoreUnusable: the store is missing (read-only), corrupt, newer or unreachable.
         """
-        return cls(SqlEventStore.open(location, read_only=read_only))
+        registry = Registry.discover(plugin_dirs) if load_plugins else Registry()
+        return cls(SqlEventStore.open(location, read_only=read_only), registry)
 
     @property
     def read_only(self) -> bool:
@@ -129,3 +163,72 @@ class Workspace:
     def check(self) -> CheckReport:
         """The store's integrity report."""
         return self.store.check()
+
+    # -- plugins ------------------------------------------------------------------------------
+
+    def plugins(self) -> list[PluginInfo]:
+        """Every plugin found, loaded or failed, in load order."""
+        return list(self.registry.plugins)
+
+    def execute(
+        self,
+        name: str,
+        data: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        dry_run: bool = False,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> CommandResult:
+        """Run a plugin command (see :meth:`CommandBus.execute`)."""
+        return self.commands.execute(
+            name,
+            data,
+            idempotency_key=idempotency_key,
+            dry_run=dry_run,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+        )
+
+    def write_demo(self, name: str = "orders", *, orders: int, seed: int) -> ImportResult:
+        """Append a plugin's deterministic demo history (all or nothing).
+
+        Raises:
+            UnknownDemo: no loaded plugin contributes ``name``.
+        """
+        demo = self.registry.demos.get(name)
+        if demo is None:
+            known = ", ".join(sorted(self.registry.demos)) or "none"
+            raise UnknownDemo(f"no demo history called {name!r} (loaded: {known})")
+        return write_demo(self.store, demo.generate(orders=orders, seed=seed))
+
+    def resolve_position(self, reference: ReadModelRef) -> int:
+        """The log position a reference's point stands for (clamped to the head)."""
+        head = self.store.head_position()
+        point = reference.point
+        if point.kind == "position" and point.position is not None:
+            return min(point.position, head)
+        if point.kind == "time" and point.time is not None:
+            return self.store.position_at(point.time)
+        return head
+
+    def replay(self, reference: ReadModelRef | str) -> Replay:
+        """A read model at a point, folded from the log (upcasting applied).
+
+        Raises:
+            InvalidReference: the reference does not parse.
+            UnknownProjection: no such projection or version.
+        """
+        ref = reference if isinstance(reference, ReadModelRef) else ReadModelRef.parse(reference)
+        projection = self.registry.projection(ref.name, ref.version)
+        position = self.resolve_position(ref)
+        failures: list[str] = []
+
+        def note(failure: UpcastFailed) -> None:
+            failures.append(str(failure))
+
+        events = self.store.read(EventFilter(types=projection.event_types(), to_position=position))
+        documents = fold_projection(
+            projection, events, upcasters=self.registry.upcasters, on_upcast_failure=note
+        )
+        return Replay(ref, projection.reference(), position, documents, tuple(failures))

@@ -199,6 +199,8 @@ class InMemoryEventStore(EventStore):
             high = len(self._rows)
             if where.until is not None:
                 high = min(high, self.position_at(where.until))
+            if where.to_position is not None:
+                high = min(high, where.to_position)
             low = 1
             if where.from_position is not None:
                 if backwards:
@@ -221,6 +223,14 @@ class InMemoryEventStore(EventStore):
                 continue
             count += 1
             yield row
+
+    def event_by_id(self, event_id: str) -> RecordedEvent | None:
+        """The event stored with this id, or None."""
+        with self._lock:
+            place = self._ids.get(event_id)
+            if place is None:
+                return None
+            return self._rows[self._streams[place[0]][place[1]]].decode()
 
     def stream_info(self, stream_id: str) -> StreamInfo | None:
         """One stream's summary."""

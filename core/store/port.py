@@ -234,8 +234,8 @@ class AppendResult:
 class EventFilter:
     """Which events a read returns. Every field narrows; the defaults take everything.
 
-    ``from_position`` is inclusive (in the read's direction); ``until`` keeps events
-    with ``recorded_at <= until``.
+    ``from_position`` is inclusive (in the read's direction); ``to_position`` is an
+    inclusive upper bound; ``until`` keeps events with ``recorded_at <= until``.
     """
 
     stream_id: str | None = None
@@ -243,6 +243,7 @@ class EventFilter:
     types: tuple[str, ...] = ()
     from_position: int | None = None
     until: datetime | None = None
+    to_position: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +354,10 @@ class EventStore(abc.ABC):
     ) -> Iterator[RecordedEvent]:
         """Every event from ``from_position`` (inclusive) in position order."""
         return self.read(EventFilter(from_position=from_position), limit=limit)
+
+    @abc.abstractmethod
+    def event_by_id(self, event_id: str) -> RecordedEvent | None:
+        """The event stored with this id, or None (a unique-index probe)."""
 
     @abc.abstractmethod
     def stream_info(self, stream_id: str) -> StreamInfo | None:

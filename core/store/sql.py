@@ -633,6 +633,8 @@ class SqlEventStore(EventStore):
             conditions.append(events.c.type.in_(list(where.types)))
         low = where.from_position if where.from_position is not None and not backwards else None
         high = self.position_at(where.until) if where.until is not None else None
+        if where.to_position is not None:
+            high = where.to_position if high is None else min(high, where.to_position)
         if backwards and where.from_position is not None:
             high = where.from_position if high is None else min(high, where.from_position)
         if low is not None and high is not None and low > high:
@@ -690,6 +692,12 @@ class SqlEventStore(EventStore):
             cursor = rows[-1][key_index]
             if remaining is not None:
                 remaining -= len(rows)
+
+    def event_by_id(self, event_id: str) -> RecordedEvent | None:
+        """The event stored with this id, or None (a unique-index probe)."""
+        with self._reading() as conn:
+            row = conn.execute(select(*_EVENT_COLUMNS).where(events.c.event_id == event_id)).first()
+        return None if row is None else RawEvent._make(row).decode()
 
     def stream_info(self, stream_id: str) -> StreamInfo | None:
         """One stream's summary from the streams table (an index probe)."""

@@ -200,3 +200,17 @@ def test_time_lookup_and_keyset_reads_use_indexes(tmp_path) -> None:  # type: ig
     assert all("ix_events_type_position" in plan for plan in type_plans)
     assert all("TEMP B-TREE" not in plan for plan in type_plans + category_plans)
     assert all("ix_events_category_position" in plan for plan in category_plans)
+
+
+def test_event_by_id(history: EventStore) -> None:
+    third = list(history.read_all())[2]
+    assert history.event_by_id(third.event_id) == third
+    assert history.event_by_id("00000000-0000-7000-8000-000000000000") is None
+
+
+def test_read_up_to_a_position(history: EventStore) -> None:
+    assert positions(history.read(EventFilter(to_position=3))) == [1, 2, 3]
+    assert positions(history.read(EventFilter(to_position=6, from_position=5))) == [5, 6]
+    assert positions(history.read(EventFilter(to_position=6, category="customer"))) == [4]
+    assert positions(history.read(EventFilter(to_position=7), backwards=True, limit=2)) == [7, 6]
+    assert positions(history.read(EventFilter(stream_id="order-1", to_position=5))) == [1, 3, 5]

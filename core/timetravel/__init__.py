@@ -1,0 +1,1 @@
+"""Time travel: read-model references, state at a point, and (later) comparison."""
