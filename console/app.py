@@ -10,7 +10,6 @@ from PySide6.QtWidgets import QApplication
 
 from console.main_window import MainWindow
 from console.workers import TaskRunner
-from core.demo import seed_demo_history
 from core.errors import NotAnEventStore, StoreNotFound, StoreUnusable
 from core.workspace import Workspace
 
@@ -20,6 +19,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_STORE_UNUSABLE = 5
 SCREENSHOT_TIMEOUT_MS = 10_000
+DEMO_ORDERS = 1000
+DEMO_SEED = 7
 
 
 def run_gui(location: str, *, demo: bool, writable: bool, screenshot_dir: str | None) -> int:
@@ -75,7 +76,7 @@ def _seed_demo_if_empty(location: str) -> None:
     except (StoreNotFound, NotAnEventStore):
         pass  # missing, an empty file or no schema yet: the writable open creates it
     with Workspace.open(location, read_only=False) as workspace:
-        seed_demo_history(workspace.store)
+        workspace.write_demo("orders", orders=DEMO_ORDERS, seed=DEMO_SEED)
 
 
 def _save_screenshots(window: MainWindow, folder: Path) -> int:

@@ -7,11 +7,13 @@ import os
 import sys
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
 import orjson
 
+from core.commands.definition import Rejected
 from core.errors import (
     EventscopeError,
     ImportFailed,
@@ -19,6 +21,7 @@ from core.errors import (
     WrongExpectedVersion,
 )
 from core.events import ExpectedVersion, parse_time
+from core.registry import Registry
 from core.store import EventFilter
 from core.workspace import Workspace
 
@@ -102,6 +105,26 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("file", help="a JSON-lines file, or - for standard input")
 
     commands.add_parser("check", help="check the store's integrity")
+
+    commands.add_parser("plugins", help="list plugins, their origin, contributions and status")
+
+    run = commands.add_parser("command", help="run a plugin command")
+    run.add_argument("name")
+    run.add_argument("--data", default="{}", help="a JSON object")
+    run.add_argument("--dry-run", action="store_true", help="decide, but append nothing")
+    run.add_argument("--idempotency-key", metavar="K", help="a retry with K appends once")
+    run.add_argument("--correlation-id", metavar="ID")
+    run.add_argument("--causation-id", metavar="ID")
+
+    demo = commands.add_parser("demo", help="write a deterministic demo history")
+    demo.add_argument("--orders", type=_positive_int, default=1000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--name", default="orders", help="which plugin's demo (default orders)")
+
+    replay = commands.add_parser("replay", help="a read model at a point: NAME[:VERSION][@POINT]")
+    replay.add_argument("ref")
+    replay.add_argument("--key", help="only this document")
+    replay.add_argument("--limit", type=_positive_int, help="only the first N documents")
     return parser
 
 
@@ -189,7 +212,9 @@ def _ensure_default_folder(args: argparse.Namespace) -> None:
 def _open(args: argparse.Namespace, *, read_only: bool) -> Workspace:
     if not read_only:
         _ensure_default_folder(args)
-    return Workspace.open(args.store or default_store_location(), read_only=read_only)
+    return Workspace.open(
+        args.store or default_store_location(), read_only=read_only, plugin_dirs=args.plugins
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -244,12 +269,77 @@ def _run(args: argparse.Namespace) -> int:
             report = workspace.check()
         _write_lines([_json_line(report.to_dict())])
         return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+    if command == "plugins":
+        with _open_registry(args) as registry:
+            _write_lines(_json_line(info.describe()) for info in registry.plugins)
+        return EXIT_OK
+    if command == "command":
+        data = _json_object("--data", args.data)
+        with _open(args, read_only=args.dry_run) as workspace:
+            result = workspace.execute(
+                args.name,
+                data,
+                idempotency_key=args.idempotency_key,
+                dry_run=args.dry_run,
+                correlation_id=args.correlation_id,
+                causation_id=args.causation_id,
+            )
+        if result.dry_run:
+            _write_lines(
+                _json_line(
+                    {
+                        "stream_id": result.stream_id,
+                        "expected_version": str(result.expected_version),
+                        "type": event.type,
+                        "data": event.data,
+                        "metadata": event.metadata,
+                        "event_id": event.event_id,
+                        "dry_run": True,
+                    }
+                )
+                for event in result.proposed
+            )
+        else:
+            _write_lines(_json_line(event.to_dict()) for event in result.events)
+        return EXIT_OK
+    if command == "demo":
+        with _open(args, read_only=False) as workspace:
+            written = workspace.write_demo(args.name, orders=args.orders, seed=args.seed)
+            summary = {
+                "demo": args.name,
+                "orders": args.orders,
+                "seed": args.seed,
+                **written.to_dict(),
+                "head": workspace.head_position(),
+            }
+        _write_lines([_json_line(summary)])
+        return EXIT_OK
+    if command == "replay":
+        with _open(args, read_only=True) as workspace:
+            replayed = workspace.replay(args.ref)
+        for failure in replayed.upcast_failures:
+            print(f"eventscope: warning: {failure}", file=sys.stderr)
+        documents = replayed.documents
+        if args.key is not None:
+            documents = {args.key: documents[args.key]} if args.key in documents else {}
+        if args.limit is not None:
+            documents = dict(list(documents.items())[: args.limit])
+        _write_lines([orjson.dumps(documents, option=orjson.OPT_SORT_KEYS) + b"\n"])
+        return EXIT_OK
     raise UsageError(f"unknown command {command!r}")  # pragma: no cover - argparse stops it
+
+
+@contextmanager
+def _open_registry(args: argparse.Namespace) -> Iterator[Registry]:
+    """The plugins alone: listing them needs no store."""
+    yield Registry.discover(args.plugins)
 
 
 def _exit_code(error: BaseException) -> int:
     if isinstance(error, UsageError):
         return EXIT_USAGE
+    if isinstance(error, Rejected):
+        return EXIT_REJECTED
     if isinstance(error, WrongExpectedVersion):
         return EXIT_CONFLICT
     if isinstance(error, ImportFailed) and isinstance(error.cause, WrongExpectedVersion):

@@ -72,7 +72,8 @@ class History:
             projection: the Projection subclass.
             upcasters: ``@upcaster`` functions to apply on read, as the console would.
         """
-        return fold_projection(projection, self.events, upcasters=_upcasters(upcasters))
+        chain = _upcasters(upcasters)
+        return fold_projection(projection, self._in_schemas(chain), upcasters=chain)
 
     def decide(
         self,
@@ -103,7 +104,7 @@ class History:
             if not isinstance(folding, EvolverDefinition):
                 raise TypeError(f"{evolve!r} is not an @evolver function")
             chain = _upcasters(upcasters)
-            state = folding.fold([chain.upcast(event) for event in self.events])
+            state = folding.fold([chain.upcast(event) for event in self._in_schemas(chain)])
         decided = []
         for item in definition.handler(state, checked):
             if isinstance(item, NewEvent):
@@ -111,6 +112,17 @@ class History:
             else:
                 decided.append((item[0], dict(item[1])))
         return decided
+
+    def _in_schemas(self, chain: Upcasters) -> list[RecordedEvent]:
+        """Events without a ``schema_version`` are taken to be in the current schema."""
+        return [
+            event
+            if "schema_version" in event.metadata or chain.current_version(event.type) == 1
+            else event._replace(
+                metadata={**event.metadata, "schema_version": chain.current_version(event.type)}
+            )
+            for event in self.events
+        ]
 
 
 def _upcasters(functions: Sequence[Callable[..., Any]]) -> Upcasters:
@@ -125,7 +137,9 @@ def given(*events: EventSpec) -> History:
     """A history from events: RecordedEvents, or ``(stream, type, data[, metadata])``.
 
     Positions count from 1, each stream's versions from 0, and times advance a minute
-    per event from 2026-01-01T00:00Z.
+    per event from 2026-01-01T00:00Z. An event whose metadata has no
+    ``schema_version`` is taken to be in the current schema (as events the command bus
+    appends are); give ``{"schema_version": 1}`` to write an old one.
     """
     versions: dict[str, int] = {}
     built: list[RecordedEvent] = []
