@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QSettings, QTimer
@@ -23,7 +24,14 @@ DEMO_ORDERS = 1000
 DEMO_SEED = 7
 
 
-def run_gui(location: str, *, demo: bool, writable: bool, screenshot_dir: str | None) -> int:
+def run_gui(
+    location: str,
+    *,
+    demo: bool,
+    writable: bool,
+    screenshot_dir: str | None,
+    plugin_dirs: Sequence[str] = (),
+) -> int:
     """Open the console on a store and return the process exit code (DESIGN §6).
 
     Args:
@@ -32,6 +40,7 @@ def run_gui(location: str, *, demo: bool, writable: bool, screenshot_dir: str | 
         writable: open the store writable (it opens read-only otherwise).
         screenshot_dir: save ``streams.png`` and ``window.png`` there once the data
             is shown, and return instead of running the event loop.
+        plugin_dirs: folders of plugin files (``--plugins``).
 
     Returns:
         0 on success, 1 when screenshots fail, 5 when the store is unusable.
@@ -39,7 +48,7 @@ def run_gui(location: str, *, demo: bool, writable: bool, screenshot_dir: str | 
     try:
         if demo:
             _seed_demo_if_empty(location)
-        workspace = Workspace.open(location, read_only=not writable)
+        workspace = Workspace.open(location, read_only=not writable, plugin_dirs=plugin_dirs)
     except StoreUnusable as error:
         print(f"eventscope: {error}", file=sys.stderr)
         return EXIT_STORE_UNUSABLE

@@ -229,6 +229,7 @@ def _run(args: argparse.Namespace) -> int:
             demo=getattr(args, "demo", False),
             writable=getattr(args, "writable", False),
             screenshot_dir=getattr(args, "screenshot", None),
+            plugin_dirs=args.plugins,
         )
     if command == "append":
         data = _json_object("--data", args.data)

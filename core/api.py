@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from core.commands.definition import Field, Rejected, command, evolver
 from core.demo import DemoEvent, demo_history
-from core.events import NewEvent, RecordedEvent
+from core.events import NewEvent, RecordedEvent, format_time
 from core.projections.definition import DictView, Projection, View, handles
 from core.upcasting import upcaster
 
@@ -23,6 +23,7 @@ __all__ = [
     "command",
     "demo_history",
     "evolver",
+    "format_time",
     "handles",
     "upcaster",
 ]

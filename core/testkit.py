@@ -137,9 +137,9 @@ def given(*events: EventSpec) -> History:
     """A history from events: RecordedEvents, or ``(stream, type, data[, metadata])``.
 
     Positions count from 1, each stream's versions from 0, and times advance a minute
-    per event from 2026-01-01T00:00Z. An event whose metadata has no
-    ``schema_version`` is taken to be in the current schema (as events the command bus
-    appends are); give ``{"schema_version": 1}`` to write an old one.
+    per event from 2026-01-01T00:00Z (a RecordedEvent keeps its own time). An event
+    whose metadata has no ``schema_version`` is taken to be in the current schema (as
+    events the command bus appends are); give ``{"schema_version": 1}`` for an old one.
     """
     versions: dict[str, int] = {}
     built: list[RecordedEvent] = []
@@ -155,7 +155,10 @@ def given(*events: EventSpec) -> History:
                 metadata = spec[3]
         version = versions.get(stream_id, -1) + 1
         versions[stream_id] = version
+        at = spec.recorded_at if isinstance(spec, RecordedEvent) else None
         built.append(
-            recorded(stream_id, event_type, data, metadata, position=position, version=version)
+            recorded(
+                stream_id, event_type, data, metadata, position=position, version=version, at=at
+            )
         )
     return History(built)

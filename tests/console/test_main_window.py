@@ -15,7 +15,6 @@ from pytestqt.qtbot import QtBot
 from console.app import run_gui
 from console.main_window import SETTINGS_VERSION, MainWindow
 from console.workers import TaskRunner
-from core.demo import seed_demo_history
 from core.workspace import Workspace
 
 SIGNAL_TIMEOUT_MS = 5_000
@@ -25,7 +24,7 @@ SIGNAL_TIMEOUT_MS = 5_000
 def demo_store(tmp_path: Path) -> str:
     location = str(tmp_path / "demo.db")
     with Workspace.open(location, read_only=False) as workspace:
-        seed_demo_history(workspace.store)
+        workspace.write_demo("orders", orders=300, seed=7)
     return location
 
 
