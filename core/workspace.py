@@ -25,11 +25,25 @@ from core.store.sql import display_location
 from core.timetravel.reference import ReadModelRef
 from core.upcasting import UpcastFailed
 
-__all__ = ["Replay", "UnknownDemo", "Workspace"]
+__all__ = ["Replay", "UnknownDemo", "UpcastView", "Workspace"]
 
 
 class UnknownDemo(EventscopeError):
     """No loaded plugin contributes that demo history."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpcastView:
+    """An event as stored (``raw``) and as readers see it (``current``, upcast)."""
+
+    raw: RecordedEvent
+    current: RecordedEvent
+    failure: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether an upcaster changed the event."""
+        return self.current is not self.raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +203,14 @@ class Workspace:
             correlation_id=correlation_id,
             causation_id=causation_id,
         )
+
+    def upcast(self, event: RecordedEvent) -> UpcastView:
+        """The event raw and upcast to its current schema (a failure is described, not
+        raised, so an inspector can still show the raw payload)."""
+        try:
+            return UpcastView(event, self.registry.upcasters.upcast(event))
+        except UpcastFailed as failure:
+            return UpcastView(event, event, str(failure))
 
     def write_demo(self, name: str = "orders", *, orders: int, seed: int) -> ImportResult:
         """Append a plugin's deterministic demo history (all or nothing).

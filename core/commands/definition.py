@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from core.errors import EventscopeError
 from core.events import NewEvent, RecordedEvent
@@ -23,6 +23,8 @@ __all__ = [
 FIELD_TYPES: Final = (str, int, float, bool, list, dict)
 _COMMAND = "__eventscope_command__"
 _EVOLVER = "__eventscope_evolver__"
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
 
 Decision = Sequence[
     NewEvent | tuple[str, Mapping[str, Any]] | tuple[str, Mapping[str, Any], Mapping[str, Any]]
@@ -137,7 +139,7 @@ def command(
     *,
     stream: str,
     fields: Mapping[str, Field | type] | None = None,
-) -> Callable[[Callable[..., Decision]], Callable[..., Decision]]:
+) -> Callable[[_Function], _Function]:
     """Register a function as the handler of a command.
 
     The handler is ``handler(state, data) -> events``: ``state`` is the target stream's
@@ -162,7 +164,7 @@ def command(
     if missing:
         raise TypeError(f"@command {name}: the stream template uses undeclared field(s) {missing}")
 
-    def register(handler: Callable[..., Decision]) -> Callable[..., Decision]:
+    def register(handler: _Function) -> _Function:
         doc = (handler.__doc__ or "").strip().splitlines()
         setattr(
             handler,
@@ -195,7 +197,7 @@ class EvolverDefinition:
 
 def evolver(
     category: str, *, initial: Callable[[], Any] | None = None
-) -> Callable[[Callable[[Any, RecordedEvent], Any]], Callable[[Any, RecordedEvent], Any]]:
+) -> Callable[[_Function], _Function]:
     """Register ``evolve(state, event) -> state`` for the streams of a category.
 
     Args:
@@ -203,9 +205,7 @@ def evolver(
         initial: makes the state before the first event (default: None).
     """
 
-    def register(
-        function: Callable[[Any, RecordedEvent], Any],
-    ) -> Callable[[Any, RecordedEvent], Any]:
+    def register(function: _Function) -> _Function:
         setattr(
             function,
             _EVOLVER,

@@ -139,3 +139,22 @@ def test_a_failed_upcast_is_reported_with_its_position_and_the_replay_goes_on(
     assert replayed.documents == {
         "a": {"deposits": 1}, "b": {"deposits": 2}, "d": {"deposits": 1}, "e": {"deposits": 1},
     }  # fmt: skip
+
+
+def test_an_inspector_sees_raw_and_upcast_payloads(bank: Workspace) -> None:
+    old = bank.store.append_to_stream(
+        "account-c", [NewEvent("Deposited", {"account": "c", "amt": 7}, {"schema_version": 1})]
+    ).events[0]
+    view = bank.upcast(old)
+    assert view.changed and view.failure is None
+    assert view.raw.data == {"account": "c", "amt": 7}
+    assert view.current.data == {"account": "c", "amount": 7}
+    assert view.current.metadata["schema_version"] == 2
+    broken = bank.store.append_to_stream(
+        "account-d", [NewEvent("Deposited", {"account": "d"}, {"schema_version": 1})]
+    ).events[0]
+    failed = bank.upcast(broken)
+    assert not failed.changed and failed.raw.data == {"account": "d"}
+    assert failed.failure is not None and f"position {broken.position}" in failed.failure
+    current = next(iter(bank.store.read_all()))
+    assert not bank.upcast(current).changed  # already schema 2
