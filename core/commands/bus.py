@@ -56,7 +56,7 @@ class CommandBus:
     ) -> None:
         self._store = store
         self._registry = registry
-        self._max_attempts = max_attempts
+        self.max_attempts = max_attempts
 
     def execute(
         self,
@@ -128,7 +128,7 @@ class CommandBus:
             try:
                 appended = self._store.append_to_stream(stream_id, proposed, expected)
             except WrongExpectedVersion:
-                if attempt >= self._max_attempts:
+                if attempt >= self.max_attempts:
                     raise
                 continue
             return CommandResult(
