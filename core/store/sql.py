@@ -401,14 +401,14 @@ class SqlEventStore(EventStore):
                 head + 1 + i,
                 stream_id,
                 first_version + i,
-                item.type,
-                item.data,
-                item.metadata,
-                item.event_id,
+                event_type,
+                data,
+                metadata,
+                event_id,
                 recorded_at,
                 category,
             )
-            for i, item in enumerate(prepared)
+            for i, (event_type, data, metadata, event_id) in enumerate(prepared)
         ]
         last = rows[-1]
         span = [category, last[2], head + 1, last[0], recorded_at, recorded_at]
