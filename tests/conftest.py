@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from core.registry import Registry
 from core.store import EventStore, InMemoryEventStore, SqlEventStore
 
 PG_URL = os.environ.get("EVENTSCOPE_TEST_PG_URL")
@@ -86,3 +88,23 @@ def make_store(backend: str, location: str) -> Iterator[StoreFactory]:
 def store(make_store: StoreFactory) -> EventStore:
     """A fresh, writable, empty store on the backend under test."""
     return make_store()
+
+
+BANK_PLUGIN = Path(__file__).parent / "core" / "commands" / "bank_plugin.py"
+
+
+@pytest.fixture
+def bank_plugins(tmp_path: Path) -> Path:
+    """A folder holding the test bank plugin as ``bank.py``, loaded from disk like any other."""
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    shutil.copy(BANK_PLUGIN, folder / "bank.py")
+    return folder
+
+
+@pytest.fixture
+def bank_registry(bank_plugins: Path) -> Registry:
+    """The registry of the bank plugin alone (no shipped plugins, no entry points)."""
+    registry = Registry.discover([bank_plugins], environ={}, builtin=False, entry_points=False)
+    assert not registry.failed, registry.failed
+    return registry

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import orjson
@@ -10,14 +9,10 @@ import pytest
 
 from console.cli import main
 
-PLUGIN = Path(__file__).parents[1] / "core" / "commands" / "bank_plugin.py"
-
 
 @pytest.fixture
-def bank_cli(capsysbinary: pytest.CaptureFixture[bytes], tmp_path: Path):  # type: ignore[no-untyped-def]
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    shutil.copy(PLUGIN, folder / "bank.py")
+def bank_cli(capsysbinary: pytest.CaptureFixture[bytes], tmp_path: Path, bank_plugins: Path):  # type: ignore[no-untyped-def]
+    folder = bank_plugins
     (folder / "broken.py").write_text("raise ImportError('missing dependency: left-pad')\n")
     store = str(tmp_path / "bank.db")
 

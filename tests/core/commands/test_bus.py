@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,10 @@ from core.registry import Registry, UnknownCommand
 from core.store import SqlEventStore
 from core.workspace import Workspace
 
-PLUGIN = Path(__file__).with_name("bank_plugin.py")
-
 
 @pytest.fixture
-def bank(tmp_path: Path) -> Iterator[Workspace]:
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    shutil.copy(PLUGIN, folder / "bank.py")
-    registry = Registry.discover([folder], environ={}, builtin=False, entry_points=False)
-    assert not registry.failed, registry.failed
-    workspace = Workspace(SqlEventStore.open(tmp_path / "bank.db"), registry)
+def bank(tmp_path: Path, bank_registry: Registry) -> Iterator[Workspace]:
+    workspace = Workspace(SqlEventStore.open(tmp_path / "bank.db"), bank_registry)
     yield workspace
     workspace.close()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,6 @@ from core.registry import Registry
 from core.store import SqlEventStore
 from core.workspace import Workspace
 
-PLUGIN = Path(__file__).with_name("bank_plugin.py")
 WORKERS = 4
 DEPOSITS = 40
 
@@ -32,12 +30,12 @@ def _depositor(store_path: str, plugin_dir: str, worker: int, start: Any, result
     results.put(attempts)
 
 
-def test_concurrent_commands_on_one_stream_all_land_once(tmp_path: Path) -> None:
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    shutil.copy(PLUGIN, folder / "bank.py")
+def test_concurrent_commands_on_one_stream_all_land_once(
+    tmp_path: Path, bank_plugins: Path, bank_registry: Registry
+) -> None:
+    folder = bank_plugins
     store_path = str(tmp_path / "bank.db")
-    registry = Registry.discover([folder], environ={}, builtin=False, entry_points=False)
+    registry = bank_registry
     with Workspace(SqlEventStore.open(store_path), registry) as setup:
         setup.execute("Open", {"account": "shared"})
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +14,6 @@ from core.store import SqlEventStore
 from core.timetravel.reference import InvalidReference, Point, ReadModelRef
 from core.workspace import Workspace
 
-PLUGIN = Path(__file__).parents[1] / "commands" / "bank_plugin.py"
 BASE = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in microseconds
 
 
@@ -66,11 +64,8 @@ def test_reference_round_trips_as_text() -> None:
 
 
 @pytest.fixture
-def bank(tmp_path: Path) -> Iterator[Workspace]:
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    shutil.copy(PLUGIN, folder / "bank.py")
-    registry = Registry.discover([folder], environ={}, builtin=False, entry_points=False)
+def bank(tmp_path: Path, bank_registry: Registry) -> Iterator[Workspace]:
+    registry = bank_registry
     now = [BASE]
     store = SqlEventStore.open(tmp_path / "bank.db", clock=lambda: now[0])
     for minute, (account, kind, amount) in enumerate(
