@@ -210,16 +210,14 @@ class InMemoryEventStore(EventStore):
             rows = self._rows[low - 1 : high]
         if backwards:
             rows = rows[::-1]
+        if where.since is not None:
+            since = to_micros(where.since)
+            rows = [row for row in rows if row.recorded_at >= since]
         count = 0
-        types = set(where.types)
         for row in rows:
             if limit is not None and count >= limit:
                 return
-            if where.stream_id is not None and row.stream_id != where.stream_id:
-                continue
-            if where.category is not None and category_of(row.stream_id) != where.category:
-                continue
-            if types and row.type not in types:
+            if not where.matches(row.decode()):
                 continue
             count += 1
             yield row

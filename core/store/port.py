@@ -235,7 +235,10 @@ class EventFilter:
     """Which events a read returns. Every field narrows; the defaults take everything.
 
     ``from_position`` is inclusive (in the read's direction); ``to_position`` is an
-    inclusive upper bound; ``until`` keeps events with ``recorded_at <= until``.
+    inclusive upper bound; ``since`` and ``until`` keep events with
+    ``since <= recorded_at <= until``; ``stream_prefix`` keeps streams whose id starts
+    with it; ``correlation_id`` matches ``metadata.correlation_id``; ``text`` keeps
+    events whose data contains it (case-insensitively).
     """
 
     stream_id: str | None = None
@@ -244,6 +247,31 @@ class EventFilter:
     from_position: int | None = None
     until: datetime | None = None
     to_position: int | None = None
+    stream_prefix: str | None = None
+    since: datetime | None = None
+    correlation_id: str | None = None
+    text: str | None = None
+
+    def matches(self, event: RecordedEvent) -> bool:
+        """Whether an event passes the filter's content tests (not its position bounds)."""
+        if self.stream_id is not None and event.stream_id != self.stream_id:
+            return False
+        if self.stream_prefix and not event.stream_id.startswith(self.stream_prefix):
+            return False
+        if self.category is not None and event.category != self.category:
+            return False
+        if self.types and event.type not in self.types:
+            return False
+        if (
+            self.correlation_id is not None
+            and event.metadata.get("correlation_id") != self.correlation_id
+        ):
+            return False
+        if self.text:
+            encoded = orjson.dumps(event.data).decode()
+            if self.text.casefold() not in encoded.casefold():
+                return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)

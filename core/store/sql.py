@@ -9,7 +9,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,6 +26,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    cast,
     create_engine,
     event,
     func,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 
@@ -627,11 +629,21 @@ class SqlEventStore(EventStore):
         conditions: list[ColumnElement[bool]] = []
         if where.stream_id is not None:
             conditions.append(events.c.stream_id == where.stream_id)
+        if where.stream_prefix:
+            conditions.append(events.c.stream_id >= where.stream_prefix)
+            conditions.append(events.c.stream_id < where.stream_prefix + "\U0010ffff")
         if where.category is not None:
             conditions.append(events.c.category == where.category)
         if where.types:
             conditions.append(events.c.type.in_(list(where.types)))
+        if where.correlation_id is not None:
+            conditions.append(self._metadata_text("correlation_id") == where.correlation_id)
+        if where.text:
+            conditions.append(events.c.data.icontains(where.text, autoescape=True))
         low = where.from_position if where.from_position is not None and not backwards else None
+        if where.since is not None:
+            first = self.position_at(where.since - timedelta(microseconds=1)) + 1
+            low = first if low is None else max(low, first)
         high = self.position_at(where.until) if where.until is not None else None
         if where.to_position is not None:
             high = where.to_position if high is None else min(high, where.to_position)
@@ -656,6 +668,13 @@ class SqlEventStore(EventStore):
             if high is not None:
                 conditions.append(position <= high)
         return self._pages(conditions, position, cursor, backwards, limit)
+
+    def _metadata_text(self, key: str) -> ColumnElement[Any]:
+        """``metadata.<key>`` as text, in the dialect's JSON functions."""
+        if self._sqlite:
+            return func.json_extract(events.c.metadata, f"$.{key}")
+        field: ColumnElement[Any] = cast(events.c.metadata, JSONB)[key].astext
+        return field
 
     def _pages(
         self,

@@ -214,3 +214,33 @@ def test_read_up_to_a_position(history: EventStore) -> None:
     assert positions(history.read(EventFilter(to_position=6, category="customer"))) == [4]
     assert positions(history.read(EventFilter(to_position=7), backwards=True, limit=2)) == [7, 6]
     assert positions(history.read(EventFilter(stream_id="order-1", to_position=5))) == [1, 3, 5]
+
+
+def test_filters_by_stream_prefix_time_range_correlation_and_text(clocked) -> None:  # type: ignore[no-untyped-def]
+    store, _ = clocked
+    now = store._clock  # the fixture's clock
+    plan = [
+        ("order-1", {"sku": "Kettle", "note": "50% off"}, "flow-a"),
+        ("order-10", {"sku": "mug"}, "flow-b"),
+        ("orders-x", {"sku": "kettle lid"}, "flow-a"),
+        ("cart-1", {"sku": "KETTLE"}, None),
+        ("order-2", {"sku": "tea_pot"}, "flow-b"),
+    ]
+    times = []
+    for second, (stream_id, data, correlation) in enumerate(plan):
+        metadata = {"correlation_id": correlation} if correlation else {}
+        store._clock = lambda s=second: BASE + s * 1_000_000
+        store.append_to_stream(stream_id, [NewEvent("Happened", data, metadata)])
+        times.append(from_micros(BASE + second * 1_000_000))
+    store._clock = now
+
+    assert positions(store.read(EventFilter(stream_prefix="order-"))) == [1, 2, 5]
+    assert positions(store.read(EventFilter(stream_prefix="order"))) == [1, 2, 3, 5]
+    assert positions(store.read(EventFilter(since=times[1], until=times[3]))) == [2, 3, 4]
+    assert positions(store.read(EventFilter(since=times[2]), backwards=True)) == [5, 4, 3]
+    assert positions(store.read(EventFilter(correlation_id="flow-a"))) == [1, 3]
+    assert positions(store.read(EventFilter(correlation_id="flow-b"), backwards=True)) == [5, 2]
+    assert positions(store.read(EventFilter(text="kettle"))) == [1, 3, 4]  # any case
+    assert positions(store.read(EventFilter(text="50%"))) == [1]  # % is not a wildcard
+    assert positions(store.read(EventFilter(text="tea_"))) == [5]  # nor is _
+    assert positions(store.read(EventFilter(text="kettle", stream_prefix="order"))) == [1, 3]
