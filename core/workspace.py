@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.commands.bus import CommandBus, CommandResult
@@ -26,6 +27,8 @@ from core.timetravel.reference import ReadModelRef
 from core.upcasting import UpcastFailed
 
 __all__ = ["Replay", "UnknownDemo", "UpcastView", "Workspace"]
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class UnknownDemo(EventscopeError):
@@ -173,6 +176,50 @@ class Workspace:
     def head_position(self) -> int:
         """The position of the last event (0 when empty)."""
         return self.store.head_position()
+
+    def position_at(self, moment: datetime) -> int:
+        """The last position with ``recorded_at <= moment`` (0 if none)."""
+        return self.store.position_at(moment)
+
+    def count(self, where: EventFilter = EventFilter()) -> int:
+        """How many events match a filter."""
+        return self.store.count(where)
+
+    def time_span(self) -> tuple[datetime, datetime] | None:
+        """The times of the first and the last event, or None for an empty store."""
+        first = next(self.store.read_all(limit=1), None)
+        last = next(self.store.read(backwards=True, limit=1), None)
+        if first is None or last is None:
+            return None
+        return first.recorded_at, last.recorded_at
+
+    def timeline(
+        self,
+        start: datetime,
+        end: datetime,
+        buckets: int,
+        where: EventFilter | None = None,
+    ) -> list[int]:
+        """Event counts in ``buckets`` equal slices of [start, end] (the last one closed).
+
+        Without content filters this costs one index probe per bucket edge: positions
+        are gapless and ``recorded_at`` never decreases along them, so the events before
+        time t are exactly positions 1..position_at(t - 1 µs).
+        """
+        if buckets < 1 or end < start:
+            raise ValueError("a timeline needs buckets >= 1 and start <= end")
+        step = (end - start) / buckets
+        edges = [start + step * k for k in range(buckets)] + [end]
+        before = [self.store.position_at(edge - _MICROSECOND) for edge in edges[:-1]]
+        before.append(self.store.position_at(end))
+        if where is None or where == EventFilter():
+            return [before[k + 1] - before[k] for k in range(buckets)]
+        return [
+            self.store.count(replace(where, from_position=before[k] + 1, to_position=before[k + 1]))
+            if before[k + 1] > before[k]
+            else 0
+            for k in range(buckets)
+        ]
 
     def check(self) -> CheckReport:
         """The store's integrity report."""

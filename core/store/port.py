@@ -383,6 +383,10 @@ class EventStore(abc.ABC):
         """Every event from ``from_position`` (inclusive) in position order."""
         return self.read(EventFilter(from_position=from_position), limit=limit)
 
+    def count(self, where: EventFilter = EventFilter()) -> int:
+        """How many events match the filter."""
+        return sum(1 for _ in self.iter_raw(where))
+
     @abc.abstractmethod
     def event_by_id(self, event_id: str) -> RecordedEvent | None:
         """The event stored with this id, or None (a unique-index probe)."""

@@ -626,31 +626,11 @@ class SqlEventStore(EventStore):
         pages by position, with the position bounds folded into the keyset cursor so
         each page is one index range.
         """
-        conditions: list[ColumnElement[bool]] = []
-        if where.stream_id is not None:
-            conditions.append(events.c.stream_id == where.stream_id)
-        if where.stream_prefix:
-            conditions.append(events.c.stream_id >= where.stream_prefix)
-            conditions.append(events.c.stream_id < where.stream_prefix + "\U0010ffff")
-        if where.category is not None:
-            conditions.append(events.c.category == where.category)
-        if where.types:
-            conditions.append(events.c.type.in_(list(where.types)))
-        if where.correlation_id is not None:
-            conditions.append(self._metadata_text("correlation_id") == where.correlation_id)
-        if where.text:
-            conditions.append(events.c.data.icontains(where.text, autoescape=True))
-        low = where.from_position if where.from_position is not None and not backwards else None
-        if where.since is not None:
-            first = self.position_at(where.since - timedelta(microseconds=1)) + 1
-            low = first if low is None else max(low, first)
-        high = self.position_at(where.until) if where.until is not None else None
-        if where.to_position is not None:
-            high = where.to_position if high is None else min(high, where.to_position)
-        if backwards and where.from_position is not None:
-            high = where.from_position if high is None else min(high, where.from_position)
-        if low is not None and high is not None and low > high:
+        conditions = self._content_conditions(where)
+        bounds = self._position_bounds(where, backwards)
+        if bounds is None:
             return iter(())
+        low, high = bounds
         position = events.c.position
         cursor: int | None = None
         if where.stream_id is not None:
@@ -668,6 +648,61 @@ class SqlEventStore(EventStore):
             if high is not None:
                 conditions.append(position <= high)
         return self._pages(conditions, position, cursor, backwards, limit)
+
+    def _content_conditions(self, where: EventFilter) -> list[ColumnElement[bool]]:
+        """The filter's tests on an event's content, as SQL conditions."""
+        conditions: list[ColumnElement[bool]] = []
+        if where.stream_id is not None:
+            conditions.append(events.c.stream_id == where.stream_id)
+        if where.stream_prefix:
+            conditions.append(events.c.stream_id >= where.stream_prefix)
+            conditions.append(events.c.stream_id < where.stream_prefix + "\U0010ffff")
+        if where.category is not None:
+            conditions.append(events.c.category == where.category)
+        if where.types:
+            conditions.append(events.c.type.in_(list(where.types)))
+        if where.correlation_id is not None:
+            conditions.append(self._metadata_text("correlation_id") == where.correlation_id)
+        if where.text:
+            conditions.append(events.c.data.icontains(where.text, autoescape=True))
+        return conditions
+
+    def _position_bounds(
+        self, where: EventFilter, backwards: bool = False
+    ) -> tuple[int | None, int | None] | None:
+        """The filter's inclusive position range (None: it is empty)."""
+        low = where.from_position if where.from_position is not None and not backwards else None
+        if where.since is not None:
+            first = self.position_at(where.since - timedelta(microseconds=1)) + 1
+            low = first if low is None else max(low, first)
+        high = self.position_at(where.until) if where.until is not None else None
+        if where.to_position is not None:
+            high = where.to_position if high is None else min(high, where.to_position)
+        if backwards and where.from_position is not None:
+            high = where.from_position if high is None else min(high, where.from_position)
+        if low is not None and high is not None and low > high:
+            return None
+        return low, high
+
+    def count(self, where: EventFilter = EventFilter()) -> int:
+        """How many events match (an index range count when the filter allows one)."""
+        bounds = self._position_bounds(where)
+        if bounds is None:
+            return 0
+        low, high = bounds
+        conditions = self._content_conditions(where)
+        if low is not None:
+            conditions.append(events.c.position >= low)
+        if high is not None:
+            conditions.append(events.c.position <= high)
+        if not conditions:
+            return self.head_position()  # positions are gapless
+        with self._reading() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(events).where(*conditions)
+                ).scalar_one()
+            )
 
     def _metadata_text(self, key: str) -> ColumnElement[Any]:
         """``metadata.<key>`` as text, in the dialect's JSON functions."""
