@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from sqlalchemy import (
@@ -16,10 +17,12 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["SCHEMA_VERSION", "events", "meta", "metadata", "streams"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "events", "meta", "metadata", "streams"]
 
-#: Bumped whenever the tables change; a store with a higher number is refused.
-SCHEMA_VERSION: Final = 1
+#: Bumped whenever the tables change; a store with a higher number is refused. Version 1
+#: is ``metadata`` below; every later version is a step in ``MIGRATIONS``, run on new
+#: stores too, so a migrated store and a new one are the same.
+SCHEMA_VERSION: Final = 2
 
 metadata = MetaData()
 
@@ -66,3 +69,20 @@ streams = Table(
     Column("last_recorded_at", BigInteger, nullable=False),
     Index("ix_streams_category", "category", "stream_id"),
 )
+
+
+def _to_version_2(dialect: str) -> list[str]:
+    """Indexes for the console's filters: events by correlation id, streams by activity."""
+    correlation = (
+        "json_extract(metadata, '$.correlation_id')"
+        if dialect == "sqlite"
+        else "((metadata::jsonb) ->> 'correlation_id')"
+    )
+    return [
+        f"CREATE INDEX ix_events_correlation ON events ({correlation}, position)",
+        "CREATE INDEX ix_streams_last_position ON streams (last_position)",
+    ]
+
+
+#: from version -> the DDL (for a dialect) that takes a store to the next version.
+MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {1: _to_version_2}

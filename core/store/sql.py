@@ -30,6 +30,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    literal_column,
     select,
     text,
 )
@@ -74,7 +75,7 @@ from core.store.port import (
     prepare_events,
     stream_info_from_row,
 )
-from core.store.schema import SCHEMA_VERSION, events, meta, metadata, streams
+from core.store.schema import MIGRATIONS, SCHEMA_VERSION, events, meta, metadata, streams
 from core.store.validation import DEFAULT_MAX_PAYLOAD_BYTES, validate_stream_id
 
 __all__ = ["SqlEventStore", "display_location", "wall_clock_micros"]
@@ -211,6 +212,9 @@ class SqlEventStore(EventStore):
                     f"{self._shown()} has store schema {found}, newer than this Eventscope "
                     f"understands ({SCHEMA_VERSION}); upgrade Eventscope to open it"
                 )
+            elif found < SCHEMA_VERSION and not self.read_only:
+                self._migrate()
+            # A read-only open of an older store reads it as it is (some filters scan).
 
     def _schema_version(self, conn: Connection) -> int | None:
         if self._sqlite:
@@ -260,11 +264,32 @@ class SqlEventStore(EventStore):
             conn.execute(
                 meta.insert(),
                 [
-                    {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+                    {"key": "schema_version", "value": "1"},
                     {"key": "created_at", "value": str(self._clock())},
                 ],
             )
+            self._migrate_in(conn, 1)
             conn.commit()
+
+    def _migrate(self) -> None:
+        """Take an older store to SCHEMA_VERSION in one transaction."""
+        with self._translate(), self._engine.connect() as conn:
+            conn.execution_options(eventscope_write=True)
+            conn.begin()
+            if not self._sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(7316240113)"))
+                conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
+            found = self._schema_version(conn)
+            if found is not None and found < SCHEMA_VERSION:
+                self._migrate_in(conn, found)
+            conn.commit()
+
+    def _migrate_in(self, conn: Connection, version: int) -> None:
+        while version < SCHEMA_VERSION:
+            for statement in MIGRATIONS[version](self.dialect):
+                conn.exec_driver_sql(statement)
+            version += 1
+        conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(version)))
 
     def _shown(self) -> str:
         return display_location(self.location)
@@ -706,10 +731,13 @@ class SqlEventStore(EventStore):
 
     def _metadata_text(self, key: str) -> ColumnElement[Any]:
         """``metadata.<key>`` as text, in the dialect's JSON functions."""
+        # The key is literal SQL, not a parameter, so the expression matches the
+        # ix_events_correlation index (see schema.MIGRATIONS).
+        if not key.isidentifier():
+            raise ValueError(f"metadata key {key!r} is not an identifier")
         if self._sqlite:
-            return func.json_extract(events.c.metadata, f"$.{key}")
-        field: ColumnElement[Any] = cast(events.c.metadata, JSONB)[key].astext
-        return field
+            return func.json_extract(events.c.metadata, literal_column(f"'$.{key}'"))
+        return cast(events.c.metadata, JSONB).op("->>")(literal_column(f"'{key}'"))
 
     def _pages(
         self,

@@ -1,0 +1,128 @@
+"""Store schema versions: new stores are current, older ones migrate on a writable open."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from core.events import NewEvent
+from core.store import EventFilter, SqlEventStore
+from core.store.schema import SCHEMA_VERSION
+
+NEW_INDEXES = {"ix_events_correlation", "ix_streams_last_position"}
+
+
+def sqlite_indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as raw:
+        names = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    raw.close()
+    return names
+
+
+def stored_version(path: Path) -> str:
+    with sqlite3.connect(path) as raw:
+        (value,) = raw.execute(
+            "SELECT value FROM eventscope_meta WHERE key = 'schema_version'"
+        ).fetchone()
+    raw.close()
+    return str(value)
+
+
+def make_version_1(path: Path) -> None:
+    """A store as Eventscope's first schema left it: without version 2's indexes."""
+    store = SqlEventStore.open(path)
+    store.append_to_stream("order-1", [NewEvent("Placed", {}, {"correlation_id": "c-1"})])
+    store.append_to_stream("order-2", [NewEvent("Placed", {}, {"correlation_id": "c-2"})])
+    store.close()
+    with sqlite3.connect(path) as raw:
+        for name in NEW_INDEXES:
+            raw.execute(f"DROP INDEX {name}")
+        raw.execute("UPDATE eventscope_meta SET value = '1' WHERE key = 'schema_version'")
+    raw.close()
+
+
+def test_a_new_store_is_at_the_current_version_with_its_indexes(tmp_path: Path) -> None:
+    SqlEventStore.open(tmp_path / "new.db").close()
+    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "2"
+    assert NEW_INDEXES <= sqlite_indexes(tmp_path / "new.db")
+
+
+def test_an_older_store_reads_as_it_is_read_only_and_migrates_when_writable(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v1.db"
+    make_version_1(path)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    reader = SqlEventStore.open(path, read_only=True)
+    assert [e.stream_id for e in reader.read(EventFilter(correlation_id="c-2"))] == ["order-2"]
+    reader.close()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert stored_version(path) == "1"
+
+    writer = SqlEventStore.open(path)
+    assert [e.stream_id for e in writer.read(EventFilter(correlation_id="c-1"))] == ["order-1"]
+    assert writer.check().ok
+    writer.close()
+    assert stored_version(path) == "2"
+    assert NEW_INDEXES <= sqlite_indexes(path)
+
+
+def test_the_correlation_filter_uses_its_index_on_sqlite(tmp_path: Path) -> None:
+    store = SqlEventStore.open(tmp_path / "plan.db")
+    store.append_to_stream("order-1", [NewEvent("Placed", {}, {"correlation_id": "c-1"})])
+    captured: list[str] = []
+    store._engine.dispose()
+    from sqlalchemy import event as sa_event
+
+    sa_event.listen(
+        store._engine,
+        "connect",
+        lambda dbapi, record: dbapi.set_trace_callback(
+            lambda sql: captured.append(sql) if "json_extract" in sql else None
+        ),
+    )
+    list(store.read(EventFilter(correlation_id="c-1")))
+    assert captured
+    with store._reading() as conn:
+        plan = " | ".join(
+            row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + captured[0])
+        )
+    store.close()
+    assert "ix_events_correlation" in plan, plan
+
+
+def test_the_correlation_filter_uses_its_index_on_postgres(pg_location: str) -> None:
+    store = SqlEventStore.open(pg_location)
+    store.append_to_stream("order-1", [NewEvent("Placed", {}, {"correlation_id": "c-1"})])
+    assert [e.stream_id for e in store.read(EventFilter(correlation_id="c-1"))] == ["order-1"]
+    # The expression exactly as the store renders it for its filter:
+    expression = str(store._metadata_text("correlation_id").compile(dialect=store._engine.dialect))
+    engine = create_engine(pg_location)
+    with engine.connect() as conn:
+        conn.execute(text("SET enable_seqscan = off"))
+        plan = "\n".join(
+            row[0]
+            for row in conn.exec_driver_sql(
+                f"EXPLAIN SELECT position FROM events WHERE {expression} = 'c-1'"
+            )
+        )
+        version = conn.execute(
+            text("SELECT value FROM eventscope_meta WHERE key = 'schema_version'")
+        ).scalar_one()
+    engine.dispose()
+    store.close()
+    assert "ix_events_correlation" in plan, plan
+    assert version == "2"
+
+
+@pytest.mark.parametrize("missing", sorted(NEW_INDEXES))
+def test_migration_restores_each_index(tmp_path: Path, missing: str) -> None:
+    path = tmp_path / "v1.db"
+    make_version_1(path)
+    SqlEventStore.open(path).close()
+    assert missing in sqlite_indexes(path)
