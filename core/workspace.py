@@ -173,6 +173,19 @@ class Workspace:
         """Streams by id (after ``after``, exclusive) with counts and first/last times."""
         return self.store.list_streams(prefix=prefix, category=category, after=after, limit=limit)
 
+    def recent_streams(
+        self,
+        *,
+        prefix: str | None = None,
+        category: str | None = None,
+        before_position: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StreamInfo]:
+        """Streams by last activity, newest first (see ``EventStore.recent_streams``)."""
+        return self.store.recent_streams(
+            prefix=prefix, category=category, before_position=before_position, limit=limit
+        )
+
     def head_position(self) -> int:
         """The position of the last event (0 when empty)."""
         return self.store.head_position()

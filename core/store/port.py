@@ -406,6 +406,24 @@ class EventStore(abc.ABC):
     ) -> Iterator[StreamInfo]:
         """Streams sorted by id (byte-wise), with counts and first/last times."""
 
+    def recent_streams(
+        self,
+        *,
+        prefix: str | None = None,
+        category: str | None = None,
+        before_position: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StreamInfo]:
+        """Streams by last activity, newest first (``before_position``: the keyset cursor,
+        the last_position of the previous page's last stream)."""
+        matching = [
+            info
+            for info in self.list_streams(prefix=prefix, category=category)
+            if before_position is None or info.last_position < before_position
+        ]
+        matching.sort(key=lambda info: info.last_position, reverse=True)
+        return iter(matching[:limit] if limit is not None else matching)
+
     @abc.abstractmethod
     def head_position(self) -> int:
         """The position of the last event, 0 for an empty store."""

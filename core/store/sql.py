@@ -820,6 +820,37 @@ class SqlEventStore(EventStore):
             if remaining is not None:
                 remaining -= len(rows)
 
+    def recent_streams(
+        self,
+        *,
+        prefix: str | None = None,
+        category: str | None = None,
+        before_position: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StreamInfo]:
+        """Streams by last activity, newest first, keyset-paged on the activity index."""
+        stmt = select(*_STREAM_COLUMNS).order_by(streams.c.last_position.desc())
+        if category is not None:
+            stmt = stmt.where(streams.c.category == category)
+        if prefix:
+            stmt = stmt.where(
+                streams.c.stream_id >= prefix, streams.c.stream_id < prefix + "\U0010ffff"
+            )
+        cursor = before_position
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = self.page_size if remaining is None else min(self.page_size, remaining)
+            page = stmt if cursor is None else stmt.where(streams.c.last_position < cursor)
+            with self._reading() as conn:
+                rows = conn.execute(page.limit(size)).all()
+            for row in rows:
+                yield stream_info_from_row(row)
+            if len(rows) < size:
+                return
+            cursor = rows[-1][4]
+            if remaining is not None:
+                remaining -= len(rows)
+
     def head_position(self) -> int:
         """The last position, 0 when empty (a primary-key probe)."""
         with self._reading() as conn:

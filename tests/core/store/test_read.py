@@ -244,3 +244,19 @@ def test_filters_by_stream_prefix_time_range_correlation_and_text(clocked) -> No
     assert positions(store.read(EventFilter(text="50%"))) == [1]  # % is not a wildcard
     assert positions(store.read(EventFilter(text="tea_"))) == [5]  # nor is _
     assert positions(store.read(EventFilter(text="kettle", stream_prefix="order"))) == [1, 3]
+
+
+def test_streams_by_recent_activity(history: EventStore) -> None:
+    if isinstance(history, SqlEventStore):
+        history.page_size = 2
+    recent = [s.stream_id for s in history.recent_streams()]
+    assert recent == ["order-3", "order-1", "customer-9", "order-2"]  # last at 10, 8, 7, 6
+    assert [s.stream_id for s in history.recent_streams(category="order", limit=2)] == [
+        "order-3",
+        "order-1",
+    ]
+    assert [s.stream_id for s in history.recent_streams(before_position=8)] == [
+        "customer-9",
+        "order-2",
+    ]
+    assert [s.stream_id for s in history.recent_streams(prefix="order-2")] == ["order-2"]
