@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Literal, cast
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -16,6 +16,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -35,6 +37,7 @@ FILTER_DELAY_MS = 150
 STREAM_ID_ROLE = Qt.ItemDataRole.UserRole
 
 _ModelIndex = QModelIndex | QPersistentModelIndex
+StreamOrder = Literal["name", "activity"]
 _HEADERS = ("stream", "category", "events", "last event (UTC)")
 _COLUMN_STREAM, _COLUMN_CATEGORY, _COLUMN_EVENTS, _COLUMN_LAST = range(len(_HEADERS))
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -71,6 +74,7 @@ class StreamsModel(QAbstractTableModel):
         self._page_size = page_size
         self._rows: list[StreamInfo] = []
         self._prefix = ""
+        self._order: StreamOrder = "name"
         self._generation = 0
         self._loading = False
         self._exhausted = False
@@ -105,6 +109,18 @@ class StreamsModel(QAbstractTableModel):
     def set_prefix(self, prefix: str) -> None:
         """Show the streams whose id starts with ``prefix``, from their first page."""
         self._prefix = prefix
+        self.reload()
+
+    @property
+    def order(self) -> StreamOrder:
+        """``name`` (byte-wise by id) or ``activity`` (most recent event first)."""
+        return self._order
+
+    def set_order(self, order: StreamOrder) -> None:
+        """Sort by stream id or by last activity, from the first page."""
+        if order not in ("name", "activity"):
+            raise ValueError(f"unknown stream order {order!r}")
+        self._order = order
         self.reload()
 
     def reload(self) -> None:
@@ -203,10 +219,17 @@ class StreamsModel(QAbstractTableModel):
     def _fetch_page(self) -> None:
         workspace = self._workspace
         prefix = self._prefix or None
-        after = self._rows[-1].stream_id if self._rows else None
+        last = self._rows[-1] if self._rows else None
         limit = self._page_size
+        by_activity = self._order == "activity"
 
         def load_page() -> list[StreamInfo]:
+            if by_activity:
+                before = last.last_position if last is not None else None
+                return list(
+                    workspace.recent_streams(prefix=prefix, before_position=before, limit=limit)
+                )
+            after = last.stream_id if last is not None else None
             return list(workspace.streams(prefix=prefix, after=after, limit=limit))
 
         self._loading = True
@@ -290,6 +313,13 @@ class StreamsPanel(QWidget):
         self._filter.returnPressed.connect(self._on_filter_return_pressed)
         self._filter_timer.timeout.connect(self._on_filter_timer_timeout)
 
+        self._order = QComboBox(self)
+        self._order.setObjectName("streamsOrder")
+        self._order.addItem("by name", "name")
+        self._order.addItem("by recent activity", "activity")
+        self._order.setToolTip("Sort streams by id, or by their latest event (newest first)")
+        self._order.currentIndexChanged.connect(self._on_order_current_index_changed)
+
         self._view = QTableView(self)
         self._view.setObjectName("streamsView")
         self._view.setModel(self._model)
@@ -322,7 +352,11 @@ class StreamsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
-        layout.addWidget(self._filter)
+        controls = QHBoxLayout()
+        controls.setSpacing(4)
+        controls.addWidget(self._filter, 1)
+        controls.addWidget(self._order)
+        layout.addLayout(controls)
         layout.addWidget(self._view, 1)
         layout.addWidget(self._status)
         self.setFocusProxy(self._filter)
@@ -363,6 +397,17 @@ class StreamsPanel(QWidget):
         self._first_page_ready = False
         self._status.setText("loading…")
         self._model.set_prefix(prefix)
+
+    @property
+    def order_box(self) -> QComboBox:
+        """The sort order chooser."""
+        return self._order
+
+    @Slot(int)
+    def _on_order_current_index_changed(self, _index: int) -> None:
+        self._first_page_ready = False
+        self._status.setText("loading…")
+        self._model.set_order(cast(StreamOrder, self._order.currentData()))
 
     @Slot(str)
     def _on_filter_text_changed(self, _text: str) -> None:

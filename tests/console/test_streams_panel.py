@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
@@ -306,3 +306,33 @@ def test_a_failed_load_is_shown_and_stops_fetching(
     assert not panel.model.canFetchMore()
     status = panel.findChild(QLabel, "streamsStatus")
     assert "disk I/O error" in status.text()
+
+
+def test_sorting_by_recent_activity_pages_newest_first(
+    qtbot: QtBot, tmp_path: Path, runner: TaskRunner
+) -> None:
+    build_store(tmp_path / "store.db", SMALL)
+    workspace = Workspace(SqlEventStore.open(tmp_path / "store.db", read_only=True))
+    panel = StreamsPanel(workspace, runner, page_size=3)
+    qtbot.addWidget(panel)
+    panel.resize(700, 500)
+    try:
+        with qtbot.waitSignal(panel.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
+            panel.show()
+        with qtbot.waitSignal(panel.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
+            panel.order_box.setFocus()
+            qtbot.keyClick(panel.order_box, Qt.Key.Key_Down)  # "by recent activity"
+        assert panel.model.order == "activity"
+        while panel.model.canFetchMore(QModelIndex()):
+            with qtbot.waitSignal(panel.page_loaded, timeout=SIGNAL_TIMEOUT_MS):
+                panel.model.fetchMore(QModelIndex())
+        # Last events at 14, 13, 12, 10, 6, 5 and 3 seconds: newest first, over 3 pages.
+        assert shown_ids(panel) == [
+            "customer-2", "orderly-1", "order-11", "order-2", "order-10", "customer-1", "order-1",
+        ]  # fmt: skip
+        with qtbot.waitSignal(panel.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
+            qtbot.keyClicks(panel.filter_edit, "order-1")
+        assert shown_ids(panel) == ["order-11", "order-10", "order-1"]
+    finally:
+        runner.shutdown()
+        workspace.close()
