@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QSettings, QTimer
+from PySide6.QtCore import (
+    QCoreApplication,
+    QEvent,
+    QEventLoop,
+    QSettings,
+    QTimer,
+    SignalInstance,
+)
 from PySide6.QtWidgets import QApplication
 
 from console.main_window import MainWindow
 from console.workers import TaskRunner
 from core.errors import NotAnEventStore, StoreNotFound, StoreUnusable
+from core.store import EventFilter
 from core.workspace import Workspace
 
 __all__ = ["EXIT_STORE_UNUSABLE", "SCREENSHOT_TIMEOUT_MS", "run_gui"]
@@ -38,8 +46,9 @@ def run_gui(
         location: a SQLite file path or a database URL.
         demo: seed the store with the demo history first if it is missing or empty.
         writable: open the store writable (it opens read-only otherwise).
-        screenshot_dir: save ``streams.png`` and ``window.png`` there once the data
-            is shown, and return instead of running the event loop.
+        screenshot_dir: save ``streams.png``, ``event-log.png``, ``inspector.png`` and
+            ``window.png`` there once the data is shown, and return instead of running
+            the event loop.
         plugin_dirs: folders of plugin files (``--plugins``).
 
     Returns:
@@ -61,7 +70,7 @@ def run_gui(
     try:
         if screenshot_dir is not None:
             window = MainWindow(workspace, runner)
-            return _save_screenshots(window, Path(screenshot_dir))
+            return _save_screenshots(window, runner, Path(screenshot_dir))
         window = MainWindow(workspace, runner, settings=QSettings())
         window.show()
         return app.exec()
@@ -88,44 +97,111 @@ def _seed_demo_if_empty(location: str) -> None:
         workspace.write_demo("orders", orders=DEMO_ORDERS, seed=DEMO_SEED)
 
 
-def _save_screenshots(window: MainWindow, folder: Path) -> int:
-    """Show the window, wait for its data, and save ``streams.png`` and ``window.png``."""
-    loop = QEventLoop()
-    waiting = {"streams", "head"}
+def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> int:
+    """Show the window, wait for its data, select an event worth inspecting, save PNGs.
+
+    Saves ``streams.png``, ``event-log.png``, ``inspector.png`` and ``window.png``.
+    """
+    panel = window.streams_panel
+    log = window.event_log
+    inspector = window.inspector
     failures: list[str] = []
 
-    def arrived(what: str) -> None:
-        waiting.discard(what)
-        if not waiting:
-            loop.exit(EXIT_OK)
-
-    def failed(message: str) -> None:
-        failures.append(message)
-        loop.exit(EXIT_FAILED)
-
-    panel = window.streams_panel
-    panel.first_page_loaded.connect(lambda: arrived("streams"))
-    panel.load_failed.connect(failed)
-    window.head_position_loaded.connect(lambda _position: arrived("head"))
-    timer = QTimer()
-    timer.setSingleShot(True)
-    timer.setInterval(SCREENSHOT_TIMEOUT_MS)
-    timer.timeout.connect(lambda: failed("timed out waiting for the streams to load"))
-
-    window.show()
-    timer.start()
-    code = loop.exec()
-    timer.stop()
-    if code != EXIT_OK:
+    shown = _wait_for(
+        {
+            "the streams": (panel.first_page_loaded, panel.load_failed),
+            "the head position": (window.head_position_loaded, None),
+            "the event log": (log.first_page_loaded, log.load_failed),
+        },
+        failures,
+        window.show,
+    )
+    if shown:
+        workspace = window.workspace
+        finder = runner.submit(lambda: _position_to_inspect(workspace))
+        position: list[int] = []
+        finder.succeeded.connect(lambda _tag, found: position.append(found))
+        found = _wait_for({"an event to inspect": (finder.succeeded, finder.failed)}, failures)
+        if found and position[0] > 0:
+            shown = _wait_for(
+                {"the inspector": (inspector.causation_resolved, None)},
+                failures,
+                lambda: log.jump_to_position(position[0]),
+            )
+        shown = shown and found
+    if not shown:
         print(f"eventscope: no screenshots: {'; '.join(failures)}", file=sys.stderr)
         return EXIT_FAILED
     # Let the views lay out the rows that just arrived before grabbing them.
     QCoreApplication.processEvents()
 
     folder.mkdir(parents=True, exist_ok=True)
-    shots = {"streams.png": panel.grab(), "window.png": window.grab()}
+    shots = {
+        "streams.png": panel.grab(),
+        "event-log.png": log.grab(),
+        "inspector.png": inspector.grab(),
+        "window.png": window.grab(),
+    }
     for name, pixmap in shots.items():
         if pixmap.isNull() or not pixmap.save(str(folder / name), "PNG"):
             print(f"eventscope: could not save {folder / name}", file=sys.stderr)
             return EXIT_FAILED
     return EXIT_OK
+
+
+def _wait_for(
+    signals: dict[str, tuple[SignalInstance, SignalInstance | None]],
+    failures: list[str],
+    start: Callable[[], object] | None = None,
+) -> bool:
+    """Run an event loop until every named signal has fired (once), one failed, or a timeout.
+
+    Args:
+        signals: per thing awaited, the signal saying it arrived and one saying it failed.
+        failures: where a failure's description is added.
+        start: called once the connections are made (so nothing fires unheard).
+
+    Returns:
+        Whether everything arrived.
+    """
+    loop = QEventLoop()
+    waiting = set(signals)
+
+    def arrived(what: str) -> None:
+        waiting.discard(what)
+        if not waiting:
+            loop.exit(EXIT_OK)
+
+    def failed(what: str, message: object) -> None:
+        failures.append(f"{what}: {message}")
+        loop.exit(EXIT_FAILED)
+
+    for what, (done, failure) in signals.items():
+        done.connect(lambda *_args, what=what: arrived(what))
+        if failure is not None:
+            failure.connect(lambda *args, what=what: failed(what, args[-1]))
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.setInterval(SCREENSHOT_TIMEOUT_MS)
+    timer.timeout.connect(lambda: failed(", ".join(sorted(waiting)), "timed out"))
+    if start is not None:
+        start()  # may make everything arrive at once: exit() before exec() is lost
+    code = EXIT_OK if not waiting else EXIT_FAILED if failures else None
+    if code is None:
+        timer.start()
+        code = loop.exec()
+        timer.stop()
+    for done, failure in signals.values():
+        done.disconnect()
+        if failure is not None:
+            failure.disconnect()
+    return code == EXIT_OK
+
+
+def _position_to_inspect(workspace: Workspace) -> int:
+    """An event that shows the inspector off: an OrderPlaced stored in schema 1, else the last."""
+    placed = workspace.read(EventFilter(types=("OrderPlaced",)), limit=2_000)
+    for event in placed:
+        if event.metadata.get("schema_version") == 1 and "causation_id" not in event.metadata:
+            return event.position
+    return workspace.head_position()

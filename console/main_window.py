@@ -8,15 +8,19 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QSizePolicy, QWidget
 
+from console.panels.event_log import EventLogPanel
+from console.panels.inspector import InspectorPanel
 from console.panels.streams import StreamsPanel
 from console.workers import TaskRunner
+from core.events import RecordedEvent
 from core.workspace import Workspace
 
 __all__ = ["SETTINGS_VERSION", "MainWindow"]
 
 # Bump when saved geometry or dock state can no longer be restored as is, and say in
 # _restore_layout what becomes of older settings.
-SETTINGS_VERSION = 1
+# 2: the event log became the central widget and the inspector a right dock.
+SETTINGS_VERSION = 2
 DEFAULT_SIZE = (1280, 800)
 
 _READ_ONLY_STYLE = (
@@ -66,20 +70,26 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self._streams_dock)
         self._streams_panel.stream_selected.connect(self._on_streams_panel_stream_selected)
 
-        self._placeholder = QLabel(
-            "Double-click a stream to select it.\n"
-            "Its events and the inspector come with the next panels.",
-            self,
-        )
-        self._placeholder.setObjectName("centralPlaceholder")
-        self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._placeholder.setEnabled(False)
-        self.setCentralWidget(self._placeholder)
+        self._event_log = EventLogPanel(workspace, runner, parent=self)
+        self.setCentralWidget(self._event_log)
+
+        self._inspector = InspectorPanel(workspace, runner, parent=self)
+        self._inspector_dock = QDockWidget("Inspector", self)
+        self._inspector_dock.setObjectName("inspectorDock")
+        self._inspector_dock.setWidget(self._inspector)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self._inspector_dock)
+
+        self._event_log.event_selected.connect(self._on_event_log_event_selected)
+        self._inspector.correlation_requested.connect(self._on_inspector_correlation_requested)
+        self._inspector.event_requested.connect(self._on_inspector_event_requested)
+        self._inspector.stream_requested.connect(self._on_inspector_stream_requested)
 
         self._build_menus()
         self._build_status_bar(location)
 
-        self.resizeDocks([self._streams_dock], [760], Qt.Orientation.Horizontal)
+        self.resizeDocks(
+            [self._streams_dock, self._inspector_dock], [320, 350], Qt.Orientation.Horizontal
+        )
         self._restore_layout()
         self._load_head_position()
 
@@ -92,6 +102,26 @@ class MainWindow(QMainWindow):
     def streams_dock(self) -> QDockWidget:
         """The dock holding the streams browser."""
         return self._streams_dock
+
+    @property
+    def workspace(self) -> Workspace:
+        """The open store the window shows."""
+        return self._workspace
+
+    @property
+    def event_log(self) -> EventLogPanel:
+        """The event log (the central widget)."""
+        return self._event_log
+
+    @property
+    def inspector(self) -> InspectorPanel:
+        """The event inspector."""
+        return self._inspector
+
+    @property
+    def inspector_dock(self) -> QDockWidget:
+        """The dock holding the inspector."""
+        return self._inspector_dock
 
     @property
     def quit_action(self) -> QAction:
@@ -130,6 +160,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self._quit_action)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self._streams_dock.toggleViewAction())
+        view_menu.addAction(self._inspector_dock.toggleViewAction())
 
     def _build_status_bar(self, location: str) -> None:
         bar = self.statusBar()
@@ -166,8 +197,9 @@ class MainWindow(QMainWindow):
             return
         version = settings.value("main_window/settings_version", 0, type=int)
         if version != SETTINGS_VERSION:
-            # Nothing older than version 1 was ever written; a newer file keeps its
-            # layout for the newer Eventscope, and this one starts from the default.
+            # Version 1 had no event log nor inspector: its streams dock filled the
+            # window, so it starts from the default. A newer file keeps its layout for
+            # the newer Eventscope, and this one starts from the default too.
             return
         geometry = settings.value("main_window/geometry")
         if isinstance(geometry, QByteArray):
@@ -215,8 +247,9 @@ class MainWindow(QMainWindow):
         self._head_label.setToolTip(f"could not read the head position: {error}")
 
     def reload(self) -> None:
-        """Read the store again: the streams (keeping the filter) and the head position."""
+        """Read the store again: the streams and events (keeping filters) and the head."""
         self._streams_panel.reload()
+        self._event_log.reload()
         self._load_head_position()
 
     @Slot()
@@ -225,6 +258,23 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_streams_panel_stream_selected(self, stream_id: str) -> None:
-        self._placeholder.setText(
-            f"Selected {stream_id}.\nIts events and the inspector come with the next panels."
-        )
+        self._event_log.show_stream(stream_id)
+
+    @Slot(object)
+    def _on_event_log_event_selected(self, event: object) -> None:
+        self._inspector.show_event(cast(RecordedEvent, event))
+
+    @Slot(str)
+    def _on_inspector_correlation_requested(self, correlation_id: str) -> None:
+        shown = self._inspector.event
+        self._event_log.set_correlation(correlation_id)
+        if shown is not None:
+            self._event_log.jump_to_position(shown.position)  # keep the event in view
+
+    @Slot(str)
+    def _on_inspector_event_requested(self, event_id: str) -> None:
+        self._event_log.jump_to_event_id(event_id)
+
+    @Slot(str, int)
+    def _on_inspector_stream_requested(self, stream_id: str, position: int) -> None:
+        self._event_log.show_stream(stream_id, position)

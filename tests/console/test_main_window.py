@@ -164,7 +164,7 @@ def test_run_gui_seeds_a_demo_store_and_saves_screenshots(
     code = run_gui(str(location), demo=True, writable=False, screenshot_dir=str(shots))
 
     assert code == 0, capsys.readouterr().err
-    for name in ("streams.png", "window.png"):
+    for name in ("streams.png", "event-log.png", "inspector.png", "window.png"):
         image = QImage(str(shots / name))
         assert not image.isNull(), name
         assert image.width() > 300 and image.height() > 300, name

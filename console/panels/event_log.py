@@ -1,0 +1,1057 @@
+"""The event log: every event in position order, windowed, filtered, with a live tail."""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import NamedTuple, cast
+
+import orjson
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.workers import TaskRunner
+from core.events import RecordedEvent, format_time, parse_time
+from core.store.port import EventFilter
+from core.workspace import Workspace
+
+__all__ = [
+    "EVENT_ROLE",
+    "PAGE_SIZE",
+    "PLACEHOLDER",
+    "EventLogModel",
+    "EventLogPanel",
+    "FilterInput",
+    "parse_filter",
+]
+
+PAGE_SIZE = 200
+MAX_PAGES = 8  # pages held in the unfiltered window: a screen never spans more than two
+MAX_IN_FLIGHT = 2  # page queries running at once; newer wants wait rather than pile up
+MAX_WANTED = 4  # pages remembered for loading; older wants (a scrollbar drag) are forgotten
+FILTER_DELAY_MS = 250
+TAIL_INTERVAL_MS = 500
+PLACEHOLDER = "…"
+EVENT_ROLE = Qt.ItemDataRole.UserRole
+
+_ModelIndex = QModelIndex | QPersistentModelIndex
+_HEADERS = ("position", "time (UTC)", "stream", "type", "ver.", "size")
+(
+    _COLUMN_POSITION,
+    _COLUMN_TIME,
+    _COLUMN_STREAM,
+    _COLUMN_TYPE,
+    _COLUMN_VERSION,
+    _COLUMN_SIZE,
+) = range(len(_HEADERS))
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_NUMERIC = (_COLUMN_POSITION, _COLUMN_VERSION, _COLUMN_SIZE)
+_PLACEHOLDER_COLOR = QColor("#9ca3af")
+_ERROR_STYLE = "QLineEdit { border: 1px solid #c62828; background: #fdecea; }"
+
+
+class _Row(NamedTuple):
+    """An event and the size of its data as JSON, measured once, off the GUI thread."""
+
+    event: RecordedEvent
+    size: int
+
+
+def _rows_of(events: list[RecordedEvent]) -> list[_Row]:
+    return [_Row(event, len(orjson.dumps(event.data))) for event in events]
+
+
+def _format_size(size: int) -> str:
+    if size < 10_000:
+        return f"{size:,} B"
+    return f"{size / 1024:,.1f} KiB"
+
+
+@dataclass(frozen=True, slots=True)
+class FilterInput:
+    """The filter bar's texts, as typed."""
+
+    stream_prefix: str = ""
+    category: str = ""
+    types: str = ""
+    since: str = ""
+    until: str = ""
+    correlation_id: str = ""
+    text: str = ""
+
+
+def parse_filter(
+    typed: FilterInput, *, stream_id: str | None = None, to_position: int | None = None
+) -> EventFilter:
+    """Turn the filter bar's texts into an :class:`EventFilter`.
+
+    Args:
+        typed: what the bar holds; empty fields do not filter.
+        stream_id: one exact stream (set by a link, not typed).
+        to_position: the last position to show (set by a link, not typed).
+
+    Raises:
+        ValueError: a time does not parse or has no zone, or since is after until;
+            the message names the field.
+    """
+
+    def time_of(name: str, text: str) -> datetime | None:
+        if not text.strip():
+            return None
+        try:
+            return parse_time(text)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
+
+    since = time_of("since", typed.since)
+    until = time_of("until", typed.until)
+    if since is not None and until is not None and since > until:
+        raise ValueError("since is after until")
+    types = tuple(part.strip() for part in typed.types.split(",") if part.strip())
+    return EventFilter(
+        stream_id=stream_id,
+        stream_prefix=typed.stream_prefix.strip() or None,
+        category=typed.category.strip() or None,
+        types=types,
+        since=since,
+        until=until,
+        to_position=to_position,
+        correlation_id=typed.correlation_id.strip() or None,
+        text=typed.text or None,
+    )
+
+
+class EventLogModel(QAbstractTableModel):
+    """Events in position order, holding only the pages a view is looking at.
+
+    Unfiltered, the model is a window over the whole log: positions are gapless from 1,
+    so row ``r`` is position ``r + 1``, ``rowCount`` is the head position, and a cell
+    whose page is not loaded shows :data:`PLACEHOLDER` while that page (``PAGE_SIZE``
+    positions) loads on the task runner; then ``dataChanged``. At most ``MAX_PAGES``
+    pages are held: the ones farthest from the last one painted are dropped.
+
+    Filtered, rows cannot be computed from positions, so the model pages by keyset
+    (``from_position`` after the last row loaded) through ``canFetchMore`` and
+    ``fetchMore``, and ``rowCount`` grows as pages arrive. (A ``count()`` of a payload
+    search is a full scan: it would hold the rows back for seconds on a large store.)
+
+    :meth:`poll_head` is the live tail: when the head has moved, new rows are inserted
+    at the end (``tail_about_to_grow`` and ``tail_grew`` bracket it).
+
+    Args:
+        workspace: the open store.
+        runner: where the queries run.
+        page_size: events per query.
+        parent: the usual QObject parent.
+    """
+
+    page_loaded = Signal(int, int)  # first row, rows
+    first_page_loaded = Signal()  # the first rows of the current filter are known
+    load_failed = Signal(str)
+    tail_about_to_grow = Signal()
+    tail_grew = Signal(int)  # rows added
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        runner: TaskRunner,
+        *,
+        page_size: int = PAGE_SIZE,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._workspace = workspace
+        self._runner = runner
+        self._page_size = page_size
+        self._filter = EventFilter()
+        self._generation = 0
+        self._error: str | None = None
+        self._first_page_seen = False
+        self._head_pending = False
+        # Unfiltered window.
+        self._head = 0
+        self._pages: dict[int, list[_Row]] = {}
+        self._in_flight: set[int] = set()
+        self._wanted: OrderedDict[int, None] = OrderedDict()
+        self._focus_page = 0
+        self._want_timer = QTimer(self)
+        self._want_timer.setSingleShot(True)
+        self._want_timer.setInterval(0)
+        self._want_timer.timeout.connect(self._on_want_timer_timeout)
+        # Filtered keyset rows.
+        self._rows: list[_Row] = []
+        self._positions: list[int] = []
+        self._loading = False
+        self._exhausted = False
+        self._head_known = False
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def event_filter(self) -> EventFilter:
+        """The filter shown (``EventFilter()`` for the whole log)."""
+        return self._filter
+
+    @property
+    def windowed(self) -> bool:
+        """Whether rows map to positions directly (no filter)."""
+        return self._filter == EventFilter()
+
+    @property
+    def held_pages(self) -> int:
+        """Pages held in memory (unfiltered) — bounded by ``MAX_PAGES``."""
+        return len(self._pages)
+
+    @property
+    def held_rows(self) -> int:
+        """Events held in memory."""
+        return sum(len(page) for page in self._pages.values()) + len(self._rows)
+
+    @property
+    def exhausted(self) -> bool:
+        """Filtered: whether every matching event up to the head is loaded."""
+        return self._exhausted
+
+    @property
+    def error(self) -> str | None:
+        """The last load error of this filter, if any."""
+        return self._error
+
+    def event_at(self, row: int) -> RecordedEvent | None:
+        """The event shown in a row, or None while its page loads."""
+        if self.windowed:
+            page = self._pages.get(row // self._page_size)
+            offset = row % self._page_size
+            if page is None or offset >= len(page):
+                return None
+            return page[offset].event
+        return self._rows[row].event if 0 <= row < len(self._rows) else None
+
+    def row_of_position(self, position: int) -> int | None:
+        """The row of the first loaded event at or after ``position`` (None if none).
+
+        Unfiltered every position has a row; filtered only loaded rows count.
+        """
+        if self.windowed:
+            return position - 1 if 1 <= position <= self._head else None
+        index = bisect.bisect_left(self._positions, position)
+        return index if index < len(self._positions) else None
+
+    def set_filter(self, where: EventFilter) -> None:
+        """Show the events matching ``where`` from the start of the log."""
+        self._filter = where
+        self.reload()
+
+    def reload(self) -> None:
+        """Forget everything held and load the current filter again."""
+        self._generation += 1
+        self.beginResetModel()
+        self._pages.clear()
+        self._in_flight.clear()
+        self._wanted.clear()
+        self._rows = []
+        self._positions = []
+        self._head = 0
+        self._head_known = False
+        self._error = None
+        self._first_page_seen = False
+        self._exhausted = False
+        # Loading already: a view's fetchMore during the reset must not start a twin query.
+        self._loading = True
+        self._head_pending = False
+        self.endResetModel()
+        if self.windowed:
+            self._load_head()
+        else:
+            self._fetch_filtered_page()
+
+    def poll_head(self) -> None:
+        """Live tail: ask for the head position, and show the events past the last one."""
+        if self._head_pending or self._error is not None:
+            return
+        if self.windowed:
+            if self._head_known:
+                self._load_head()
+        elif self._exhausted and not self._loading:
+            self._fetch_filtered_page(tail=True)
+
+    def prefetch_row(self, row: int) -> None:
+        """Unfiltered: load the page holding ``row`` even if no view has painted it yet."""
+        if self.windowed and 0 <= row < self._head:
+            self._row_at(row, want=True)
+
+    def load_through(self, position: int) -> None:
+        """Filtered: load pages until ``position`` (or the end) is loaded; then ``page_loaded``."""
+        if self.windowed or self._loading or self._exhausted:
+            return
+        if self._positions and self._positions[-1] >= position:
+            return
+        self._fetch_filtered_page(through=position)
+
+    # -- QAbstractTableModel ----------------------------------------------------------------
+
+    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        """The head position (unfiltered) or the rows loaded so far (filtered)."""
+        if parent.isValid():
+            return 0
+        return self._head if self.windowed else len(self._rows)
+
+    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        """Position, time, stream, type, version, size."""
+        return 0 if parent.isValid() else len(_HEADERS)
+
+    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        """A cell's text, alignment and tooltip, the event itself under ``EVENT_ROLE``."""
+        if not index.isValid() or not 0 <= index.row() < self.rowCount():
+            return None
+        row, column = index.row(), index.column()
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if column in _NUMERIC else None
+        item = self._row_at(row, want=role == Qt.ItemDataRole.DisplayRole)
+        if item is None:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return f"{row + 1:,}" if column == _COLUMN_POSITION else PLACEHOLDER
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return _PLACEHOLDER_COLOR
+            return None
+        event = item.event
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == _COLUMN_POSITION:
+                return f"{event.position:,}"
+            if column == _COLUMN_TIME:
+                return event.recorded_at.strftime("%Y-%m-%d %H:%M:%S")
+            if column == _COLUMN_STREAM:
+                return event.stream_id
+            if column == _COLUMN_TYPE:
+                return event.type
+            if column == _COLUMN_VERSION:
+                return str(event.version)
+            if column == _COLUMN_SIZE:
+                return _format_size(item.size)
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == _COLUMN_TIME:
+                return format_time(event.recorded_at)  # the cell hides the microseconds
+            if column == _COLUMN_SIZE:
+                return f"{item.size:,} bytes of data JSON"
+            return f"{event.stream_id}@{event.version} {event.type}\n{event.event_id}"
+        if role == EVENT_ROLE:
+            return event
+        return None
+
+    def headerData(
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> object:
+        """Column titles; rows have none."""
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(_HEADERS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _HEADERS[section]
+        if role == Qt.ItemDataRole.TextAlignmentRole and section in _NUMERIC:
+            return _RIGHT
+        return None
+
+    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
+        """Selectable, never editable, never a parent."""
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
+
+    def canFetchMore(self, parent: _ModelIndex = QModelIndex()) -> bool:  # noqa: B008
+        """Filtered: whether more events may match than are loaded."""
+        return (
+            not parent.isValid()
+            and not self.windowed
+            and not self._exhausted
+            and self._error is None
+        )
+
+    def fetchMore(self, parent: _ModelIndex = QModelIndex()) -> None:  # noqa: B008
+        """Filtered: start loading the next page; its rows arrive with ``page_loaded``."""
+        if parent.isValid() or self._loading or not self.canFetchMore():
+            return
+        self._fetch_filtered_page()
+
+    # -- the unfiltered window --------------------------------------------------------------
+
+    def _row_at(self, row: int, *, want: bool) -> _Row | None:
+        if not self.windowed:
+            return self._rows[row]
+        number = row // self._page_size
+        page = self._pages.get(number)
+        offset = row % self._page_size
+        if page is not None and offset < len(page):
+            return page[offset]
+        # Missing, or loaded before the tail grew past it: (re)load it.
+        if want:
+            self._want(number)
+        return None
+
+    def _want(self, number: int) -> None:
+        self._focus_page = number
+        self._wanted.pop(number, None)
+        self._wanted[number] = None
+        while len(self._wanted) > MAX_WANTED:
+            self._wanted.popitem(last=False)
+        self._want_timer.start()
+
+    @Slot()
+    def _on_want_timer_timeout(self) -> None:
+        # The newest wants first: while the scrollbar is dragged, only where it is now counts.
+        for number in reversed(list(self._wanted)):
+            if len(self._in_flight) >= MAX_IN_FLIGHT:
+                break
+            del self._wanted[number]
+            if number not in self._in_flight:
+                self._load_page(number)
+
+    def _load_page(self, number: int) -> None:
+        workspace = self._workspace
+        size = self._page_size
+        where = EventFilter(from_position=number * size + 1, to_position=(number + 1) * size)
+
+        def load() -> list[_Row]:
+            return _rows_of(list(workspace.read(where, limit=size)))
+
+        self._in_flight.add(number)
+        task = self._runner.submit(load, tag=(self._generation, number))
+        task.succeeded.connect(self._on_page_task_succeeded)
+        task.failed.connect(self._on_load_task_failed)
+
+    @Slot(object, object)
+    def _on_page_task_succeeded(self, tag: object, page: object) -> None:
+        generation, number = cast(tuple[int, int], tag)
+        if generation != self._generation:
+            return
+        self._in_flight.discard(number)
+        rows = cast(list[_Row], page)
+        self._pages[number] = rows
+        self._evict()
+        first = number * self._page_size
+        last = min(first + self._page_size, self._head) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(_HEADERS) - 1))
+        if self._wanted:
+            self._want_timer.start()
+        self._announce_page(first, len(rows))
+
+    def _evict(self) -> None:
+        while len(self._pages) > MAX_PAGES:
+            farthest = max(self._pages, key=lambda number: abs(number - self._focus_page))
+            del self._pages[farthest]
+
+    def _load_head(self) -> None:
+        self._head_pending = True
+        task = self._runner.submit(self._workspace.head_position, tag=self._generation)
+        task.succeeded.connect(self._on_head_task_succeeded)
+        task.failed.connect(self._on_head_task_failed)
+
+    @Slot(object, object)
+    def _on_head_task_succeeded(self, generation: object, head: object) -> None:
+        if generation != self._generation:
+            return
+        self._head_pending = False
+        position = cast(int, head)
+        first_time = not self._head_known
+        self._head_known = True
+        self._loading = False
+        if position > self._head:
+            if not first_time:
+                self.tail_about_to_grow.emit()
+            added = position - self._head
+            self.beginInsertRows(QModelIndex(), self._head, position - 1)
+            self._head = position
+            self.endInsertRows()
+            if not first_time:
+                self.tail_grew.emit(added)
+        if first_time and position == 0:
+            self._announce_page(0, 0)
+
+    @Slot(object, object)
+    def _on_head_task_failed(self, generation: object, error: object) -> None:
+        if generation != self._generation:
+            return
+        self._head_pending = False
+        self._fail(error)
+
+    # -- filtered keyset pages --------------------------------------------------------------
+
+    def _fetch_filtered_page(self, *, tail: bool = False, through: int | None = None) -> None:
+        workspace = self._workspace
+        base = self._filter
+        after = self._positions[-1] if self._positions else None
+        size = self._page_size
+
+        def after_(position: int | None) -> EventFilter:
+            return base if position is None else replace(base, from_position=position + 1)
+
+        def load() -> tuple[list[_Row], bool]:
+            events: list[RecordedEvent] = []
+            last = after
+            if through is not None and (after is None or after < through):
+                # A jump: everything up to the target, then one more page past it.
+                events = list(workspace.read(replace(after_(after), to_position=through)))
+                if events:
+                    last = events[-1].position
+            page = list(workspace.read(after_(last), limit=size))
+            return _rows_of(events + page), len(page) < size
+
+        self._loading = True
+        if tail:
+            self._head_pending = True
+        task = self._runner.submit(load, tag=(self._generation, tail))
+        task.succeeded.connect(self._on_filtered_task_succeeded)
+        task.failed.connect(self._on_load_task_failed)
+
+    @Slot(object, object)
+    def _on_filtered_task_succeeded(self, tag: object, outcome: object) -> None:
+        generation, tail = cast(tuple[int, bool], tag)
+        if generation != self._generation:
+            return
+        rows, exhausted = cast(tuple[list[_Row], bool], outcome)
+        if tail:
+            self._head_pending = False
+        self._exhausted = exhausted
+        start = len(self._rows)
+        if rows:
+            if tail:
+                self.tail_about_to_grow.emit()
+            self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
+            self._rows.extend(rows)
+            self._positions.extend(row.event.position for row in rows)
+            self.endInsertRows()
+        # Still "loading" until here: views and testers may call fetchMore from inside
+        # the insert notifications, and must not ask for this page a second time.
+        self._loading = False
+        if rows and tail:
+            self.tail_grew.emit(len(rows))
+        if tail and not rows and self._first_page_seen:
+            return  # nothing new: no news
+        self._announce_page(start, len(rows))
+
+    @Slot(object, object)
+    def _on_load_task_failed(self, tag: object, error: object) -> None:
+        generation = cast(tuple[int, object], tag)[0]
+        if generation != self._generation:
+            return
+        self._loading = False
+        self._head_pending = False
+        self._in_flight.clear()
+        self._fail(error)
+
+    def _fail(self, error: object) -> None:
+        self._error = str(error) or type(error).__name__
+        self.load_failed.emit(self._error)
+
+    def _announce_page(self, first_row: int, rows: int) -> None:
+        self.page_loaded.emit(first_row, rows)
+        if not self._first_page_seen:
+            self._first_page_seen = True
+            self.first_page_loaded.emit()
+
+
+class EventLogPanel(QWidget):
+    """A filter bar over a windowed table of events, with a live tail.
+
+    Typing in the bar filters (after a short pause); a bad time shows an error under the
+    bar and queries nothing. Selecting a row emits ``event_selected`` with its event.
+
+    Args:
+        workspace: the open store.
+        runner: where the store queries run.
+        page_size: events per query.
+        live_tail: whether the live tail starts on.
+        parent: the usual QWidget parent.
+    """
+
+    event_selected = Signal(object)  # RecordedEvent
+    first_page_loaded = Signal()
+    page_loaded = Signal(int, int)  # first row, rows
+    filter_rejected = Signal(str)
+    tail_grew = Signal(int)
+    position_jumped = Signal(int)  # the row selected by a jump
+    load_failed = Signal(str)
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        runner: TaskRunner,
+        *,
+        page_size: int = PAGE_SIZE,
+        live_tail: bool = True,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("eventLogPanel")
+        self._workspace = workspace
+        self._runner = runner
+        self._scope_stream: str | None = None
+        self._scope_to: int | None = None
+        self._pending_select_row: int | None = None
+        self._pending_jump: int | None = None
+        self._jump_generation = 0
+        self._was_at_bottom = False
+        self._start_at_bottom = True  # the newest events are where an operator looks first
+        self._first_page_ready = False
+
+        self._model = EventLogModel(workspace, runner, page_size=page_size, parent=self)
+        self._build_filter_bar()
+        self._build_view()
+        # After the view's own connections: it must lay out new rows before we scroll.
+        self._model.page_loaded.connect(self._on_model_page_loaded)
+        self._model.first_page_loaded.connect(self._on_model_first_page_loaded)
+        self._model.load_failed.connect(self._on_model_load_failed)
+        self._model.tail_about_to_grow.connect(self._on_model_tail_about_to_grow)
+        self._model.tail_grew.connect(self._on_model_tail_grew)
+        self._model.modelReset.connect(self._on_model_model_reset)
+        self._model.rowsInserted.connect(self._on_model_rows_inserted)
+
+        self._status = QLabel("loading…", self)
+        self._status.setObjectName("eventLogStatus")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
+        layout.addLayout(self._bar)
+        layout.addWidget(self._error_label)
+        layout.addWidget(self._view, 1)
+        layout.addWidget(self._status)
+
+        self._tail_timer = QTimer(self)
+        self._tail_timer.setInterval(TAIL_INTERVAL_MS)
+        self._tail_timer.timeout.connect(self._on_tail_timer_timeout)
+        self._tail_button.setChecked(live_tail)
+        if live_tail:
+            self._tail_timer.start()
+
+        self._model.reload()
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _build_filter_bar(self) -> None:
+        self._edits: dict[str, QLineEdit] = {}
+        specs = (
+            ("stream_prefix", "stream prefix", "Events of streams whose id starts with this"),
+            ("category", "category", "Events of one category (order-17 → order)"),
+            ("types", "types: A, B", "Event types, comma-separated: OrderPlaced, OrderPaid"),
+            ("correlation_id", "correlation id", "metadata.correlation_id equals this"),
+            ("since", "since …Z", "From this time: ISO-8601 with a zone, e.g. 2026-03-01T10:00Z"),
+            ("until", "until …Z", "Up to this time: ISO-8601 with a zone, e.g. …T11:00+01:00"),
+            ("text", "payload contains…", "Data JSON contains this text (any case)"),
+        )
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(FILTER_DELAY_MS)
+        self._filter_timer.timeout.connect(self._on_filter_timer_timeout)
+        bar = QGridLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.setHorizontalSpacing(4)
+        bar.setVerticalSpacing(4)
+        for number, (name, placeholder, tip) in enumerate(specs):
+            edit = QLineEdit(self)
+            edit.setObjectName(f"eventLogFilter_{name}")
+            edit.setPlaceholderText(placeholder)
+            edit.setToolTip(tip)
+            edit.setClearButtonEnabled(True)
+            edit.textChanged.connect(self._on_filter_text_changed)
+            edit.returnPressed.connect(self._on_filter_return_pressed)
+            self._edits[name] = edit
+            bar.addWidget(edit, number // 4, number % 4)
+
+        self._scope_button = QToolButton(self)
+        self._scope_button.setObjectName("eventLogScope")
+        self._scope_button.setToolTip("Shown by a link; click to show every stream again")
+        self._scope_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self._scope_button.hide()
+        self._scope_button.clicked.connect(self._on_scope_button_clicked)
+        self._tail_button = QToolButton(self)
+        self._tail_button.setObjectName("eventLogLiveTail")
+        self._tail_button.setText("● live tail")
+        self._tail_button.setCheckable(True)
+        self._tail_button.setToolTip(
+            "Poll for new events every half second; when the view is at the bottom it follows"
+        )
+        self._tail_button.toggled.connect(self._on_tail_button_toggled)
+        tools = QHBoxLayout()
+        tools.setContentsMargins(0, 0, 0, 0)
+        tools.addWidget(self._scope_button)
+        tools.addStretch(1)
+        tools.addWidget(self._tail_button)
+        bar.addLayout(tools, 1, 3)
+        self._bar = bar
+
+        self._error_label = QLabel(self)
+        self._error_label.setObjectName("eventLogFilterError")
+        self._error_label.setStyleSheet("QLabel { color: #c62828; }")
+        self._error_label.hide()
+
+    def _build_view(self) -> None:
+        self._view = QTableView(self)
+        self._view.setObjectName("eventLogView")
+        self._view.setModel(self._model)
+        self._view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self._view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self._view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self._view.setAlternatingRowColors(True)
+        self._view.setWordWrap(False)
+        self._view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self._view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        rows = self._view.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        columns = self._view.horizontalHeader()
+        columns.setHighlightSections(False)
+        columns.setStretchLastSection(False)
+        metrics = self.fontMetrics()
+        for column, sample in (
+            (_COLUMN_POSITION, "0,000,000"),
+            (_COLUMN_TIME, "2026-03-01 10:15:00"),
+            (_COLUMN_STREAM, "customer-C0000"),
+            (_COLUMN_TYPE, "OrderShipped"),
+            (_COLUMN_VERSION, "0000"),
+            (_COLUMN_SIZE, "00.0 KiB"),
+        ):
+            self._view.setColumnWidth(column, metrics.horizontalAdvance(sample) + 16)
+        columns.setSectionResizeMode(_COLUMN_TYPE, QHeaderView.ResizeMode.Stretch)
+        self._view.selectionModel().currentRowChanged.connect(self._on_selection_current_changed)
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def model(self) -> EventLogModel:
+        """The panel's model."""
+        return self._model
+
+    @property
+    def view(self) -> QTableView:
+        """The table."""
+        return self._view
+
+    @property
+    def live_tail_button(self) -> QToolButton:
+        """The live-tail toggle."""
+        return self._tail_button
+
+    @property
+    def error_label(self) -> QLabel:
+        """Where a bad filter is explained."""
+        return self._error_label
+
+    @property
+    def status_label(self) -> QLabel:
+        """The row count and load state under the table."""
+        return self._status
+
+    def filter_edit(self, name: str) -> QLineEdit:
+        """One field of the filter bar, by :class:`FilterInput` field name."""
+        return self._edits[name]
+
+    def current_event(self) -> RecordedEvent | None:
+        """The selected event, if its page is loaded."""
+        index = self._view.currentIndex()
+        return self._model.event_at(index.row()) if index.isValid() else None
+
+    def reload(self) -> None:
+        """Load the current filter again."""
+        self._model.reload()
+
+    def set_live_tail(self, on: bool) -> None:
+        """Turn the live tail on or off."""
+        self._tail_button.setChecked(on)
+
+    def set_correlation(self, correlation_id: str) -> None:
+        """Show the events with this correlation id (at once, no typing pause)."""
+        self._set_edit_silently("correlation_id", correlation_id)
+        self._apply_filter()
+
+    def show_stream(self, stream_id: str, up_to_position: int | None = None) -> None:
+        """Show one stream's events (up to a position), clearing the typed filters."""
+        for edit in self._edits.values():
+            edit.blockSignals(True)
+            edit.clear()
+            edit.blockSignals(False)
+        self._scope_stream = stream_id
+        self._scope_to = up_to_position
+        label = stream_id if up_to_position is None else f"{stream_id} ≤ #{up_to_position:,}"
+        self._scope_button.setText(f"stream {label} ✕")
+        self._scope_button.show()
+        self._apply_filter()
+        if up_to_position is not None:
+            self.jump_to_position(up_to_position)
+
+    def clear_filters(self) -> None:
+        """Show the whole log."""
+        for edit in self._edits.values():
+            edit.blockSignals(True)
+            edit.clear()
+            edit.blockSignals(False)
+        self._clear_scope()
+        self._apply_filter()
+
+    def jump_to_position(self, position: int) -> None:
+        """Select and scroll to the event at ``position`` (filtered: the first at or after it)."""
+        self._jump_generation += 1
+        self._pending_jump = position
+        self._try_jump()
+
+    def jump_to_time(self, moment: datetime) -> None:
+        """Select and scroll to the last event recorded at or before ``moment``."""
+        self._jump_generation += 1
+        generation = self._jump_generation
+        workspace = self._workspace
+        task = self._runner.submit(lambda: workspace.position_at(moment), tag=generation)
+        task.succeeded.connect(self._on_time_task_succeeded)
+        task.failed.connect(self._on_jump_task_failed)
+
+    def jump_to_event_id(self, event_id: str) -> None:
+        """Select the event with this id; filters that hide it are cleared first."""
+        self._jump_generation += 1
+        generation = self._jump_generation
+        store = self._workspace.store
+        task = self._runner.submit(lambda: store.event_by_id(event_id), tag=generation)
+        task.succeeded.connect(self._on_event_id_task_succeeded)
+        task.failed.connect(self._on_jump_task_failed)
+
+    # -- filtering --------------------------------------------------------------------------
+
+    def _typed(self) -> FilterInput:
+        return FilterInput(**{name: edit.text() for name, edit in self._edits.items()})
+
+    def _set_edit_silently(self, name: str, text: str) -> None:
+        edit = self._edits[name]
+        edit.blockSignals(True)
+        edit.setText(text)
+        edit.blockSignals(False)
+
+    def _clear_scope(self) -> None:
+        self._scope_stream = None
+        self._scope_to = None
+        self._scope_button.hide()
+
+    def _apply_filter(self) -> None:
+        self._filter_timer.stop()
+        try:
+            where = parse_filter(
+                self._typed(), stream_id=self._scope_stream, to_position=self._scope_to
+            )
+        except ValueError as error:
+            message = str(error)
+            self._error_label.setText(message)
+            self._error_label.show()
+            field = message.split(":", 1)[0]
+            for name in ("since", "until"):
+                bad = name == field or message.startswith("since is after")
+                self._edits[name].setStyleSheet(_ERROR_STYLE if bad else "")
+            self.filter_rejected.emit(message)
+            return
+        self._error_label.hide()
+        self._error_label.clear()
+        for name in ("since", "until"):
+            self._edits[name].setStyleSheet("")
+        if where == self._model.event_filter:
+            return
+        self._pending_select_row = None
+        self._status.setText("loading…")
+        self._start_at_bottom = where == EventFilter()
+        self._model.set_filter(where)
+
+    @Slot(str)
+    def _on_filter_text_changed(self, _text: str) -> None:
+        self._filter_timer.start()
+
+    @Slot()
+    def _on_filter_return_pressed(self) -> None:
+        self._apply_filter()
+
+    @Slot()
+    def _on_filter_timer_timeout(self) -> None:
+        self._apply_filter()
+
+    @Slot()
+    def _on_scope_button_clicked(self) -> None:
+        self._clear_scope()
+        self._apply_filter()
+
+    # -- jumping ----------------------------------------------------------------------------
+
+    def _try_jump(self) -> None:
+        position = self._pending_jump
+        if position is None or not self._model_ready():
+            return
+        model = self._model
+        if not model.windowed and not model.exhausted:
+            loaded_to = model.event_at(model.rowCount() - 1) if model.rowCount() else None
+            if loaded_to is None or loaded_to.position < position:
+                model.load_through(position)
+                return  # again when the page arrives
+        row = model.row_of_position(position)
+        if row is None:
+            row = model.rowCount() - 1
+        self._pending_jump = None
+        if row < 0:
+            return
+        self._select_row(row)
+        self.position_jumped.emit(row)
+
+    def _model_ready(self) -> bool:
+        return self._first_page_ready
+
+    def _select_row(self, row: int) -> None:
+        index = self._model.index(row, 0)
+        self._view.selectionModel().setCurrentIndex(
+            index,
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows,
+        )
+        self._view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    @Slot(object, object)
+    def _on_time_task_succeeded(self, generation: object, position: object) -> None:
+        if generation != self._jump_generation:
+            return
+        self._pending_jump = max(1, cast(int, position))
+        self._try_jump()
+
+    @Slot(object, object)
+    def _on_event_id_task_succeeded(self, generation: object, found: object) -> None:
+        if generation != self._jump_generation or found is None:
+            return
+        event = cast(RecordedEvent, found)
+        where = self._model.event_filter
+        hidden = (
+            not where.matches(event)
+            or (where.to_position is not None and event.position > where.to_position)
+            or (where.since is not None and event.recorded_at < where.since)
+            or (where.until is not None and event.recorded_at > where.until)
+        )
+        if hidden:
+            self.clear_filters()
+        self._pending_jump = event.position
+        self._try_jump()
+
+    @Slot(object, object)
+    def _on_jump_task_failed(self, generation: object, error: object) -> None:
+        if generation == self._jump_generation:
+            self._status.setText(f"could not jump: {error}")
+
+    # -- the model's news -------------------------------------------------------------------
+
+    @Slot()
+    def _on_model_model_reset(self) -> None:
+        self._first_page_ready = False
+
+    @Slot(QModelIndex, int, int)
+    def _on_model_rows_inserted(self, _parent: QModelIndex, _first: int, _last: int) -> None:
+        self._show_count()
+        model = self._model
+        if model.windowed and not self._first_page_ready:
+            if self._start_at_bottom:
+                self._view.scrollToBottom()  # with the live tail on, the view then follows
+                model.prefetch_row(model.rowCount() - 1)
+            else:
+                model.prefetch_row(0)
+
+    @Slot()
+    def _on_model_first_page_loaded(self) -> None:
+        self._first_page_ready = True
+        self._show_count()
+        self.first_page_loaded.emit()
+        self._try_jump()
+
+    @Slot(int, int)
+    def _on_model_page_loaded(self, first_row: int, rows: int) -> None:
+        self._show_count()
+        self.page_loaded.emit(first_row, rows)
+        if self._pending_select_row is not None:
+            event = self._model.event_at(self._pending_select_row)
+            if event is not None:
+                self._pending_select_row = None
+                self.event_selected.emit(event)
+        if self._pending_jump is not None:
+            self._try_jump()
+
+    @Slot(str)
+    def _on_model_load_failed(self, message: str) -> None:
+        self._status.setText(f"could not load events: {message}")
+        self.load_failed.emit(message)
+
+    @Slot()
+    def _on_model_tail_about_to_grow(self) -> None:
+        bar = self._view.verticalScrollBar()
+        self._was_at_bottom = bar.value() >= bar.maximum()
+
+    @Slot(int)
+    def _on_model_tail_grew(self, added: int) -> None:
+        if self._was_at_bottom:
+            self._view.scrollToBottom()
+        self.tail_grew.emit(added)
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_selection_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            return
+        event = self._model.event_at(current.row())
+        if event is None:
+            self._pending_select_row = current.row()  # emitted when its page arrives
+            return
+        self._pending_select_row = None
+        self.event_selected.emit(event)
+
+    @Slot()
+    def _on_tail_timer_timeout(self) -> None:
+        self._model.poll_head()
+
+    @Slot(bool)
+    def _on_tail_button_toggled(self, on: bool) -> None:
+        if on:
+            self._tail_timer.start()
+            self._model.poll_head()
+        else:
+            self._tail_timer.stop()
+
+    def _show_count(self) -> None:
+        model = self._model
+        count = model.rowCount()
+        if model.windowed:
+            text = f"{count:,} event{'s' if count != 1 else ''}" if count else "the log is empty"
+        elif count == 0:
+            text = "loading…" if not model.exhausted else "no event matches"
+        elif model.exhausted:
+            text = f"{count:,} matching event{'s' if count != 1 else ''}"
+        else:
+            text = f"first {count:,} matching events loaded; scroll for more"
+        if model.error is not None:
+            text = f"could not load events: {model.error}"
+        self._status.setText(text)
