@@ -46,9 +46,9 @@ def run_gui(
         location: a SQLite file path or a database URL.
         demo: seed the store with the demo history first if it is missing or empty.
         writable: open the store writable (it opens read-only otherwise).
-        screenshot_dir: save ``streams.png``, ``event-log.png``, ``inspector.png`` and
-            ``window.png`` there once the data is shown, and return instead of running
-            the event loop.
+        screenshot_dir: save ``streams.png``, ``event-log.png``, ``inspector.png``,
+            ``timeline.png`` and ``window.png`` there once the data is shown, and return
+            instead of running the event loop.
         plugin_dirs: folders of plugin files (``--plugins``).
 
     Returns:
@@ -100,7 +100,8 @@ def _seed_demo_if_empty(location: str) -> None:
 def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> int:
     """Show the window, wait for its data, select an event worth inspecting, save PNGs.
 
-    Saves ``streams.png``, ``event-log.png``, ``inspector.png`` and ``window.png``.
+    Saves ``streams.png``, ``event-log.png``, ``inspector.png``, ``timeline.png`` and
+    ``window.png``.
     """
     panel = window.streams_panel
     log = window.event_log
@@ -112,6 +113,7 @@ def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> i
             "the streams": (panel.first_page_loaded, panel.load_failed),
             "the head position": (window.head_position_loaded, None),
             "the event log": (log.first_page_loaded, log.load_failed),
+            "the timeline": (window.timeline.timeline_loaded, window.timeline.load_failed),
         },
         failures,
         window.show,
@@ -140,6 +142,7 @@ def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> i
         "streams.png": panel.grab(),
         "event-log.png": log.grab(),
         "inspector.png": inspector.grab(),
+        "timeline.png": window.timeline.grab(),
         "window.png": window.grab(),
     }
     for name, pixmap in shots.items():
@@ -192,9 +195,13 @@ def _wait_for(
         code = loop.exec()
         timer.stop()
     for done, failure in signals.values():
-        done.disconnect()
-        if failure is not None:
-            failure.disconnect()
+        for signal in (done, failure):
+            if signal is None:
+                continue
+            try:
+                signal.disconnect()
+            except RuntimeError:
+                pass  # its sender (a finished task) is already deleted
     return code == EXIT_OK
 
 

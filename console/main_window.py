@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import cast
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal, Slot
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QSizePolicy, QWi
 from console.panels.event_log import EventLogPanel
 from console.panels.inspector import InspectorPanel
 from console.panels.streams import StreamsPanel
+from console.panels.timeline import TimelinePanel
 from console.workers import TaskRunner
 from core.events import RecordedEvent
 from core.workspace import Workspace
@@ -79,6 +81,13 @@ class MainWindow(QMainWindow):
         self._inspector_dock.setWidget(self._inspector)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self._inspector_dock)
 
+        self._timeline = TimelinePanel(workspace, runner, parent=self)
+        self._timeline_dock = QDockWidget("Timeline", self)
+        self._timeline_dock.setObjectName("timelineDock")
+        self._timeline_dock.setWidget(self._timeline)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self._timeline_dock)
+        self._timeline.time_selected.connect(self._on_timeline_time_selected)
+
         self._event_log.event_selected.connect(self._on_event_log_event_selected)
         self._inspector.correlation_requested.connect(self._on_inspector_correlation_requested)
         self._inspector.event_requested.connect(self._on_inspector_event_requested)
@@ -90,8 +99,14 @@ class MainWindow(QMainWindow):
         self.resizeDocks(
             [self._streams_dock, self._inspector_dock], [320, 350], Qt.Orientation.Horizontal
         )
+        self.resizeDocks([self._timeline_dock], [170], Qt.Orientation.Vertical)
         self._restore_layout()
         self._load_head_position()
+
+    @property
+    def timeline(self) -> TimelinePanel:
+        """The event-rate timeline."""
+        return self._timeline
 
     @property
     def streams_panel(self) -> StreamsPanel:
@@ -161,6 +176,7 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self._streams_dock.toggleViewAction())
         view_menu.addAction(self._inspector_dock.toggleViewAction())
+        view_menu.addAction(self._timeline_dock.toggleViewAction())
 
     def _build_status_bar(self, location: str) -> None:
         bar = self.statusBar()
@@ -250,6 +266,7 @@ class MainWindow(QMainWindow):
         """Read the store again: the streams and events (keeping filters) and the head."""
         self._streams_panel.reload()
         self._event_log.reload()
+        self._timeline.reload()
         self._load_head_position()
 
     @Slot()
@@ -262,7 +279,13 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_event_log_event_selected(self, event: object) -> None:
-        self._inspector.show_event(cast(RecordedEvent, event))
+        recorded = cast(RecordedEvent, event)
+        self._inspector.show_event(recorded)
+        self._timeline.set_cursor(recorded.recorded_at)
+
+    @Slot(object)
+    def _on_timeline_time_selected(self, moment: object) -> None:
+        self._event_log.jump_to_time(cast(datetime, moment))
 
     @Slot(str)
     def _on_inspector_correlation_requested(self, correlation_id: str) -> None:

@@ -164,10 +164,11 @@ def test_run_gui_seeds_a_demo_store_and_saves_screenshots(
     code = run_gui(str(location), demo=True, writable=False, screenshot_dir=str(shots))
 
     assert code == 0, capsys.readouterr().err
-    for name in ("streams.png", "event-log.png", "inspector.png", "window.png"):
+    for name in ("streams.png", "event-log.png", "inspector.png", "timeline.png", "window.png"):
         image = QImage(str(shots / name))
         assert not image.isNull(), name
-        assert image.width() > 300 and image.height() > 300, name
+        low = 100 if name == "timeline.png" else 300  # the timeline is a strip along the bottom
+        assert image.width() > 300 and image.height() > low, name
     assert QImage(str(shots / "window.png")).size().toTuple() == (1280, 800)
     head = head_of(str(location))
     assert head > 0
@@ -215,3 +216,18 @@ def test_run_gui_refuses_a_corrupt_store_even_with_demo(
     assert code == 5
     assert location.read_bytes() == garbage
     assert capsys.readouterr().err.startswith("eventscope: ")
+
+
+def test_clicking_the_timeline_jumps_the_event_log_to_that_time(
+    qtbot: QtBot, show_window: Any, demo_store: str
+) -> None:
+    window = show_window(demo_store)
+    with qtbot.waitSignal(window.timeline.timeline_loaded, timeout=SIGNAL_TIMEOUT_MS):
+        window.timeline.reload()
+    with Workspace.open(demo_store) as probe:
+        some_event = list(probe.read(limit=1000))[-1]
+    with qtbot.waitSignal(window.event_log.event_selected, timeout=SIGNAL_TIMEOUT_MS) as shown:
+        window.timeline.time_selected.emit(some_event.recorded_at)
+    assert shown.args[0].recorded_at <= some_event.recorded_at
+    assert shown.args[0].position == some_event.position  # the last event at or before it
+    assert window.timeline.cursor_time == some_event.recorded_at  # the selection moved it
