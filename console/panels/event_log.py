@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.record_table import record_table
 from console.workers import TaskRunner
 from core.events import RecordedEvent, format_time, parse_time
 from core.store.port import EventFilter
@@ -717,33 +718,22 @@ class EventLogPanel(QWidget):
         self._error_label.hide()
 
     def _build_view(self) -> None:
-        self._view = QTableView(self)
-        self._view.setObjectName("eventLogView")
-        self._view.setModel(self._model)
-        self._view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self._view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self._view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self._view.setAlternatingRowColors(True)
-        self._view.setWordWrap(False)
-        self._view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self._view = record_table(
+            self,
+            "eventLogView",
+            self._model,
+            (
+                (_COLUMN_POSITION, "0,000,000"),
+                (_COLUMN_TIME, "2026-03-01 10:15:00"),
+                (_COLUMN_STREAM, "customer-C0000"),
+                (_COLUMN_TYPE, "OrderShipped"),
+                (_COLUMN_VERSION, "0000"),
+                (_COLUMN_SIZE, "00.0 KiB"),
+            ),
+        )
         self._view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        rows = self._view.verticalHeader()
-        rows.hide()
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        rows.setDefaultSectionSize(self.fontMetrics().height() + 8)
         columns = self._view.horizontalHeader()
-        columns.setHighlightSections(False)
         columns.setStretchLastSection(False)
-        metrics = self.fontMetrics()
-        for column, sample in (
-            (_COLUMN_POSITION, "0,000,000"),
-            (_COLUMN_TIME, "2026-03-01 10:15:00"),
-            (_COLUMN_STREAM, "customer-C0000"),
-            (_COLUMN_TYPE, "OrderShipped"),
-            (_COLUMN_VERSION, "0000"),
-            (_COLUMN_SIZE, "00.0 KiB"),
-        ):
-            self._view.setColumnWidth(column, metrics.horizontalAdvance(sample) + 16)
         columns.setSectionResizeMode(_COLUMN_TYPE, QHeaderView.ResizeMode.Stretch)
         self._view.selectionModel().currentRowChanged.connect(self._on_selection_current_changed)
 

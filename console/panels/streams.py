@@ -15,10 +15,8 @@ from PySide6.QtCore import (
     Slot,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QTableView,
@@ -26,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.record_table import record_table
 from console.workers import TaskRunner
 from core.events import StreamInfo, format_time
 from core.workspace import Workspace
@@ -320,30 +319,18 @@ class StreamsPanel(QWidget):
         self._order.setToolTip("Sort streams by id, or by their latest event (newest first)")
         self._order.currentIndexChanged.connect(self._on_order_current_index_changed)
 
-        self._view = QTableView(self)
-        self._view.setObjectName("streamsView")
-        self._view.setModel(self._model)
-        self._view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self._view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self._view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self._view.setAlternatingRowColors(True)
-        self._view.setWordWrap(False)
-        self._view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        rows = self._view.verticalHeader()
-        rows.hide()
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        rows.setDefaultSectionSize(self.fontMetrics().height() + 8)
-        columns = self._view.horizontalHeader()
-        columns.setStretchLastSection(True)
-        columns.setHighlightSections(False)
-        # Fixed widths from the font, not ResizeToContents: that would measure every row.
-        metrics = self.fontMetrics()
-        for column, sample in (
-            (_COLUMN_STREAM, "customer-000000-00"),
-            (_COLUMN_CATEGORY, "customer-00"),
-            (_COLUMN_EVENTS, "000,000,000"),
-        ):
-            self._view.setColumnWidth(column, metrics.horizontalAdvance(sample) + 24)
+        self._view = record_table(
+            self,
+            "streamsView",
+            self._model,
+            (
+                (_COLUMN_STREAM, "customer-000000-00"),
+                (_COLUMN_CATEGORY, "customer-00"),
+                (_COLUMN_EVENTS, "000,000,000"),
+            ),
+            padding=24,
+        )
+        self._view.horizontalHeader().setStretchLastSection(True)
         self._view.activated.connect(self._on_view_activated)
 
         self._status = QLabel("loading…", self)
