@@ -89,6 +89,22 @@ class Workspace:
         registry = Registry.discover(plugin_dirs) if load_plugins else Registry()
         return cls(SqlEventStore.open(location, read_only=read_only), registry)
 
+    def reopen(self, *, read_only: bool) -> None:
+        """Open the same store again, read-only or writable, in place.
+
+        Everything holding this workspace sees the new mode; the old connections are
+        released once the new store is open (a failed open leaves the old one in use).
+
+        Raises:
+            StoreUnusable: the store can no longer be opened.
+        """
+        if read_only == self.store.read_only:
+            return
+        reopened = SqlEventStore.open(self.store.location, read_only=read_only)
+        previous, self.store = self.store, reopened
+        self.commands = CommandBus(reopened, self.registry)
+        previous.close()
+
     @property
     def read_only(self) -> bool:
         """Whether writes are refused."""

@@ -55,3 +55,22 @@ def test_filtered_timeline(workspace: Workspace) -> None:
 
 def test_time_span_of_an_empty_store(make_store) -> None:  # type: ignore[no-untyped-def]
     assert Workspace(make_store()).time_span() is None
+
+
+def test_reopening_switches_between_read_only_and_writable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from core.errors import StoreReadOnly
+    from core.store import SqlEventStore
+
+    path = tmp_path / "switch.db"
+    SqlEventStore.open(path).close()
+    workspace = Workspace(SqlEventStore.open(path, read_only=True))
+    with pytest.raises(StoreReadOnly):
+        workspace.append("$audit", "Tried", {})
+    workspace.reopen(read_only=False)
+    assert not workspace.read_only
+    workspace.append("$audit", "SwitchedToWritable", {"by": "tests"})
+    workspace.reopen(read_only=True)
+    assert workspace.read_only and workspace.head_position() == 1
+    with pytest.raises(StoreReadOnly):
+        workspace.append("$audit", "Tried", {})
+    workspace.close()
