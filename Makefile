@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_STORE ?= $(CURDIR)/demo-store.db
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-console clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ lint: $(VENV)/.installed-test
 ## Benchmarks: ratios against raw sqlite3 and the eventsourcing library, same run.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
+
+## Console benchmarks on a 10M-event store (built once, cached; several minutes).
+bench-console: $(VENV)/.installed-bench
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m tests.benchmarks.console $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,142 @@
+"""Console benchmarks on a large store (issue 4): first paint, jumps, search, timeline, memory.
+
+Run with ``make bench-console`` (``python -m tests.benchmarks.console [--events N]``). The
+store is built once with the store's own schema and cached (10M events take a few
+minutes and about 4 GB); every measurement runs in a fresh offscreen subprocess, so its
+peak RSS is the console's own. Prints one table and writes docs/benchmarks-console.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tests.benchmarks.run import StoreSchema, export_store
+
+REPORT = Path(__file__).resolve().parents[2] / "docs" / "benchmarks-console.md"
+
+
+def child(store: str) -> None:
+    """Inside the subprocess: open the window's panels on the store and time them."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from console.panels.event_log import EventLogPanel
+    from console.panels.timeline import TimelinePanel
+    from console.workers import TaskRunner
+    from core.store import EventFilter
+    from core.workspace import Workspace
+
+    app = QApplication.instance() or QApplication([])
+
+    def wait(signal: Any, start: Any, timeout_ms: int = 60_000) -> float:
+        loop = QEventLoop()
+        signal.connect(loop.quit)
+        QTimer.singleShot(timeout_ms, loop.quit)
+        began = time.perf_counter()
+        start()
+        loop.exec()
+        QCoreApplication.processEvents()  # the paint of what arrived
+        elapsed = time.perf_counter() - began
+        signal.disconnect(loop.quit)
+        return elapsed
+
+    results: dict[str, Any] = {}
+    began = time.perf_counter()
+    workspace = Workspace.open(store, read_only=True, load_plugins=False)
+    runner = TaskRunner()
+    log = EventLogPanel(workspace, runner)
+    log.resize(1000, 700)
+    log.set_live_tail(False)
+    opened = time.perf_counter()
+    wait(log.first_page_loaded, log.show)
+    results["first_paint_ms"] = (time.perf_counter() - opened) * 1000
+    results["open_ms"] = (opened - began) * 1000
+    head = workspace.head_position()
+    rng = random.Random(7)
+    jumps = []
+    for _ in range(30):
+        target = rng.randint(1, head)
+        jumps.append(wait(log.event_selected, lambda t=target: log.jump_to_position(t)) * 1000)
+    jumps.sort()
+    results["jump_median_ms"] = jumps[len(jumps) // 2]
+    results["jump_p90_ms"] = jumps[int(len(jumps) * 0.9)]
+    for name, text in (("search_common_ms", "warehouse"), ("search_rare_ms", "SKU-04242-M")):
+        where = EventFilter(text=text)
+        results[name] = (
+            wait(log.model.first_page_loaded, lambda w=where: log.model.set_filter(w)) * 1000
+        )
+        results[name.replace("_ms", "_rows")] = log.model.rowCount()
+    timeline = TimelinePanel(workspace, runner)
+    timeline.resize(1000, 250)
+    results["timeline_ms"] = wait(timeline.timeline_loaded, timeline.show) * 1000
+    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    runner.shutdown()
+    workspace.close()
+    print(orjson.dumps(results).decode())
+    app.quit()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build (or reuse) the store, measure in a subprocess, print and write the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--child", metavar="STORE", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="eventscope-console-bench-"))
+    store = export_store(args.events, StoreSchema.from_store(folder))
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks.console", "--child", str(store)],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )  # fmt: skip
+    r = orjson.loads(result.stdout.strip().splitlines()[-1])
+    rows = [
+        ("event log first paint after the store is open", r["first_paint_ms"], "< 500 ms"),
+        ("jump anywhere in the log (median of 30)", r["jump_median_ms"], "< 50 ms"),
+        ("jump anywhere in the log (p90 of 30)", r["jump_p90_ms"], "< 50 ms"),
+        (f"payload search, common word: first page ({r['search_common_rows']} rows)",
+         r["search_common_ms"], "< 1000 ms"),
+        (f"payload search, rare SKU: first page ({r['search_rare_rows']} rows)",
+         r["search_rare_ms"], "< 1000 ms"),
+        ("unfiltered timeline, first draw", r["timeline_ms"], "< 200 ms"),
+    ]  # fmt: skip
+    limits = {"< 500 ms": 500, "< 50 ms": 50, "< 1000 ms": 1000, "< 200 ms": 200}
+    lines = [
+        f"| measurement ({args.events:,} events) | Eventscope | target | result |",
+        "|---|--:|---|---|",
+    ]
+    for label, value, target in rows:
+        verdict = "PASS" if value < limits[target] else "MISS"
+        lines.append(f"| {label} | {value:,.0f} ms | {target} | {verdict} |")
+    rss_verdict = "PASS" if r["peak_rss_mb"] < 300 else "MISS"
+    peak = f"{r['peak_rss_mb']:,.0f} MB"
+    lines.append(f"| peak RSS of the console process | {peak} | < 300 MB | {rss_verdict} |")
+    table = "\n".join(lines)
+    print(table)
+    REPORT.write_text(
+        "# Console benchmarks\n\n"
+        f"Measured by `tests/benchmarks/console.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"store {store} (built by `tests/benchmarks/run.py`'s generator), opening the "
+        "store read-only and showing the event log and timeline offscreen in a fresh "
+        f"process ({os.cpu_count()} cores).\n\n{table}\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
