@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import (
     QCoreApplication,
     QEvent,
     QEventLoop,
+    QObject,
     QSettings,
+    Qt,
     QTimer,
+    Signal,
     SignalInstance,
+    Slot,
 )
 from PySide6.QtWidgets import QApplication
 
-from console.main_window import MainWindow
+from console.main_window import AUDIT_STREAM, RATE_INTERVAL_MS, MainWindow, operator_name
 from console.workers import TaskRunner
-from core.errors import NotAnEventStore, StoreNotFound, StoreUnusable
+from core.errors import EventscopeError, NotAnEventStore, StoreNotFound, StoreUnusable
 from core.store import EventFilter
 from core.workspace import Workspace
 
-__all__ = ["EXIT_STORE_UNUSABLE", "SCREENSHOT_TIMEOUT_MS", "run_gui"]
+__all__ = ["EXIT_STORE_UNUSABLE", "SCREENSHOT_TIMEOUT_MS", "ConsoleSession", "run_gui"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -61,28 +67,135 @@ def run_gui(
     except StoreUnusable as error:
         print(f"eventscope: {error}", file=sys.stderr)
         return EXIT_STORE_UNUSABLE
+    if writable:
+        try:
+            _audit_writable_start(workspace)
+        except EventscopeError as error:
+            workspace.close()
+            print(f"eventscope: {error}", file=sys.stderr)
+            return EXIT_STORE_UNUSABLE
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     QCoreApplication.setOrganizationName("Eventscope")
     QCoreApplication.setApplicationName("Eventscope")
-    runner = TaskRunner()
-    window: MainWindow | None = None
-    try:
-        if screenshot_dir is not None:
+    if screenshot_dir is not None:
+        runner = TaskRunner()
+        window: MainWindow | None = None
+        try:
             window = MainWindow(workspace, runner)
             return _save_screenshots(window, runner, Path(screenshot_dir))
-        window = MainWindow(workspace, runner, settings=QSettings())
-        window.show()
+        finally:
+            _dispose(window, runner, workspace)
+    session = ConsoleSession(
+        workspace,
+        settings=QSettings(),
+        open_workspace=functools.partial(Workspace.open, plugin_dirs=plugin_dirs),
+    )
+    try:
+        session.window.show()
         return app.exec()
     finally:
-        if window is not None:
-            if window.isVisible():
-                window.close()
-            window.deleteLater()
-        runner.shutdown()
-        runner.deleteLater()
-        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-        workspace.close()
+        session.close()
+
+
+class ConsoleSession(QObject):
+    """Owns the console window and what it stands on: one workspace, its runner.
+
+    File → Open store hands a freshly opened workspace over; the session then puts a
+    new window over it where the old one was (same geometry and docks), and closes the
+    old window, its runner and only then its workspace.
+
+    Args:
+        workspace: the store to show first; the session closes it.
+        settings: where windows persist layout, recent stores and the theme.
+        open_workspace: how File → Open store opens a location (read-only).
+        rate_interval_ms: passed on to every window (tests sample faster).
+    """
+
+    window_replaced = Signal(object)  # the new MainWindow
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        settings: QSettings | None,
+        open_workspace: Callable[[str], Workspace] = Workspace.open,
+        rate_interval_ms: int = RATE_INTERVAL_MS,
+    ) -> None:
+        super().__init__()
+        self._settings = settings
+        self._open_workspace = open_workspace
+        self._rate_interval_ms = rate_interval_ms
+        self._workspace = workspace
+        self._closed = False
+        self._runner = TaskRunner()
+        self._window = self._build_window(workspace, self._runner)
+
+    @property
+    def window(self) -> MainWindow:
+        """The window shown now."""
+        return self._window
+
+    @property
+    def workspace(self) -> Workspace:
+        """The store shown now."""
+        return self._workspace
+
+    def close(self) -> None:
+        """Close the window, then its runner, then its workspace (once; again does nothing)."""
+        if self._closed:
+            return
+        self._closed = True
+        _dispose(self._window, self._runner, self._workspace)
+
+    def _build_window(self, workspace: Workspace, runner: TaskRunner) -> MainWindow:
+        window = MainWindow(
+            workspace,
+            runner,
+            settings=self._settings,
+            open_workspace=self._open_workspace,
+            rate_interval_ms=self._rate_interval_ms,
+        )
+        # Queued: the old window goes away only after the dialog's signal has returned.
+        window.store_opened.connect(
+            self._on_window_store_opened, Qt.ConnectionType.QueuedConnection
+        )
+        return window
+
+    @Slot(object)
+    def _on_window_store_opened(self, opened: object) -> None:
+        workspace = cast(Workspace, opened)
+        old_window, old_runner, old_workspace = self._window, self._runner, self._workspace
+        runner = TaskRunner()
+        window = self._build_window(workspace, runner)
+        window.restoreGeometry(old_window.saveGeometry())
+        window.restoreState(old_window.saveState())
+        self._window, self._runner, self._workspace = window, runner, workspace
+        if old_window.isVisible():
+            window.show()
+        _dispose(old_window, old_runner, old_workspace)
+        self.window_replaced.emit(window)
+
+
+def _dispose(window: MainWindow | None, runner: TaskRunner, workspace: Workspace) -> None:
+    """Close a window, shut its runner down and close its workspace, in that order."""
+    if window is not None:
+        if window.isVisible():
+            window.close()
+        window.deleteLater()
+    runner.shutdown()
+    runner.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    workspace.close()
+
+
+def _audit_writable_start(workspace: Workspace) -> None:
+    """Record in $audit that the console started writable (``--writable``)."""
+    workspace.append(
+        AUDIT_STREAM,
+        "WritableModeEntered",
+        {"store": workspace.display_location, "user": operator_name(), "at_start": True},
+    )
 
 
 def _seed_demo_if_empty(location: str) -> None:

@@ -1,14 +1,38 @@
-"""The console's main window: dockable panels, the File menu and a status bar."""
+"""The console's main window: dockable panels, menus, a writable banner and a status bar."""
 
 from __future__ import annotations
 
+import getpass
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import cast
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QSizePolicy, QWidget
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QColor,
+    QKeySequence,
+    QMouseEvent,
+    QPalette,
+)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
+from console.open_store_dialog import OpenStoreDialog
 from console.panels.event_log import EventLogPanel
 from console.panels.inspector import InspectorPanel
 from console.panels.streams import StreamsPanel
@@ -17,13 +41,32 @@ from console.workers import TaskRunner
 from core.events import RecordedEvent
 from core.workspace import Workspace
 
-__all__ = ["SETTINGS_VERSION", "MainWindow"]
+__all__ = [
+    "AUDIT_STREAM",
+    "MAX_RECENT_STORES",
+    "RATE_INTERVAL_MS",
+    "SETTINGS_VERSION",
+    "THEMES",
+    "MainWindow",
+    "confirm_writable",
+    "dark_palette",
+    "operator_name",
+    "recent_stores",
+]
 
 # Bump when saved geometry or dock state can no longer be restored as is, and say in
 # _restore_layout what becomes of older settings.
 # 2: the event log became the central widget and the inspector a right dock.
+# Recent stores and the theme were added in 2 without a bump: older settings simply
+# lack them.
 SETTINGS_VERSION = 2
 DEFAULT_SIZE = (1280, 800)
+MAX_RECENT_STORES = 8
+RATE_INTERVAL_MS = 2_000
+AUDIT_STREAM = "$audit"
+THEMES = ("light", "dark")
+_RECENT_KEY = "main_window/recent_stores"
+_THEME_KEY = "main_window/theme"
 
 _READ_ONLY_STYLE = (
     "QLabel { background: #dbeafe; color: #1e3a8a; font-weight: bold;"
@@ -33,20 +76,134 @@ _WRITABLE_STYLE = (
     "QLabel { background: #c62828; color: white; font-weight: bold;"
     " border-radius: 3px; padding: 1px 8px; }"
 )
+_BANNER_STYLE = (
+    "QFrame#writableBanner { background: #c62828; }"
+    " QFrame#writableBanner QLabel { color: white; font-weight: bold; }"
+)
+
+
+def confirm_writable(parent: QWidget, location: str) -> bool:
+    """Ask whether to make the store writable; Cancel is the default answer.
+
+    Tests replace this function rather than wait on a modal box.
+    """
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Make the store writable?")
+    box.setText(f"Make {location} writable?")
+    box.setInformativeText(
+        "Commands, appends and projection rebuilds will then change this store. "
+        "The switch is recorded in the $audit stream."
+    )
+    box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+    return box.exec() == QMessageBox.StandardButton.Yes
+
+
+def show_failure(parent: QWidget, title: str, message: str) -> None:
+    """Show a failure without blocking the caller (a window-modal box)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok)
+    box.setParent(parent, box.windowFlags())
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+
+
+def dark_palette() -> QPalette:
+    """A dark palette with readable text, links and selections."""
+    palette = QPalette()
+    window, base, text = QColor("#2b2b2b"), QColor("#1e1e1e"), QColor("#e6e6e6")
+    roles = {
+        QPalette.ColorRole.Window: window,
+        QPalette.ColorRole.WindowText: text,
+        QPalette.ColorRole.Base: base,
+        QPalette.ColorRole.AlternateBase: QColor("#262626"),
+        QPalette.ColorRole.ToolTipBase: QColor("#3a3a3a"),
+        QPalette.ColorRole.ToolTipText: text,
+        QPalette.ColorRole.PlaceholderText: QColor("#9a9a9a"),
+        QPalette.ColorRole.Text: text,
+        QPalette.ColorRole.Button: QColor("#353535"),
+        QPalette.ColorRole.ButtonText: text,
+        QPalette.ColorRole.BrightText: QColor("#ff6b6b"),
+        QPalette.ColorRole.Light: QColor("#505050"),
+        QPalette.ColorRole.Midlight: QColor("#404040"),
+        QPalette.ColorRole.Mid: QColor("#303030"),
+        QPalette.ColorRole.Dark: QColor("#181818"),
+        QPalette.ColorRole.Shadow: QColor("#000000"),
+        QPalette.ColorRole.Highlight: QColor("#3d7bd9"),
+        QPalette.ColorRole.HighlightedText: QColor("#ffffff"),
+        QPalette.ColorRole.Link: QColor("#6fa8ff"),
+        QPalette.ColorRole.LinkVisited: QColor("#b48cff"),
+    }
+    for role, color in roles.items():
+        palette.setColor(role, color)
+    disabled = QColor("#7a7a7a")
+    for role in (
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.ButtonText,
+    ):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, disabled)
+    return palette
+
+
+def recent_stores(settings: QSettings) -> list[str]:
+    """The recent store locations saved in settings, newest first (display form)."""
+    value = settings.value(_RECENT_KEY, [])
+    if isinstance(value, str):  # an ini file stores a one-item list as a plain string
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, str) and item][:MAX_RECENT_STORES]
+
+
+def _remember_store(settings: QSettings, location: str) -> None:
+    """Put a display-form location first in the recent stores."""
+    locations = [location, *(item for item in recent_stores(settings) if item != location)]
+    settings.setValue(_RECENT_KEY, locations[:MAX_RECENT_STORES])
+    settings.sync()
+
+
+def operator_name() -> str:
+    """Who is at the console, for the audit trail."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name nor passwd entry (some containers)
+        return "unknown"
+
+
+class _ModeBadge(QLabel):
+    """The status bar's read-only / WRITABLE label; a click asks to switch."""
+
+    clicked = Signal()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        """Report a left click."""
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        super().mousePressEvent(event)
 
 
 class MainWindow(QMainWindow):
     """The console window over one open workspace.
 
     Args:
-        workspace: the open store; the window never closes it.
+        workspace: the open store; the window never closes it, but may switch it
+            between read-only and writable (``Workspace.reopen``).
         runner: where store queries run.
-        settings: where layout and geometry persist; None to neither restore nor save
-            them (screenshots use the default layout).
+        settings: where layout, geometry, recent stores and the theme persist; None to
+            neither restore nor save them (screenshots use the default layout).
+        open_workspace: opens a location read-only for File → Open store; the workspace
+            it returns goes out with ``store_opened`` to whoever replaces the window.
+        rate_interval_ms: how often the events-per-second figure is sampled.
         parent: the usual QWidget parent.
     """
 
     head_position_loaded = Signal(int)
+    store_opened = Signal(object)  # a new Workspace, now owned by the receiver
+    writable_changed = Signal(bool)  # the switch finished: whether the store is writable
+    writable_switch_failed = Signal(str)
+    events_per_second_sampled = Signal(float)
 
     def __init__(
         self,
@@ -54,16 +211,26 @@ class MainWindow(QMainWindow):
         runner: TaskRunner,
         *,
         settings: QSettings | None = None,
+        open_workspace: Callable[[str], Workspace] = Workspace.open,
+        rate_interval_ms: int = RATE_INTERVAL_MS,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._workspace = workspace
         self._runner = runner
         self._settings = settings
+        self._open_workspace = open_workspace
         self._head_generation = 0
+        self._switching = False
+        self._rate_pending = False
+        self._rate_samples: list[tuple[float, int]] = []
+        self._open_dialog: OpenStoreDialog | None = None
         location = workspace.display_location
         self.setWindowTitle(f"Eventscope — {location}")
         self.resize(*DEFAULT_SIZE)
+        # Before the panels: the timeline takes its colours from the palette it starts with.
+        self._theme = self._saved_theme()
+        self._apply_theme(self._theme)
 
         self._streams_panel = StreamsPanel(workspace, runner, parent=self)
         self._streams_dock = QDockWidget("Streams", self)
@@ -73,7 +240,15 @@ class MainWindow(QMainWindow):
         self._streams_panel.stream_selected.connect(self._on_streams_panel_stream_selected)
 
         self._event_log = EventLogPanel(workspace, runner, parent=self)
-        self.setCentralWidget(self._event_log)
+        self._banner = self._build_banner(location)
+        central = QWidget(self)
+        central.setObjectName("centralArea")
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self._banner)
+        column.addWidget(self._event_log, 1)
+        self.setCentralWidget(central)
 
         self._inspector = InspectorPanel(workspace, runner, parent=self)
         self._inspector_dock = QDockWidget("Inspector", self)
@@ -95,13 +270,22 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self._build_status_bar(location)
+        self._show_mode()
 
         self.resizeDocks(
             [self._streams_dock, self._inspector_dock], [320, 350], Qt.Orientation.Horizontal
         )
         self.resizeDocks([self._timeline_dock], [170], Qt.Orientation.Vertical)
         self._restore_layout()
+        if settings is not None:
+            _remember_store(settings, location)
         self._load_head_position()
+
+        self._rate_timer = QTimer(self)
+        self._rate_timer.setInterval(rate_interval_ms)
+        self._rate_timer.timeout.connect(self._on_rate_timer_timeout)
+        self._rate_timer.start()
+        self._sample_rate()
 
     @property
     def timeline(self) -> TimelinePanel:
@@ -125,7 +309,7 @@ class MainWindow(QMainWindow):
 
     @property
     def event_log(self) -> EventLogPanel:
-        """The event log (the central widget)."""
+        """The event log (under the writable banner, in the middle)."""
         return self._event_log
 
     @property
@@ -139,6 +323,11 @@ class MainWindow(QMainWindow):
         return self._inspector_dock
 
     @property
+    def timeline_dock(self) -> QDockWidget:
+        """The dock holding the timeline."""
+        return self._timeline_dock
+
+    @property
     def quit_action(self) -> QAction:
         """File → Quit (Ctrl+Q)."""
         return self._quit_action
@@ -149,19 +338,101 @@ class MainWindow(QMainWindow):
         return self._reload_action
 
     @property
+    def open_action(self) -> QAction:
+        """File → Open store… (Ctrl+O)."""
+        return self._open_action
+
+    @property
+    def recent_menu(self) -> QMenu:
+        """File → Recent stores."""
+        return self._recent_menu
+
+    @property
+    def writable_action(self) -> QAction:
+        """Store → Writable (checked while the store is writable)."""
+        return self._writable_action
+
+    @property
+    def find_action(self) -> QAction:
+        """Edit → Find (Ctrl+F): the event log's payload search."""
+        return self._find_action
+
+    @property
+    def theme_actions(self) -> dict[str, QAction]:
+        """View → Theme's choices, by theme name."""
+        return dict(self._theme_actions)
+
+    @property
+    def theme(self) -> str:
+        """The theme in use: ``light`` or ``dark``."""
+        return self._theme
+
+    @property
+    def open_dialog(self) -> OpenStoreDialog | None:
+        """The Open store dialog while it is shown."""
+        return self._open_dialog
+
+    @property
+    def banner(self) -> QFrame:
+        """The red banner shown while the store is writable."""
+        return self._banner
+
+    @property
+    def banner_label(self) -> QLabel:
+        """The banner's text."""
+        return self._banner_label
+
+    @property
+    def read_only_button(self) -> QPushButton:
+        """The banner's "Back to read-only" button."""
+        return self._read_only_button
+
+    @property
     def head_label(self) -> QLabel:
         """The status bar's head position."""
         return self._head_label
 
     @property
+    def rate_label(self) -> QLabel:
+        """The status bar's events per second."""
+        return self._rate_label
+
+    @property
     def mode_label(self) -> QLabel:
-        """The status bar's read-only / WRITABLE indicator."""
+        """The status bar's read-only / WRITABLE indicator (a click asks to switch)."""
         return self._mode_label
 
     # -- building ---------------------------------------------------------------------------
 
+    def _build_banner(self, location: str) -> QFrame:
+        banner = QFrame(self)
+        banner.setObjectName("writableBanner")
+        banner.setStyleSheet(_BANNER_STYLE)
+        self._banner_label = QLabel(f"WRITABLE — changes go to {location}", banner)
+        self._banner_label.setObjectName("writableBannerText")
+        self._banner_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._read_only_button = QPushButton("Back to read-only", banner)
+        self._read_only_button.setObjectName("backToReadOnly")
+        self._read_only_button.clicked.connect(self._on_read_only_button_clicked)
+        row = QHBoxLayout(banner)
+        row.setContentsMargins(10, 6, 6, 6)
+        row.addWidget(self._banner_label, 1)
+        row.addWidget(self._read_only_button)
+        banner.hide()
+        return banner
+
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self._open_action = QAction("&Open store…", self)
+        self._open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self._open_action.setStatusTip("Open another store (a SQLite file or a database URL)")
+        self._open_action.triggered.connect(self._on_open_action_triggered)
+        file_menu.addAction(self._open_action)
+        self._recent_menu = file_menu.addMenu("Open &recent")
+        self._recent_menu.setObjectName("recentStoresMenu")
+        self._recent_menu.aboutToShow.connect(self._on_recent_menu_about_to_show)
+        self._fill_recent_menu()
+        file_menu.addSeparator()
         self._reload_action = QAction("&Reload", self)
         self._reload_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
         self._reload_action.setStatusTip("Read the store again")
@@ -173,10 +444,41 @@ class MainWindow(QMainWindow):
         self._quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self._quit_action.triggered.connect(self.close)
         file_menu.addAction(self._quit_action)
+
+        edit_menu = self.menuBar().addMenu("&Edit")
+        self._find_action = QAction("&Find in payloads", self)
+        self._find_action.setShortcut(QKeySequence.StandardKey.Find)
+        self._find_action.setStatusTip("Search the events' data")
+        self._find_action.triggered.connect(self._on_find_action_triggered)
+        edit_menu.addAction(self._find_action)
+
+        store_menu = self.menuBar().addMenu("&Store")
+        self._writable_action = QAction("&Writable", self)
+        self._writable_action.setCheckable(True)
+        self._writable_action.setStatusTip(
+            "Let commands, appends and rebuilds change this store (asks first; audited)"
+        )
+        self._writable_action.triggered.connect(self._on_writable_action_triggered)
+        store_menu.addAction(self._writable_action)
+
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self._streams_dock.toggleViewAction())
         view_menu.addAction(self._inspector_dock.toggleViewAction())
         view_menu.addAction(self._timeline_dock.toggleViewAction())
+        view_menu.addSeparator()
+        theme_menu = view_menu.addMenu("&Theme")
+        group = QActionGroup(self)
+        self._theme_actions: dict[str, QAction] = {}
+        for name in THEMES:
+            action = QAction(name.capitalize(), self)
+            action.setCheckable(True)
+            action.setChecked(name == self._theme)
+            action.setData(name)
+            action.setStatusTip("The timeline follows the theme from the next start")
+            action.triggered.connect(self._on_theme_action_triggered)
+            group.addAction(action)
+            theme_menu.addAction(action)
+            self._theme_actions[name] = action
 
     def _build_status_bar(self, location: str) -> None:
         bar = self.statusBar()
@@ -190,20 +492,36 @@ class MainWindow(QMainWindow):
         self._head_label.setObjectName("headPosition")
         self._head_label.setToolTip("The position of the store's last event")
         bar.addPermanentWidget(self._head_label)
-        self._mode_label = QLabel(self)
+        self._rate_label = QLabel("— ev/s", self)
+        self._rate_label.setObjectName("eventsPerSecond")
+        self._rate_label.setToolTip("Events appended per second, over the last few seconds")
+        bar.addPermanentWidget(self._rate_label)
+        self._mode_label = _ModeBadge(self)
         self._mode_label.setObjectName("modeIndicator")
-        if self._workspace.read_only:
+        self._mode_label.setCursor(Qt.CursorShape.PointingHandCursor)
+        self._mode_label.clicked.connect(self._on_mode_label_clicked)
+        bar.addPermanentWidget(self._mode_label)
+
+    def _show_mode(self) -> None:
+        """Make the badge, the banner and Store → Writable tell the store's mode."""
+        writable = not self._workspace.read_only
+        self._writable_action.setChecked(writable)
+        self._writable_action.setEnabled(not self._switching)
+        self._read_only_button.setEnabled(not self._switching)
+        self._banner.setVisible(writable)
+        if writable:
+            self._mode_label.setText("WRITABLE")
+            self._mode_label.setStyleSheet(_WRITABLE_STYLE)
+            self._mode_label.setToolTip(
+                "Writable: commands and appends change the store. Click to go back to read-only."
+            )
+        else:
             self._mode_label.setText("read-only")
             self._mode_label.setStyleSheet(_READ_ONLY_STYLE)
             self._mode_label.setToolTip(
-                "Opened read-only: nothing here can change the store.\n"
-                "Start with --writable to run commands or append events."
+                "Read-only: nothing here can change the store.\n"
+                "Click (or Store → Writable) to make it writable."
             )
-        else:
-            self._mode_label.setText("WRITABLE")
-            self._mode_label.setStyleSheet(_WRITABLE_STYLE)
-            self._mode_label.setToolTip("Opened writable: commands and appends change the store.")
-        bar.addPermanentWidget(self._mode_label)
 
     # -- settings ---------------------------------------------------------------------------
 
@@ -234,9 +552,40 @@ class MainWindow(QMainWindow):
         settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Save the layout, then close."""
+        """Save the layout, stop sampling, then close."""
         self._save_layout()
+        self._rate_timer.stop()
         super().closeEvent(event)
+
+    def _saved_theme(self) -> str:
+        if self._settings is None:
+            return THEMES[0]
+        theme = self._settings.value(_THEME_KEY, THEMES[0])
+        return theme if theme in THEMES else THEMES[0]
+
+    def _apply_theme(self, theme: str) -> None:
+        # On the window, not the application: its dialogs and panels inherit it.
+        self.setPalette(dark_palette() if theme == "dark" else self.style().standardPalette())
+
+    def set_theme(self, theme: str) -> None:
+        """Switch to ``light`` or ``dark`` and remember it.
+
+        Raises:
+            ValueError: not a known theme.
+        """
+        if theme not in THEMES:
+            raise ValueError(f"unknown theme {theme!r}: one of {', '.join(THEMES)}")
+        self._theme = theme
+        self._apply_theme(theme)
+        self._theme_actions[theme].setChecked(True)
+        if self._settings is not None:
+            self._settings.setValue(_THEME_KEY, theme)
+            self._settings.sync()
+
+    @Slot()
+    def _on_theme_action_triggered(self) -> None:
+        action = cast(QAction, self.sender())
+        self.set_theme(str(action.data()))
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -301,3 +650,182 @@ class MainWindow(QMainWindow):
     @Slot(str, int)
     def _on_inspector_stream_requested(self, stream_id: str, position: int) -> None:
         self._event_log.show_stream(stream_id, position)
+
+    # -- events per second ------------------------------------------------------------------
+
+    def _sample_rate(self) -> None:
+        if self._rate_pending:
+            return  # a slow store: skip a beat rather than pile queries up
+        self._rate_pending = True
+        workspace = self._workspace
+
+        def sample() -> tuple[float, int]:
+            head = workspace.head_position()
+            return time.monotonic(), head
+
+        task = self._runner.submit(sample)
+        task.succeeded.connect(self._on_rate_task_succeeded)
+        task.failed.connect(self._on_rate_task_failed)
+
+    @Slot()
+    def _on_rate_timer_timeout(self) -> None:
+        self._sample_rate()
+
+    @Slot(object, object)
+    def _on_rate_task_succeeded(self, _tag: object, sample: object) -> None:
+        self._rate_pending = False
+        moment, head = cast(tuple[float, int], sample)
+        self._head_label.setText(f"head {head:,}")
+        self._rate_samples = [*self._rate_samples[-1:], (moment, head)]
+        if len(self._rate_samples) < 2:
+            return
+        (then, before), (now, after) = self._rate_samples
+        rate = max(after - before, 0) / max(now - then, 1e-3)
+        self._rate_label.setText(_format_rate(rate))
+        self.events_per_second_sampled.emit(rate)
+
+    @Slot(object, object)
+    def _on_rate_task_failed(self, _tag: object, error: object) -> None:
+        self._rate_pending = False
+        self._rate_samples = []
+        self._rate_label.setText("? ev/s")
+        self._rate_label.setToolTip(f"could not read the head position: {error}")
+
+    # -- read-only / writable ---------------------------------------------------------------
+
+    def set_writable(self, writable: bool) -> None:
+        """Switch the store's mode; making it writable asks first. Both switches are audited.
+
+        The reopen runs off the GUI thread; ``writable_changed`` or
+        ``writable_switch_failed`` tells the outcome (a failure keeps the mode).
+        """
+        if self._switching or writable == (not self._workspace.read_only):
+            self._show_mode()
+            return
+        location = self._workspace.display_location
+        if writable and not confirm_writable(self, location):
+            self._show_mode()
+            return
+        workspace = self._workspace
+        entry = {"store": location, "user": operator_name()}
+
+        def enter() -> None:
+            workspace.reopen(read_only=False)
+            try:
+                workspace.append(AUDIT_STREAM, "WritableModeEntered", entry)
+            except BaseException:
+                workspace.reopen(read_only=True)  # unaudited writes are not allowed
+                raise
+
+        def leave() -> None:
+            workspace.append(AUDIT_STREAM, "WritableModeLeft", entry)
+            workspace.reopen(read_only=True)
+
+        self._switching = True
+        self._show_mode()
+        task = self._runner.submit(enter if writable else leave, tag=writable)
+        task.succeeded.connect(self._on_switch_task_succeeded)
+        task.failed.connect(self._on_switch_task_failed)
+
+    @Slot(object, object)
+    def _on_switch_task_succeeded(self, _writable: object, _result: object) -> None:
+        self._switching = False
+        self._show_mode()
+        self.writable_changed.emit(not self._workspace.read_only)
+        self._load_head_position()  # the audit event moved it
+
+    @Slot(object, object)
+    def _on_switch_task_failed(self, writable: object, error: object) -> None:
+        self._switching = False
+        self._show_mode()
+        action = "make the store writable" if writable else "go back to read-only"
+        message = f"Could not {action}: {error}"
+        show_failure(self, "Eventscope", message)
+        self.writable_switch_failed.emit(message)
+
+    @Slot(bool)
+    def _on_writable_action_triggered(self, checked: bool) -> None:
+        self.set_writable(checked)
+
+    @Slot()
+    def _on_mode_label_clicked(self) -> None:
+        self.set_writable(self._workspace.read_only)
+
+    @Slot()
+    def _on_read_only_button_clicked(self) -> None:
+        self.set_writable(False)
+
+    # -- opening other stores ---------------------------------------------------------------
+
+    def show_open_dialog(self, location: str = "") -> OpenStoreDialog:
+        """Show File → Open store (window-modal, not blocking), the field holding ``location``."""
+        if self._open_dialog is not None:
+            self._open_dialog.location_edit.setText(location)
+            self._open_dialog.raise_()
+            return self._open_dialog
+        dialog = OpenStoreDialog(self._runner, self._open_workspace, location=location, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.workspace_opened.connect(self._on_open_dialog_workspace_opened)
+        dialog.finished.connect(self._on_open_dialog_finished)
+        self._open_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def open_recent(self, location: str) -> None:
+        """Open a recent store: at once, in the dialog (where a failure shows).
+
+        A URL whose password was hidden when saved waits for the password instead.
+        """
+        dialog = self.show_open_dialog(location)
+        if "***" in location:
+            dialog.show_error("Type the password in place of *** and press Open")
+            return
+        dialog.open_location()
+
+    def _fill_recent_menu(self) -> None:
+        menu = self._recent_menu
+        menu.clear()
+        locations = recent_stores(self._settings) if self._settings is not None else []
+        for location in locations:
+            action = menu.addAction(location)
+            action.setData(location)
+            action.triggered.connect(self._on_recent_action_triggered)
+        if not locations:
+            menu.addAction("(none yet)").setEnabled(False)
+
+    @Slot()
+    def _on_recent_menu_about_to_show(self) -> None:
+        self._fill_recent_menu()
+
+    @Slot()
+    def _on_recent_action_triggered(self) -> None:
+        action = cast(QAction, self.sender())
+        self.open_recent(str(action.data()))
+
+    @Slot()
+    def _on_open_action_triggered(self) -> None:
+        self.show_open_dialog()
+
+    @Slot(object)
+    def _on_open_dialog_workspace_opened(self, workspace: object) -> None:
+        self.store_opened.emit(workspace)
+
+    @Slot(int)
+    def _on_open_dialog_finished(self, _result: int) -> None:
+        self._open_dialog = None
+
+    # -- find -------------------------------------------------------------------------------
+
+    @Slot()
+    def _on_find_action_triggered(self) -> None:
+        edit = self._event_log.filter_edit("text")
+        edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        edit.selectAll()
+
+
+def _format_rate(rate: float) -> str:
+    if rate == 0:
+        return "0 ev/s"
+    if rate < 10:
+        return f"{rate:.1f} ev/s"
+    return f"{round(rate):,} ev/s"

@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 from console.app import run_gui
 from console.main_window import SETTINGS_VERSION, MainWindow
 from console.workers import TaskRunner
+from core.store import EventFilter
 from core.workspace import Workspace
 
 SIGNAL_TIMEOUT_MS = 5_000
@@ -231,3 +232,22 @@ def test_clicking_the_timeline_jumps_the_event_log_to_that_time(
     assert shown.args[0].recorded_at <= some_event.recorded_at
     assert shown.args[0].position == some_event.position  # the last event at or before it
     assert window.timeline.cursor_time == some_event.recorded_at  # the selection moved it
+
+
+def test_run_gui_writable_audits_the_start_and_the_screenshot_shows_the_banner(
+    qapp: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = str(tmp_path / "mine.db")
+    with Workspace.open(location, read_only=False) as workspace:
+        workspace.append("customer-1", "CustomerRegistered", {"name": "Ada"})
+    shots = tmp_path / "shots"
+
+    code = run_gui(location, demo=False, writable=True, screenshot_dir=str(shots))
+
+    assert code == 0, capsys.readouterr().err
+    with Workspace.open(location) as probe:
+        audits = list(probe.read(EventFilter(stream_prefix="$audit")))
+    assert [event.type for event in audits] == ["WritableModeEntered"]
+    assert audits[0].data["store"] == location
+    banner = QImage(str(shots / "window.png")).pixelColor(700, 24)  # above the event log
+    assert banner.red() > 150 and banner.green() < 80, banner.name()
