@@ -72,16 +72,13 @@ streams = Table(
 
 
 def _to_version_2(dialect: str) -> list[str]:
-    """Indexes for the console's filters: events by correlation id, streams by activity."""
-    correlation = (
-        "json_extract(metadata, '$.correlation_id')"
-        if dialect == "sqlite"
-        else "((metadata::jsonb) ->> 'correlation_id')"
-    )
-    return [
-        f"CREATE INDEX ix_events_correlation ON events ({correlation}, position)",
-        "CREATE INDEX ix_streams_last_position ON streams (last_position)",
-    ]
+    """An index for the streams browser's "by recent activity" order.
+
+    An expression index on ``metadata.correlation_id`` was tried here too and dropped:
+    its random keys cut bulk appends to a third (docs/benchmarks.md); correlation
+    lookups need an index maintained outside the append transaction.
+    """
+    return ["CREATE INDEX ix_streams_last_position ON streams (last_position)"]
 
 
 #: from version -> the DDL (for a dialect) that takes a store to the next version.

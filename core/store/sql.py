@@ -731,8 +731,7 @@ class SqlEventStore(EventStore):
 
     def _metadata_text(self, key: str) -> ColumnElement[Any]:
         """``metadata.<key>`` as text, in the dialect's JSON functions."""
-        # The key is literal SQL, not a parameter, so the expression matches the
-        # ix_events_correlation index (see schema.MIGRATIONS).
+        # The key is literal SQL, not a parameter, so an expression index on it can match.
         if not key.isidentifier():
             raise ValueError(f"metadata key {key!r} is not an identifier")
         if self._sqlite:
@@ -1107,7 +1106,7 @@ def _sqlite_engine(path: Path, read_only: bool, busy_timeout: float) -> Engine:
         )
         if not read_only:
             connection.execute("PRAGMA synchronous=FULL")
-        connection.execute("PRAGMA cache_size=-32000")
+        connection.execute("PRAGMA cache_size=-8000")
         return connection
 
     engine = create_engine(

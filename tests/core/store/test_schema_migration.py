@@ -13,7 +13,7 @@ from core.events import NewEvent
 from core.store import EventFilter, SqlEventStore
 from core.store.schema import SCHEMA_VERSION
 
-NEW_INDEXES = {"ix_events_correlation", "ix_streams_last_position"}
+NEW_INDEXES = {"ix_streams_last_position"}
 
 
 def sqlite_indexes(path: Path) -> set[str]:
@@ -72,51 +72,18 @@ def test_an_older_store_reads_as_it_is_read_only_and_migrates_when_writable(
     assert NEW_INDEXES <= sqlite_indexes(path)
 
 
-def test_the_correlation_filter_uses_its_index_on_sqlite(tmp_path: Path) -> None:
-    store = SqlEventStore.open(tmp_path / "plan.db")
-    store.append_to_stream("order-1", [NewEvent("Placed", {}, {"correlation_id": "c-1"})])
-    captured: list[str] = []
-    store._engine.dispose()
-    from sqlalchemy import event as sa_event
-
-    sa_event.listen(
-        store._engine,
-        "connect",
-        lambda dbapi, record: dbapi.set_trace_callback(
-            lambda sql: captured.append(sql) if "json_extract" in sql else None
-        ),
-    )
-    list(store.read(EventFilter(correlation_id="c-1")))
-    assert captured
-    with store._reading() as conn:
-        plan = " | ".join(
-            row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + captured[0])
-        )
-    store.close()
-    assert "ix_events_correlation" in plan, plan
-
-
-def test_the_correlation_filter_uses_its_index_on_postgres(pg_location: str) -> None:
+def test_the_correlation_filter_works_on_postgres(pg_location: str) -> None:
     store = SqlEventStore.open(pg_location)
     store.append_to_stream("order-1", [NewEvent("Placed", {}, {"correlation_id": "c-1"})])
+    store.append_to_stream("order-2", [NewEvent("Placed", {}, {"correlation_id": "c-2"})])
     assert [e.stream_id for e in store.read(EventFilter(correlation_id="c-1"))] == ["order-1"]
-    # The expression exactly as the store renders it for its filter:
-    expression = str(store._metadata_text("correlation_id").compile(dialect=store._engine.dialect))
     engine = create_engine(pg_location)
     with engine.connect() as conn:
-        conn.execute(text("SET enable_seqscan = off"))
-        plan = "\n".join(
-            row[0]
-            for row in conn.exec_driver_sql(
-                f"EXPLAIN SELECT position FROM events WHERE {expression} = 'c-1'"
-            )
-        )
         version = conn.execute(
             text("SELECT value FROM eventscope_meta WHERE key = 'schema_version'")
         ).scalar_one()
     engine.dispose()
     store.close()
-    assert "ix_events_correlation" in plan, plan
     assert version == "2"
 
 
