@@ -79,21 +79,6 @@ def expected(specs: list[Spec], keep: Callable[[int, Spec], bool]) -> list[int]:
 
 
 @pytest.fixture
-def workspaces() -> Iterator[list[RecordingWorkspace]]:
-    opened: list[RecordingWorkspace] = []
-    yield opened
-    for workspace in opened:
-        workspace.close()
-
-
-@pytest.fixture
-def runner(qapp: Any, workspaces: list[RecordingWorkspace]) -> Iterator[TaskRunner]:
-    runner = TaskRunner()
-    yield runner
-    assert runner.shutdown()
-
-
-@pytest.fixture
 def open_workspace(workspaces: list[RecordingWorkspace]) -> Callable[[Path], RecordingWorkspace]:
     def open_(path: Path) -> RecordingWorkspace:
         workspace = RecordingWorkspace(SqlEventStore.open(path, read_only=True))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +26,6 @@ def demo_store(tmp_path: Path) -> str:
     with Workspace.open(location, read_only=False) as workspace:
         workspace.write_demo("orders", orders=300, seed=7)
     return location
-
-
-@pytest.fixture
-def workspaces() -> Iterator[list[Workspace]]:
-    opened: list[Workspace] = []
-    yield opened
-    for workspace in opened:
-        workspace.close()
-
-
-@pytest.fixture
-def runner(qapp: Any, workspaces: list[Workspace]) -> Iterator[TaskRunner]:
-    # Depends on `workspaces`, so it shuts down before the stores close.
-    runner = TaskRunner()
-    yield runner
-    assert runner.shutdown()
 
 
 @pytest.fixture

@@ -79,14 +79,6 @@ SMALL = [
 
 
 @pytest.fixture
-def workspaces() -> Iterator[list[RecordingWorkspace]]:
-    opened: list[RecordingWorkspace] = []
-    yield opened
-    for workspace in opened:
-        workspace.close()
-
-
-@pytest.fixture
 def runner(qapp: Any, workspaces: list[RecordingWorkspace]) -> Iterator[TaskRunner]:
     # Depends on `workspaces`, so it shuts down before the stores close.
     runner = TaskRunner()

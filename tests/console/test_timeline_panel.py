@@ -6,7 +6,6 @@ import sqlite3
 import threading
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -129,22 +128,6 @@ def build_big_store(path: Path, events: int, streams: int = 1_000) -> None:
             conn.executemany(upsert_streams, stream_rows)
     finally:
         conn.close()
-
-
-@pytest.fixture
-def workspaces() -> Iterator[list[RecordingWorkspace]]:
-    opened: list[RecordingWorkspace] = []
-    yield opened
-    for workspace in opened:
-        workspace.close()
-
-
-@pytest.fixture
-def runner(qapp: Any, workspaces: list[RecordingWorkspace]) -> Iterator[TaskRunner]:
-    # Depends on `workspaces`, so it shuts down before the stores close.
-    runner = TaskRunner()
-    yield runner
-    assert runner.shutdown()
 
 
 @pytest.fixture
