@@ -7,7 +7,6 @@ import os
 import sys
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -271,8 +270,8 @@ def _run(args: argparse.Namespace) -> int:
         _write_lines([_json_line(report.to_dict())])
         return EXIT_OK if report.ok else EXIT_CHECK_FAILED
     if command == "plugins":
-        with _open_registry(args) as registry:
-            _write_lines(_json_line(info.describe()) for info in registry.plugins)
+        registry = Registry.discover(args.plugins)  # listing plugins needs no store
+        _write_lines(_json_line(info.describe()) for info in registry.plugins)
         return EXIT_OK
     if command == "command":
         data = _json_object("--data", args.data)
@@ -328,12 +327,6 @@ def _run(args: argparse.Namespace) -> int:
         _write_lines([orjson.dumps(documents, option=orjson.OPT_SORT_KEYS) + b"\n"])
         return EXIT_OK
     raise UsageError(f"unknown command {command!r}")  # pragma: no cover - argparse stops it
-
-
-@contextmanager
-def _open_registry(args: argparse.Namespace) -> Iterator[Registry]:
-    """The plugins alone: listing them needs no store."""
-    yield Registry.discover(args.plugins)
 
 
 def _exit_code(error: BaseException) -> int:

@@ -25,11 +25,17 @@ __all__ = [
     "new_event_id",
     "parse_time",
     "to_micros",
+    "wall_clock_micros",
 ]
 
 JsonObject = dict[str, Any]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def wall_clock_micros() -> int:
+    """Now, in microseconds since the Unix epoch (the stores' default clock)."""
+    return time.time_ns() // 1000
 
 
 def to_micros(moment: datetime) -> int:

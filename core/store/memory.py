@@ -17,6 +17,7 @@ from core.events import (
     category_of,
     from_micros,
     to_micros,
+    wall_clock_micros,
 )
 from core.store.port import (
     AppendResult,
@@ -29,7 +30,6 @@ from core.store.port import (
     decide_append,
     prepare_events,
 )
-from core.store.sql import wall_clock_micros
 from core.store.validation import DEFAULT_MAX_PAYLOAD_BYTES, validate_stream_id
 
 __all__ = ["InMemoryEventStore"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -61,6 +60,7 @@ from core.events import (
     category_of,
     from_micros,
     to_micros,
+    wall_clock_micros,
 )
 from core.store.port import (
     AppendResult,
@@ -78,7 +78,7 @@ from core.store.port import (
 from core.store.schema import MIGRATIONS, SCHEMA_VERSION, events, meta, metadata, streams
 from core.store.validation import DEFAULT_MAX_PAYLOAD_BYTES, validate_stream_id
 
-__all__ = ["SqlEventStore", "display_location", "wall_clock_micros"]
+__all__ = ["SqlEventStore", "display_location"]
 
 PAGE_SIZE: Final = 1000
 IMPORT_CHUNK: Final = 1000
@@ -102,11 +102,6 @@ _STREAM_COLUMNS: Final = (
     streams.c.first_recorded_at,
     streams.c.last_recorded_at,
 )
-
-
-def wall_clock_micros() -> int:
-    """Now, in microseconds since the Unix epoch."""
-    return time.time_ns() // 1000
 
 
 def _is_url(location: str) -> bool:

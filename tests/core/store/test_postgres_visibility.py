@@ -6,9 +6,8 @@ import threading
 
 import pytest
 
-from core.events import NewEvent
+from core.events import NewEvent, wall_clock_micros
 from core.store import SqlEventStore
-from core.store.sql import wall_clock_micros
 
 pytestmark = pytest.mark.postgres
 
