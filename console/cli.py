@@ -208,11 +208,15 @@ def _ensure_default_folder(args: argparse.Namespace) -> None:
         Path(default_store_location()).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _open(args: argparse.Namespace, *, read_only: bool) -> Workspace:
+def _open(args: argparse.Namespace, *, read_only: bool, plugins: bool = False) -> Workspace:
+    """The workspace of ``--store``; plugins are loaded only for the commands that use them."""
     if not read_only:
         _ensure_default_folder(args)
     return Workspace.open(
-        args.store or default_store_location(), read_only=read_only, plugin_dirs=args.plugins
+        args.store or default_store_location(),
+        read_only=read_only,
+        plugin_dirs=args.plugins,
+        load_plugins=plugins,
     )
 
 
@@ -275,7 +279,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if command == "command":
         data = _json_object("--data", args.data)
-        with _open(args, read_only=args.dry_run) as workspace:
+        with _open(args, read_only=args.dry_run, plugins=True) as workspace:
             result = workspace.execute(
                 args.name,
                 data,
@@ -303,7 +307,7 @@ def _run(args: argparse.Namespace) -> int:
             _write_lines(_json_line(event.to_dict()) for event in result.events)
         return EXIT_OK
     if command == "demo":
-        with _open(args, read_only=False) as workspace:
+        with _open(args, read_only=False, plugins=True) as workspace:
             written = workspace.write_demo(args.name, orders=args.orders, seed=args.seed)
             summary = {
                 "demo": args.name,
@@ -315,7 +319,7 @@ def _run(args: argparse.Namespace) -> int:
         _write_lines([_json_line(summary)])
         return EXIT_OK
     if command == "replay":
-        with _open(args, read_only=True) as workspace:
+        with _open(args, read_only=True, plugins=True) as workspace:
             replayed = workspace.replay(args.ref)
         for failure in replayed.upcast_failures:
             print(f"eventscope: warning: {failure}", file=sys.stderr)
