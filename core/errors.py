@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "Cancelled",
     "DuplicateEventId",
     "EventscopeError",
     "ImportFailed",
@@ -108,3 +109,7 @@ class NewerSchema(StoreUnusable):
 
 class StoreUnreachable(StoreUnusable):
     """The database server cannot be reached."""
+
+
+class Cancelled(EventscopeError):
+    """The caller cancelled the work (see :mod:`core.jobs`); nothing it wrote was kept."""

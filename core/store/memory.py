@@ -19,6 +19,7 @@ from core.events import (
     to_micros,
     wall_clock_micros,
 )
+from core.jobs import checkpoint
 from core.store.port import (
     AppendResult,
     CheckReport,
@@ -214,9 +215,11 @@ class InMemoryEventStore(EventStore):
             since = to_micros(where.since)
             rows = [row for row in rows if row.recorded_at >= since]
         count = 0
-        for row in rows:
+        for scanned, row in enumerate(rows):
             if limit is not None and count >= limit:
                 return
+            if scanned % 1000 == 0:
+                checkpoint()
             if not where.matches(row.decode()):
                 continue
             count += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,8 @@ __all__ = [
     "RawEvent",
     "decide_append",
     "prepare_events",
+    "search_words",
+    "words_match",
 ]
 
 
@@ -237,8 +240,12 @@ class EventFilter:
     ``from_position`` is inclusive (in the read's direction); ``to_position`` is an
     inclusive upper bound; ``since`` and ``until`` keep events with
     ``since <= recorded_at <= until``; ``stream_prefix`` keeps streams whose id starts
-    with it; ``correlation_id`` matches ``metadata.correlation_id``; ``text`` keeps
-    events whose data contains it (case-insensitively).
+    with it; ``correlation_id`` matches ``metadata.correlation_id``; ``text`` is a
+    payload search: an event matches when, for every word of the text, a word of its
+    data (keys and values, as stored JSON) starts with that word, ignoring case. Words
+    are runs of letters and digits, so ``sku 42`` and ``SKU-42`` both find
+    ``{"sku": "SKU-4242"}``; a text with no letters or digits filters nothing. The SQL
+    stores answer it from a search index (see ``SqlEventStore.update_index``).
     """
 
     stream_id: str | None = None
@@ -268,10 +275,32 @@ class EventFilter:
         ):
             return False
         if self.text:
-            encoded = orjson.dumps(event.data).decode()
-            if self.text.casefold() not in encoded.casefold():
+            words = search_words(self.text)
+            if words and not words_match(orjson.dumps(event.data).decode(), words):
                 return False
         return True
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The payload-search words of ``text`` (empty: no payload search)."""
+        return search_words(self.text) if self.text else ()
+
+
+_WORD: Final = re.compile(r"[^\W_]+")
+
+
+def search_words(text: str) -> tuple[str, ...]:
+    """The words of a payload search: lower-cased runs of letters and digits, each once."""
+    return tuple(dict.fromkeys(_WORD.findall(text.lower())))
+
+
+def words_match(encoded: str, words: Sequence[str]) -> bool:
+    """Whether every one of ``words`` starts some word of ``encoded`` (a payload's JSON)."""
+    lowered = encoded.lower()
+    if not all(word in lowered for word in words):
+        return False  # the cheap test first: a word-prefix is a substring
+    found = _WORD.findall(lowered)
+    return all(any(have.startswith(word) for have in found) for word in words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,6 +472,34 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def check(self) -> CheckReport:
         """Integrity: the database's own check, gapless positions, contiguous versions."""
+
+    def indexed_position(self) -> int:
+        """The last position the search index covers (payload words, correlation ids).
+
+        Searches are exact either way: events after it are scanned. A store without
+        a separate index (in memory) covers everything.
+        """
+        return self.head_position()
+
+    def update_index(self, *, batch: int = 20_000, limit: int | None = None) -> int:
+        """Index events appended since :meth:`indexed_position`, a batch per transaction.
+
+        Appends do not wait for the index; whoever writes the store runs this (the
+        CLI's ``index``, an import, the console when writable). Reports progress to
+        the current :class:`~core.jobs.Job` and stops between batches when it is
+        cancelled (what was committed stays).
+
+        Args:
+            batch: events per transaction (a writer waits at most one batch).
+            limit: stop after about this many events (None: catch up to the head).
+
+        Returns:
+            How many events were indexed.
+
+        Raises:
+            StoreReadOnly: the store is open read-only.
+        """
+        return 0
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -17,12 +17,22 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "events", "meta", "metadata", "streams"]
+__all__ = [
+    "CORRELATIONS_TABLE",
+    "INDEXED_POSITION_KEY",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "WORDS_TABLE",
+    "events",
+    "meta",
+    "metadata",
+    "streams",
+]
 
 #: Bumped whenever the tables change; a store with a higher number is refused. Version 1
 #: is ``metadata`` below; every later version is a step in ``MIGRATIONS``, run on new
 #: stores too, so a migrated store and a new one are the same.
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 metadata = MetaData()
 
@@ -76,10 +86,46 @@ def _to_version_2(dialect: str) -> list[str]:
 
     An expression index on ``metadata.correlation_id`` was tried here too and dropped:
     its random keys cut bulk appends to a third (docs/benchmarks.md); correlation
-    lookups need an index maintained outside the append transaction.
+    lookups use the search index of version 3 instead.
     """
     return ["CREATE INDEX ix_streams_last_position ON streams (last_position)"]
 
 
+#: The search index's tables (schema 3). Not in ``metadata``: their DDL is per dialect.
+WORDS_TABLE: Final = "event_words"
+CORRELATIONS_TABLE: Final = "event_correlations"
+#: The ``eventscope_meta`` key holding the last position the search index covers.
+INDEXED_POSITION_KEY: Final = "indexed_position"
+
+
+def _to_version_3(dialect: str) -> list[str]:
+    """The search index: payload words and correlation ids, by position.
+
+    Kept outside the append transaction (an FTS5 insert per event cost bulk appends
+    40%, docs/benchmarks.md): ``SqlEventStore.update_index`` fills the tables up to a
+    position recorded in ``eventscope_meta``, and searches scan the events after it.
+    SQLite: a contentless FTS5 table (rowid = position, no positions or columns
+    stored, so it stays small). PostgreSQL: a tsvector per event under a GIN index.
+    """
+    if dialect == "sqlite":
+        words = [
+            f"CREATE VIRTUAL TABLE {WORDS_TABLE} USING fts5(data, content='', "
+            "detail='none', tokenize='unicode61 remove_diacritics 0')"
+        ]
+        without_rowid = " WITHOUT ROWID"
+    else:
+        words = [
+            f"CREATE TABLE {WORDS_TABLE} (position BIGINT PRIMARY KEY, words TSVECTOR NOT NULL)",
+            f"CREATE INDEX ix_{WORDS_TABLE}_words ON {WORDS_TABLE} USING gin (words)",
+        ]
+        without_rowid = ""
+    return [
+        *words,
+        f"CREATE TABLE {CORRELATIONS_TABLE} (correlation_id VARCHAR NOT NULL, "
+        f"position BIGINT NOT NULL, PRIMARY KEY (correlation_id, position)){without_rowid}",
+        f"INSERT INTO {meta.name} (key, value) VALUES ('{INDEXED_POSITION_KEY}', '0')",
+    ]
+
+
 #: from version -> the DDL (for a dialect) that takes a store to the next version.
-MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {1: _to_version_2}
+MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {1: _to_version_2, 2: _to_version_3}

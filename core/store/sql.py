@@ -16,21 +16,24 @@ import orjson
 import psycopg
 from sqlalchemy import (
     BigInteger,
-    Column,
     ColumnElement,
     Connection,
     Dialect,
     Engine,
+    FromClause,
     Integer,
     Select,
+    String,
     and_,
     bindparam,
     cast,
+    column,
     create_engine,
     event,
     func,
     literal_column,
     select,
+    table,
     text,
 )
 from sqlalchemy import exc as sa_exc
@@ -39,6 +42,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 
 from core.errors import (
+    Cancelled,
     EventscopeError,
     ImportFailed,
     NewerSchema,
@@ -62,6 +66,7 @@ from core.events import (
     to_micros,
     wall_clock_micros,
 )
+from core.jobs import checkpoint, current_job
 from core.store.port import (
     AppendResult,
     CheckReport,
@@ -74,14 +79,30 @@ from core.store.port import (
     decide_append,
     prepare_events,
     stream_info_from_row,
+    words_match,
 )
-from core.store.schema import MIGRATIONS, SCHEMA_VERSION, events, meta, metadata, streams
+from core.store.schema import (
+    CORRELATIONS_TABLE,
+    INDEXED_POSITION_KEY,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    WORDS_TABLE,
+    events,
+    meta,
+    metadata,
+    streams,
+)
 from core.store.validation import DEFAULT_MAX_PAYLOAD_BYTES, validate_stream_id
 
 __all__ = ["SqlEventStore", "display_location"]
 
 PAGE_SIZE: Final = 1000
 IMPORT_CHUNK: Final = 1000
+#: Positions per query when a search scans events the index does not cover yet: each
+#: window is a short statement, with a progress report and a cancel check between.
+SCAN_WINDOW: Final = 50_000
+#: SQLite runs the progress handler (a cancel check) every this many VM instructions.
+_SQLITE_CANCEL_CHECK_STEPS: Final = 50_000
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 _EVENT_COLUMNS: Final = (
     events.c.position,
@@ -106,6 +127,51 @@ _STREAM_COLUMNS: Final = (
 
 def _is_url(location: str) -> bool:
     return "://" in location
+
+
+# The search index's tables, for Core statements (their DDL is in core.store.schema).
+_fts = table(WORDS_TABLE, column("rowid", Integer))
+_tsv = table(WORDS_TABLE, column("position", BigInteger), column("words"))
+_correlations = table(
+    CORRELATIONS_TABLE, column("correlation_id", String), column("position", BigInteger)
+)
+# One expression for a payload's words on PostgreSQL, shared by the indexer and scans.
+_PG_WORDS_SQL: Final = "to_tsvector('simple', regexp_replace(data, '[^[:alnum:]]+', ' ', 'g'))"
+
+
+class _Part:
+    """One position range of a filtered read and how to answer it.
+
+    A search splits the filter's range at the search index's position: the part
+    the index covers joins its tables (``source``, ordered by ``key``); the rest is
+    scanned in windows of positions (``windowed``), with progress and cancel checks.
+    """
+
+    __slots__ = ("conditions", "high", "key", "low", "source", "windowed")
+
+    def __init__(
+        self,
+        conditions: list[ColumnElement[bool]],
+        low: int,
+        high: int | None,
+        *,
+        source: FromClause = events,
+        key: ColumnElement[int] = events.c.position,
+        windowed: bool = False,
+    ) -> None:
+        self.conditions = conditions
+        self.low = low
+        self.high = high
+        self.source = source
+        self.key = key
+        self.windowed = windowed
+
+    def bounded(self, low: int, high: int | None) -> list[ColumnElement[bool]]:
+        """The conditions, limited to positions ``low..high`` (on the ordering key)."""
+        conditions = [*self.conditions, self.key >= low]
+        if high is not None:
+            conditions.append(self.key <= high)
+        return conditions
 
 
 class SqlEventStore(EventStore):
@@ -139,6 +205,7 @@ class SqlEventStore(EventStore):
             f"WHERE stream_id = {marker} AND version >= {marker} ORDER BY version LIMIT {marker}"
         )
         self._clock = clock
+        self._schema = SCHEMA_VERSION  # set by _prepare_schema: an old store read as it is
         self._write_lock = threading.Lock()
         self._writer: PoolProxiedConnection | None = None
         self.location = location
@@ -209,7 +276,9 @@ class SqlEventStore(EventStore):
                 )
             elif found < SCHEMA_VERSION and not self.read_only:
                 self._migrate()
-            # A read-only open of an older store reads it as it is (some filters scan).
+            elif found < SCHEMA_VERSION:
+                # A read-only open of an older store reads it as it is (searches scan).
+                self._schema = found
 
     def _schema_version(self, conn: Connection) -> int | None:
         if self._sqlite:
@@ -310,13 +379,14 @@ class SqlEventStore(EventStore):
             yield
         except EventscopeError:
             raise
-        except sa_exc.DBAPIError as error:
-            raise _translated(error, self._shown()) from error
-        except (sqlite3.Error, psycopg.Error) as error:
+        except (sa_exc.DBAPIError, sqlite3.Error, psycopg.Error) as error:
+            job = current_job()
+            if job is not None and job.cancelled:
+                raise Cancelled("cancelled") from error  # the statement was interrupted
             raise _translated(error, self._shown()) from error
 
     @contextmanager
-    def _writing(self) -> Iterator[Any]:
+    def _writing(self, begin: str | None = None) -> Iterator[Any]:
         """A write transaction on the driver's cursor of this store's writer connection.
 
         SQLite: ``BEGIN IMMEDIATE``, so a second writer waits for the lock (up to the
@@ -335,7 +405,7 @@ class SqlEventStore(EventStore):
             driver: Any = pooled.driver_connection
             cursor = driver.cursor()
             try:
-                cursor.execute(self._sql_begin_write)
+                cursor.execute(begin or self._sql_begin_write)
                 yield cursor
                 driver.commit()
             except BaseException as error:
@@ -352,9 +422,20 @@ class SqlEventStore(EventStore):
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
+        """A read transaction; a cancelled :class:`~core.jobs.Job` interrupts its statement.
+
+        SQLite's connections check the job from a progress handler; a PostgreSQL
+        statement is cancelled on the server from the cancelling thread.
+        """
         with self._translate():
             with self._engine.connect() as conn:
-                with conn.begin():
+                job = None if self._sqlite else current_job()
+                if job is None:
+                    with conn.begin():
+                        yield conn
+                    return
+                driver: Any = conn.connection.driver_connection
+                with job.on_cancel(driver.cancel_safe), conn.begin():
                     yield conn
 
     # -- appending -------------------------------------------------------------------------
@@ -643,34 +724,112 @@ class SqlEventStore(EventStore):
         """Pages of rows for a filter.
 
         A one-stream read pages by version (the stream's own index); every other read
-        pages by position, with the position bounds folded into the keyset cursor so
-        each page is one index range.
+        pages by position through the parts of :meth:`_parts`, in the read's direction.
         """
-        conditions = self._content_conditions(where)
         bounds = self._position_bounds(where, backwards)
         if bounds is None:
-            return iter(())
+            return
         low, high = bounds
         position = events.c.position
-        cursor: int | None = None
         if where.stream_id is not None:
+            conditions = self._content_conditions(where, indexed=False)
             if low is not None:
                 conditions.append(position >= low)
             if high is not None:
                 conditions.append(position <= high)
-            return self._pages(conditions, events.c.version, None, backwards, limit)
-        if backwards:
-            cursor = None if high is None else high + 1
-            if low is not None:
-                conditions.append(position >= low)
-        else:
-            cursor = None if low is None else low - 1
-            if high is not None:
-                conditions.append(position <= high)
-        return self._pages(conditions, position, cursor, backwards, limit)
+            yield from self._pages(conditions, events.c.version, None, backwards, limit)
+            return
+        parts = self._parts(where, low or 1, high)
+        remaining = limit
+        for part in reversed(parts) if backwards else parts:
+            for page in self._part_pages(part, backwards, remaining):
+                yield page
+                if remaining is not None:
+                    remaining -= len(page)
+            if remaining is not None and remaining <= 0:
+                return
 
-    def _content_conditions(self, where: EventFilter) -> list[ColumnElement[bool]]:
-        """The filter's tests on an event's content, as SQL conditions."""
+    def _parts(self, where: EventFilter, low: int, high: int | None) -> list[_Part]:
+        """The filter's position range ``low..high``, split where the search index ends."""
+        searching = bool(where.words) or where.correlation_id is not None
+        if not searching:
+            return [_Part(self._content_conditions(where, indexed=False), low, high)]
+        indexed_to = self.indexed_position()
+        parts: list[_Part] = []
+        covered = indexed_to if high is None else min(high, indexed_to)
+        if low <= covered:
+            source, key = self._index_join(where)
+            parts.append(
+                _Part(
+                    self._content_conditions(where, indexed=True),
+                    low,
+                    covered,
+                    source=source,
+                    key=key,
+                )
+            )
+        scan_low = max(low, indexed_to + 1)
+        if high is None or scan_low <= high:
+            conditions = self._content_conditions(where, indexed=False)
+            parts.append(_Part(conditions, scan_low, high, windowed=True))
+        return parts
+
+    def _index_join(self, where: EventFilter) -> tuple[FromClause, ColumnElement[int]]:
+        """The events joined to the index tables a search uses, and the key to order by."""
+        source: FromClause = events
+        key: ColumnElement[int] = events.c.position
+        if where.words:
+            if self._sqlite:
+                source = source.join(_fts, _fts.c.rowid == events.c.position)
+                key = _fts.c.rowid  # FTS5 returns rowids in order: no sort, early stop
+            else:
+                source = source.join(_tsv, _tsv.c.position == events.c.position)
+                key = _tsv.c.position
+        if where.correlation_id is not None:
+            source = source.join(_correlations, _correlations.c.position == events.c.position)
+            key = _correlations.c.position  # the (correlation_id, position) key: one range
+        return source, key
+
+    def _part_pages(
+        self, part: _Part, backwards: bool, limit: int | None
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """A part's rows in pages; a windowed part scans SCAN_WINDOW positions per query."""
+        if not part.windowed:
+            yield from self._pages(
+                part.bounded(part.low, part.high), part.key, None, backwards, limit, part.source
+            )
+            return
+        head = self.head_position()
+        top = head if part.high is None else min(part.high, head)
+        total = max(0, top - part.low + 1)
+        # Forward, the last window is open-ended: events appended meanwhile are read too.
+        windows: list[tuple[int, int | None]] = [
+            (start, min(start + SCAN_WINDOW - 1, top))
+            for start in range(part.low, top + 1, SCAN_WINDOW)
+        ]
+        if backwards:
+            windows.reverse()
+        elif part.high is None:
+            windows = [*windows[:-1], (windows[-1][0] if windows else part.low, None)]
+        remaining = limit
+        for done, (start, stop) in enumerate(windows):
+            checkpoint(done * SCAN_WINDOW, total)
+            conditions = part.bounded(start, stop)
+            for page in self._pages(conditions, part.key, None, backwards, remaining):
+                yield page
+                if remaining is not None:
+                    remaining -= len(page)
+            if remaining is not None and remaining <= 0:
+                return
+
+    def _content_conditions(
+        self, where: EventFilter, *, indexed: bool
+    ) -> list[ColumnElement[bool]]:
+        """The filter's tests on an event's content, as SQL conditions.
+
+        ``indexed``: the search terms are answered by the index join of
+        :meth:`_index_join`; otherwise they are tested on each event (a scan).
+        """
         conditions: list[ColumnElement[bool]] = []
         if where.stream_id is not None:
             conditions.append(events.c.stream_id == where.stream_id)
@@ -681,11 +840,33 @@ class SqlEventStore(EventStore):
             conditions.append(events.c.category == where.category)
         if where.types:
             conditions.append(events.c.type.in_(list(where.types)))
+        words = where.words
+        if indexed:
+            if where.correlation_id is not None:
+                conditions.append(_correlations.c.correlation_id == where.correlation_id)
+            if words and self._sqlite:
+                query = " AND ".join(f'"{word}"*' for word in words)
+                conditions.append(literal_column(WORDS_TABLE).op("MATCH")(query))
+            elif words:
+                conditions.append(_tsv.c.words.op("@@")(self._tsquery(words)))
+            return conditions
         if where.correlation_id is not None:
-            conditions.append(self._metadata_text("correlation_id") == where.correlation_id)
-        if where.text:
-            conditions.append(events.c.data.icontains(where.text, autoescape=True))
+            conditions.append(self._metadata_string_is("correlation_id", where.correlation_id))
+        if words and self._sqlite:
+            # LIKE is a cheap C pre-test (case-blind for ASCII only); the function decides.
+            for word in words:
+                if word.isascii():
+                    conditions.append(events.c.data.like(f"%{word}%"))
+            conditions.append(func.eventscope_words(events.c.data, " ".join(words)) == 1)
+        elif words:
+            conditions.append(literal_column(_PG_WORDS_SQL).op("@@")(self._tsquery(words)))
         return conditions
+
+    @staticmethod
+    def _tsquery(words: Sequence[str]) -> ColumnElement[Any]:
+        """PostgreSQL's query for words that each start some word of the payload."""
+        query = " & ".join(f"{word}:*" for word in words)
+        return func.to_tsquery(literal_column("'simple'"), query)
 
     def _position_bounds(
         self, where: EventFilter, backwards: bool = False
@@ -705,44 +886,136 @@ class SqlEventStore(EventStore):
         return low, high
 
     def count(self, where: EventFilter = EventFilter()) -> int:
-        """How many events match (an index range count when the filter allows one)."""
+        """How many events match: arithmetic when nothing but positions filters (they are
+        gapless), an index count where the search index covers, a windowed scan after."""
         bounds = self._position_bounds(where)
         if bounds is None:
             return 0
         low, high = bounds
-        conditions = self._content_conditions(where)
-        if low is not None:
-            conditions.append(events.c.position >= low)
-        if high is not None:
-            conditions.append(events.c.position <= high)
-        if not conditions:
-            return self.head_position()  # positions are gapless
-        with self._reading() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).select_from(events).where(*conditions)
-                ).scalar_one()
-            )
+        total = 0
+        for part in self._parts(where, max(low or 1, 1), high):
+            if not part.conditions and part.source is events:
+                head = self.head_position()
+                top = head if part.high is None else min(part.high, head)
+                total += max(0, top - part.low + 1)
+                continue
+            windows: list[tuple[int, int | None]] = [(part.low, part.high)]
+            if part.windowed:
+                head = self.head_position()
+                top = head if part.high is None else min(part.high, head)
+                windows = [
+                    (start, min(start + SCAN_WINDOW - 1, top))
+                    for start in range(part.low, top + 1, SCAN_WINDOW)
+                ]
+            for done, (start, stop) in enumerate(windows):
+                if part.windowed:
+                    checkpoint(done * SCAN_WINDOW, max(1, (windows[-1][1] or 0) - part.low + 1))
+                stmt = select(func.count()).select_from(part.source)
+                stmt = stmt.where(*part.bounded(start, stop))
+                with self._reading() as conn:
+                    total += int(conn.execute(stmt).scalar_one())
+        return total
 
-    def _metadata_text(self, key: str) -> ColumnElement[Any]:
-        """``metadata.<key>`` as text, in the dialect's JSON functions."""
-        # The key is literal SQL, not a parameter, so an expression index on it can match.
+    # -- the search index ------------------------------------------------------------------
+
+    def indexed_position(self) -> int:
+        """The last position the search index covers (0 for an old store read as it is)."""
+        if self._schema < 3:
+            return 0
+        with self._reading() as conn:
+            value = conn.execute(
+                select(meta.c.value).where(meta.c.key == INDEXED_POSITION_KEY)
+            ).scalar_one_or_none()
+        return int(value) if value is not None else 0
+
+    def update_index(self, *, batch: int = 20_000, limit: int | None = None) -> int:
+        """Index the events after :meth:`indexed_position` (see :class:`EventStore`).
+
+        Each batch is one transaction that reads the indexed position under a lock
+        (SQLite's write lock; PostgreSQL's row lock on the meta row, which appends do
+        not take), so concurrent indexers never index an event twice.
+        """
+        if self.read_only:
+            raise StoreReadOnly(f"{self._shown()} is open read-only; open it writable to index")
+        m = self._marker
+        if self._sqlite:
+            begin = None
+            insert_words = (
+                f"INSERT INTO {WORDS_TABLE} (rowid, data) SELECT position, data FROM events "
+                f"WHERE position > {m} AND position <= {m}"
+            )
+            insert_correlations = (
+                f"INSERT OR IGNORE INTO {CORRELATIONS_TABLE} (correlation_id, position) "
+                "SELECT json_extract(metadata, '$.correlation_id'), position FROM events "
+                f"WHERE position > {m} AND position <= {m} "
+                "AND json_type(metadata, '$.correlation_id') = 'text'"
+            )
+        else:
+            begin = f"SELECT value FROM {meta.name} WHERE key = '{INDEXED_POSITION_KEY}' FOR UPDATE"
+            insert_words = (
+                f"INSERT INTO {WORDS_TABLE} (position, words) SELECT position, {_PG_WORDS_SQL} "
+                f"FROM events WHERE position > {m} AND position <= {m} ON CONFLICT DO NOTHING"
+            )
+            insert_correlations = (
+                f"INSERT INTO {CORRELATIONS_TABLE} (correlation_id, position) "
+                "SELECT metadata::jsonb ->> 'correlation_id', position FROM events "
+                f"WHERE position > {m} AND position <= {m} "
+                "AND jsonb_typeof(metadata::jsonb -> 'correlation_id') = 'string' "
+                "ON CONFLICT DO NOTHING"
+            )
+        read_indexed = f"SELECT value FROM {meta.name} WHERE key = '{INDEXED_POSITION_KEY}'"
+        write_indexed = f"UPDATE {meta.name} SET value = {m} WHERE key = '{INDEXED_POSITION_KEY}'"
+        start = self.indexed_position()
+        goal = self.head_position()
+        done = 0
+        while limit is None or done < limit:
+            checkpoint(done, max(goal - start, done))
+            with self._writing(begin) as cursor:
+                cursor.execute(read_indexed)
+                indexed = int(cursor.fetchone()[0])
+                head, _ = self._head_in(cursor)
+                step = batch if limit is None else min(batch, limit - done)
+                upto = min(head, indexed + step)
+                if upto <= indexed:
+                    break
+                cursor.execute(insert_words, (indexed, upto))
+                cursor.execute(insert_correlations, (indexed, upto))
+                cursor.execute(write_indexed, (str(upto),))
+            done += upto - indexed
+        return done
+
+    def _metadata_string_is(self, key: str, value: str) -> ColumnElement[bool]:
+        """``metadata.<key>`` is the string ``value`` (a number or object never is)."""
         if not key.isidentifier():
             raise ValueError(f"metadata key {key!r} is not an identifier")
         if self._sqlite:
-            return func.json_extract(events.c.metadata, literal_column(f"'$.{key}'"))
-        return cast(events.c.metadata, JSONB).op("->>")(literal_column(f"'{key}'"))
+            path = literal_column(f"'$.{key}'")
+            return and_(
+                func.json_type(events.c.metadata, path) == "text",
+                func.json_extract(events.c.metadata, path) == value,
+            )
+        document = cast(events.c.metadata, JSONB)
+        name = literal_column(f"'{key}'")
+        return and_(
+            func.jsonb_typeof(document.op("->")(name)) == "string",
+            document.op("->>")(name) == value,
+        )
 
     def _pages(
         self,
         conditions: list[ColumnElement[bool]],
-        key: Column[int],
+        key: ColumnElement[int],
         cursor: int | None,
         backwards: bool,
         limit: int | None,
+        source: FromClause = events,
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """Keyset pages ordered by ``key``, strictly after ``cursor`` in the read's direction."""
-        stmt = select(*_EVENT_COLUMNS).order_by(key.desc() if backwards else key)
+        """Keyset pages ordered by ``key``, strictly after ``cursor`` in the read's direction.
+
+        Checks for cancellation (:mod:`core.jobs`) before each page.
+        """
+        stmt = select(*_EVENT_COLUMNS).select_from(source)
+        stmt = stmt.order_by(key.desc() if backwards else key)
         if conditions:
             stmt = stmt.where(and_(*conditions))
         size = bindparam("page_size", self.page_size, type_=Integer)
@@ -756,6 +1029,7 @@ class SqlEventStore(EventStore):
         remaining = limit
         while remaining is None or remaining > 0:
             page_size = self.page_size if remaining is None else min(self.page_size, remaining)
+            checkpoint()
             with self._reading() as conn:
                 if cursor is None:
                     rows = first.fetch(conn, page_size=page_size)
@@ -1102,6 +1376,8 @@ def _sqlite_engine(path: Path, read_only: bool, busy_timeout: float) -> Engine:
         if not read_only:
             connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA cache_size=-8000")
+        connection.create_function("eventscope_words", 2, _sqlite_words_match, deterministic=True)
+        connection.set_progress_handler(_sqlite_job_cancelled, _SQLITE_CANCEL_CHECK_STEPS)
         return connection
 
     engine = create_engine(
@@ -1114,6 +1390,17 @@ def _sqlite_engine(path: Path, read_only: bool, busy_timeout: float) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _sqlite_words_match(data: str | None, words: str) -> bool:
+    """SQL ``eventscope_words(data, 'w1 w2')``: the payload search of a scan."""
+    return data is not None and words_match(data, words.split(" "))
+
+
+def _sqlite_job_cancelled() -> int:
+    """SQLite's progress handler: non-zero interrupts the running statement."""
+    job = current_job()
+    return 1 if job is not None and job.cancelled else 0
 
 
 def _postgres_engine(location: str, read_only: bool) -> Engine:

@@ -14,6 +14,14 @@ from core.store import EventFilter, SqlEventStore
 from core.store.schema import SCHEMA_VERSION
 
 NEW_INDEXES = {"ix_streams_last_position"}
+SEARCH_TABLES = {"event_words", "event_correlations"}
+
+
+def sqlite_tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as raw:
+        names = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    raw.close()
+    return names
 
 
 def sqlite_indexes(path: Path) -> set[str]:
@@ -33,7 +41,8 @@ def stored_version(path: Path) -> str:
 
 
 def make_version_1(path: Path) -> None:
-    """A store as Eventscope's first schema left it: without version 2's indexes."""
+    """A store as Eventscope's first schema left it: without version 2's index or
+    version 3's search tables."""
     store = SqlEventStore.open(path)
     store.append_to_stream("order-1", [NewEvent("Placed", {}, {"correlation_id": "c-1"})])
     store.append_to_stream("order-2", [NewEvent("Placed", {}, {"correlation_id": "c-2"})])
@@ -41,14 +50,18 @@ def make_version_1(path: Path) -> None:
     with sqlite3.connect(path) as raw:
         for name in NEW_INDEXES:
             raw.execute(f"DROP INDEX {name}")
+        for name in SEARCH_TABLES:
+            raw.execute(f"DROP TABLE {name}")
+        raw.execute("DELETE FROM eventscope_meta WHERE key = 'indexed_position'")
         raw.execute("UPDATE eventscope_meta SET value = '1' WHERE key = 'schema_version'")
     raw.close()
 
 
 def test_a_new_store_is_at_the_current_version_with_its_indexes(tmp_path: Path) -> None:
     SqlEventStore.open(tmp_path / "new.db").close()
-    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "2"
+    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "3"
     assert NEW_INDEXES <= sqlite_indexes(tmp_path / "new.db")
+    assert SEARCH_TABLES <= sqlite_tables(tmp_path / "new.db")
 
 
 def test_an_older_store_reads_as_it_is_read_only_and_migrates_when_writable(
@@ -67,15 +80,21 @@ def test_an_older_store_reads_as_it_is_read_only_and_migrates_when_writable(
     writer = SqlEventStore.open(path)
     assert [e.stream_id for e in writer.read(EventFilter(correlation_id="c-1"))] == ["order-1"]
     assert writer.check().ok
+    assert writer.indexed_position() == 0
+    assert writer.update_index() == 2
+    assert [e.stream_id for e in writer.read(EventFilter(correlation_id="c-1"))] == ["order-1"]
     writer.close()
-    assert stored_version(path) == "2"
+    assert stored_version(path) == "3"
     assert NEW_INDEXES <= sqlite_indexes(path)
+    assert SEARCH_TABLES <= sqlite_tables(path)
 
 
 def test_the_correlation_filter_works_on_postgres(pg_location: str) -> None:
     store = SqlEventStore.open(pg_location)
     store.append_to_stream("order-1", [NewEvent("Placed", {}, {"correlation_id": "c-1"})])
     store.append_to_stream("order-2", [NewEvent("Placed", {}, {"correlation_id": "c-2"})])
+    assert [e.stream_id for e in store.read(EventFilter(correlation_id="c-1"))] == ["order-1"]
+    assert store.update_index() == 2
     assert [e.stream_id for e in store.read(EventFilter(correlation_id="c-1"))] == ["order-1"]
     engine = create_engine(pg_location)
     with engine.connect() as conn:
@@ -84,7 +103,7 @@ def test_the_correlation_filter_works_on_postgres(pg_location: str) -> None:
         ).scalar_one()
     engine.dispose()
     store.close()
-    assert version == "2"
+    assert version == "3"
 
 
 @pytest.mark.parametrize("missing", sorted(NEW_INDEXES))

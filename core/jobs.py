@@ -1,0 +1,117 @@
+"""Cancel flags and progress reports for long store work, run by a worker thread.
+
+A caller that may run long work (a search over millions of events, a count, the
+search indexer catching up) makes a :class:`Job`, runs the work inside
+``with job.running():`` on its worker thread, and keeps the job to :meth:`Job.cancel`
+it from any other thread. The store checks the job between pages and, where the
+database allows, inside a running statement (SQLite's progress handler, PostgreSQL's
+query cancel); a cancelled job's work raises :class:`~core.errors.Cancelled`.
+
+Core functions call :func:`checkpoint` as they go; it reports progress to the job
+running on this thread, if any, and raises once that job is cancelled.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from core.errors import Cancelled
+
+__all__ = ["Job", "ProgressCallback", "checkpoint", "current_job"]
+
+#: Called with (done, total) in whatever unit the work counts (events, buckets, ...).
+ProgressCallback = Callable[[int, int], None]
+
+_current: ContextVar[Job | None] = ContextVar("eventscope_job", default=None)
+
+
+class Job:
+    """A cancel flag and a progress sink for one piece of work.
+
+    Args:
+        on_progress: called on the working thread with (done, total); keep it cheap
+            and thread-safe (a Qt signal emit is both).
+    """
+
+    def __init__(self, on_progress: ProgressCallback | None = None) -> None:
+        self._on_progress = on_progress
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._on_cancel: dict[int, Callable[[], None]] = {}
+        self._next_hook = 0
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` has been called."""
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        """Ask the work to stop (from any thread); it raises Cancelled at its next check."""
+        with self._lock:
+            if self._cancelled.is_set():
+                return
+            self._cancelled.set()
+            hooks = list(self._on_cancel.values())
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # a hook interrupts a statement; failing to is not fatal
+                pass
+
+    def check(self) -> None:
+        """Raise Cancelled if the job has been cancelled."""
+        if self._cancelled.is_set():
+            raise Cancelled("cancelled")
+
+    def report(self, done: int, total: int) -> None:
+        """Report progress, then raise Cancelled if the job has been cancelled."""
+        if self._on_progress is not None:
+            self._on_progress(done, total)
+        self.check()
+
+    @contextmanager
+    def on_cancel(self, hook: Callable[[], None]) -> Iterator[None]:
+        """Run ``hook`` (on the cancelling thread) if the job is cancelled inside the block.
+
+        The store uses it to interrupt a statement that is running on a connection.
+        """
+        with self._lock:
+            key = self._next_hook
+            self._next_hook += 1
+            self._on_cancel[key] = hook
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._on_cancel[key]
+
+    @contextmanager
+    def running(self) -> Iterator[Job]:
+        """Make this the current job of the thread (and context) for the block."""
+        token = _current.set(self)
+        try:
+            yield self
+        finally:
+            _current.reset(token)
+
+
+def current_job() -> Job | None:
+    """The job running on this thread, if any."""
+    return _current.get()
+
+
+def checkpoint(done: int | None = None, total: int | None = None) -> None:
+    """Report progress to the current job, if any, and raise Cancelled if it was cancelled.
+
+    Without arguments it only checks for cancellation.
+    """
+    job = _current.get()
+    if job is None:
+        return
+    if done is not None and total is not None:
+        job.report(done, total)
+    else:
+        job.check()
