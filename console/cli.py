@@ -105,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("check", help="check the store's integrity")
 
+    commands.add_parser("index", help="bring the search index up to the head")
+
     commands.add_parser("plugins", help="list plugins, their origin, contributions and status")
 
     run = commands.add_parser("command", help="run a plugin command")
@@ -134,6 +136,8 @@ def _add_read_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--type", action="append", default=[], dest="types", metavar="T")
     parser.add_argument("--from-position", type=_positive_int, metavar="P")
     parser.add_argument("--until", metavar="T", help="an ISO-8601 time with a zone")
+    parser.add_argument("--text", metavar="WORDS", help="payload search: words (w* for a prefix)")
+    parser.add_argument("--correlation-id", metavar="ID")
     parser.add_argument("--limit", type=_positive_int, metavar="N")
     parser.add_argument("--backwards", action="store_true")
 
@@ -171,6 +175,8 @@ def _filter(args: argparse.Namespace) -> EventFilter:
         types=tuple(args.types),
         from_position=args.from_position,
         until=until,
+        text=args.text,
+        correlation_id=args.correlation_id,
     )
 
 
@@ -267,6 +273,16 @@ def _run(args: argparse.Namespace) -> int:
         with _open(args, read_only=False) as workspace:
             result = workspace.import_lines(lines)
         _write_lines([_json_line(result.to_dict())])
+        return EXIT_OK
+    if command == "index":
+        with _open(args, read_only=False) as workspace:
+            indexed = workspace.update_index()
+            summary = {
+                "indexed": indexed,
+                "indexed_position": workspace.indexed_position(),
+                "head": workspace.head_position(),
+            }
+        _write_lines([_json_line(summary)])
         return EXIT_OK
     if command == "check":
         with _open(args, read_only=True) as workspace:

@@ -12,6 +12,7 @@ from core.commands.bus import CommandBus, CommandResult
 from core.demo import write_demo
 from core.errors import EventscopeError
 from core.events import ANY, ExpectedVersion, NewEvent, RecordedEvent, StreamInfo
+from core.jobs import checkpoint
 from core.projections.fold import fold_projection
 from core.registry import PluginInfo, Registry
 from core.store import (
@@ -152,8 +153,20 @@ class Workspace:
         return result.events[0]
 
     def import_lines(self, lines: Iterable[bytes | str]) -> ImportResult:
-        """Import JSON lines all-or-nothing (see ``core.store.jsonlines``)."""
-        return self.store.import_records(parse_import_lines(lines))
+        """Import JSON lines all-or-nothing (see ``core.store.jsonlines``), then index them
+        for search (an import is bulk work; its caller waits for the index too)."""
+        result = self.store.import_records(parse_import_lines(lines))
+        if result.appended:
+            self.store.update_index()
+        return result
+
+    def indexed_position(self) -> int:
+        """The last position the search index covers (see ``EventStore.update_index``)."""
+        return self.store.indexed_position()
+
+    def update_index(self, *, batch: int = 20_000, limit: int | None = None) -> int:
+        """Index events for payload search and correlation lookups; returns how many."""
+        return self.store.update_index(batch=batch, limit=limit)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -243,12 +256,12 @@ class Workspace:
         before.append(self.store.position_at(end))
         if where is None or where == EventFilter():
             return [before[k + 1] - before[k] for k in range(buckets)]
-        return [
-            self.store.count(replace(where, from_position=before[k] + 1, to_position=before[k + 1]))
-            if before[k + 1] > before[k]
-            else 0
-            for k in range(buckets)
-        ]
+        counts = []
+        for k in range(buckets):
+            checkpoint(k, buckets)
+            bucket = replace(where, from_position=before[k] + 1, to_position=before[k + 1])
+            counts.append(self.store.count(bucket) if before[k + 1] > before[k] else 0)
+        return counts
 
     def check(self) -> CheckReport:
         """The store's integrity report."""
@@ -298,7 +311,9 @@ class Workspace:
         if demo is None:
             known = ", ".join(sorted(self.registry.demos)) or "none"
             raise UnknownDemo(f"no demo history called {name!r} (loaded: {known})")
-        return write_demo(self.store, demo.generate(orders=orders, seed=seed))
+        result = write_demo(self.store, demo.generate(orders=orders, seed=seed))
+        self.store.update_index()
+        return result
 
     def resolve_position(self, reference: ReadModelRef) -> int:
         """The log position a reference's point stands for (clamped to the head)."""

@@ -240,12 +240,13 @@ class EventFilter:
     ``from_position`` is inclusive (in the read's direction); ``to_position`` is an
     inclusive upper bound; ``since`` and ``until`` keep events with
     ``since <= recorded_at <= until``; ``stream_prefix`` keeps streams whose id starts
-    with it; ``correlation_id`` matches ``metadata.correlation_id``; ``text`` is a
-    payload search: an event matches when, for every word of the text, a word of its
-    data (keys and values, as stored JSON) starts with that word, ignoring case. Words
-    are runs of letters and digits, so ``sku 42`` and ``SKU-42`` both find
-    ``{"sku": "SKU-4242"}``; a text with no letters or digits filters nothing. The SQL
-    stores answer it from a search index (see ``SqlEventStore.update_index``).
+    with it; ``correlation_id`` matches ``metadata.correlation_id`` (a string); ``text``
+    is a payload search: an event matches when every word of the text is a word of
+    its data (keys and values, as stored JSON), ignoring case; a word ending in ``*``
+    matches the words it starts. Words are runs of letters and digits, so
+    ``SKU-4242``, ``sku 4242`` and ``sku 42*`` all find ``{"sku": "SKU-4242"}``; a
+    text with no letters or digits filters nothing. The SQL stores answer it from a
+    search index (see ``EventStore.update_index``).
     """
 
     stream_id: str | None = None
@@ -282,25 +283,35 @@ class EventFilter:
 
     @property
     def words(self) -> tuple[str, ...]:
-        """The payload-search words of ``text`` (empty: no payload search)."""
+        """The payload-search words of ``text`` (a prefix keeps its ``*``); empty: none."""
         return search_words(self.text) if self.text else ()
 
 
 _WORD: Final = re.compile(r"[^\W_]+")
+_QUERY_WORD: Final = re.compile(r"([^\W_]+)(\*?)")
 
 
 def search_words(text: str) -> tuple[str, ...]:
-    """The words of a payload search: lower-cased runs of letters and digits, each once."""
-    return tuple(dict.fromkeys(_WORD.findall(text.lower())))
+    """The words of a payload search, lower-cased, each once: ``"SKU-42*"`` gives
+    ``("sku", "42*")`` (a trailing ``*`` marks a prefix)."""
+    found = (word + star for word, star in _QUERY_WORD.findall(text.lower()))
+    return tuple(dict.fromkeys(found))
 
 
 def words_match(encoded: str, words: Sequence[str]) -> bool:
-    """Whether every one of ``words`` starts some word of ``encoded`` (a payload's JSON)."""
+    """Whether a payload's JSON text has every one of ``words`` (see :func:`search_words`)."""
     lowered = encoded.lower()
-    if not all(word in lowered for word in words):
-        return False  # the cheap test first: a word-prefix is a substring
-    found = _WORD.findall(lowered)
-    return all(any(have.startswith(word) for have in found) for word in words)
+    if not all(word.rstrip("*") in lowered for word in words):
+        return False  # the cheap test first: a word is a substring
+    found = set(_WORD.findall(lowered))
+    for word in words:
+        if word.endswith("*"):
+            stem = word[:-1]
+            if not any(have.startswith(stem) for have in found):
+                return False
+        elif word not in found:
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -845,7 +845,11 @@ class SqlEventStore(EventStore):
             if where.correlation_id is not None:
                 conditions.append(_correlations.c.correlation_id == where.correlation_id)
             if words and self._sqlite:
-                query = " AND ".join(f'"{word}"*' for word in words)
+                # An exact word streams its doclist in rowid order; a prefix (word*)
+                # merges the doclists of every word it starts first.
+                query = " AND ".join(
+                    f'"{word[:-1]}"*' if word.endswith("*") else f'"{word}"' for word in words
+                )
                 conditions.append(literal_column(WORDS_TABLE).op("MATCH")(query))
             elif words:
                 conditions.append(_tsv.c.words.op("@@")(self._tsquery(words)))
@@ -856,7 +860,7 @@ class SqlEventStore(EventStore):
             # LIKE is a cheap C pre-test (case-blind for ASCII only); the function decides.
             for word in words:
                 if word.isascii():
-                    conditions.append(events.c.data.like(f"%{word}%"))
+                    conditions.append(events.c.data.like(f"%{word.rstrip('*')}%"))
             conditions.append(func.eventscope_words(events.c.data, " ".join(words)) == 1)
         elif words:
             conditions.append(literal_column(_PG_WORDS_SQL).op("@@")(self._tsquery(words)))
@@ -864,8 +868,8 @@ class SqlEventStore(EventStore):
 
     @staticmethod
     def _tsquery(words: Sequence[str]) -> ColumnElement[Any]:
-        """PostgreSQL's query for words that each start some word of the payload."""
-        query = " & ".join(f"{word}:*" for word in words)
+        """PostgreSQL's query for the words (``word:*`` for a prefix)."""
+        query = " & ".join(f"{word[:-1]}:*" if word.endswith("*") else word for word in words)
         return func.to_tsquery(literal_column("'simple'"), query)
 
     def _position_bounds(

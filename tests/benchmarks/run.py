@@ -207,11 +207,15 @@ class StoreSchema:
         path = folder / "schema-template.db"
         SqlEventStore.open(path).close()
         with sqlite3.connect(path) as conn:
-            statements = tuple(
-                row[0]
-                for row in conn.execute(
-                    "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid"
+            rows = list(
+                conn.execute(
+                    "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid"
                 )
+            )
+            virtual = [name for name, sql in rows if sql.startswith("CREATE VIRTUAL TABLE")]
+            # A virtual table creates its own shadow tables ("<name>_data", ...).
+            statements = tuple(
+                sql for name, sql in rows if not any(name.startswith(f"{v}_") for v in virtual)
             )
             meta_rows = tuple(conn.execute("SELECT key, value FROM eventscope_meta"))
         conn.close()

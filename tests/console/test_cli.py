@@ -177,3 +177,31 @@ def test_the_cli_imports_no_qt_for_store_commands(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_search_flags_and_the_index_command(cli) -> None:  # type: ignore[no-untyped-def]
+    for n, (sku, flow) in enumerate([("SKU-4242", "f-1"), ("SKU-1042", "f-2"), ("mug", "f-1")]):
+        appended = cli(
+            "append", f"order-{n}", "ItemAdded", "--data", orjson.dumps({"sku": sku}).decode(),
+            "--metadata", orjson.dumps({"correlation_id": flow}).decode(),
+        )  # fmt: skip
+        assert appended.code == 0, appended.err
+    # Before indexing the store scans; after, it reads the index: the same answers.
+    for expected_indexed in (0, 3):
+        found = cli("read", "--text", "sku 42*")
+        assert [e["position"] for e in found.lines] == [1], found.err
+        flow = cli("read", "--correlation-id", "f-1", "--backwards")
+        assert [e["position"] for e in flow.lines] == [3, 1]
+        if expected_indexed == 0:
+            indexed = cli("index")
+            assert indexed.code == 0, indexed.err
+            assert indexed.lines == [{"indexed": 3, "indexed_position": 3, "head": 3}]
+    assert cli("index").lines == [{"indexed": 0, "indexed_position": 3, "head": 3}]
+
+
+def test_import_indexes_what_it_appended(cli) -> None:  # type: ignore[no-untyped-def]
+    lines = b"".join(
+        orjson.dumps({"stream_id": "a-1", "type": "A", "data": {"n": n}}) + b"\n" for n in range(5)
+    )
+    assert cli("import", "-", stdin=lines).code == 0
+    assert cli("index").lines == [{"indexed": 0, "indexed_position": 5, "head": 5}]

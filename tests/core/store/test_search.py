@@ -35,18 +35,23 @@ PAYLOADS: list[tuple[str, dict[str, object], str | None]] = [
 SEARCHES: list[tuple[str, list[int]]] = [
     ("kettle", [3, 6, 7]),  # any case, nested values
     ("KETTLE lid", [3, 6]),  # every word, anywhere in the payload (keys too)
-    ("sku 42", [1]),  # each word starts a word: SKU-4242, not sku-1042
-    ("42", [1, 6]),  # "4242" and 4242; "1042" does not start with 42
-    ("ket", [3, 6, 7]),  # a prefix
-    ("ettle", []),  # not a word-start
+    ("SKU-4242", [1]),  # punctuation separates words: sku, 4242
+    ("sku 42", []),  # whole words
+    ("sku 42*", [1]),  # a prefix: SKU-4242, not sku-1042
+    ("42*", [1, 6]),  # "4242" and 4242; "1042" does not start with 42
+    ("ket*", [3, 6, 7]),
+    ("ket", []),
+    ("ettle*", []),  # a prefix starts a word
     ("tea_pot", [5]),  # "_" separates words: tea, pot
     ("pot", [5]),
     ("50%", [1]),  # punctuation is not searched
     ("café", [4]),
     ("CAFÉ CRÈME", [4]),  # case folding beyond ASCII
-    ("über", [4]),
+    ("über", []),
+    ("über*", [4]),
+    ("überlingen", [4]),
     ("cafe", []),  # accents are kept
-    ("mauve sku 10", [2]),
+    ("mauve sku 1042", [2]),
     ("nothing-like-this", []),
 ]
 
