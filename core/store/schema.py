@@ -101,8 +101,8 @@ INDEXED_POSITION_KEY: Final = "indexed_position"
 def _to_version_3(dialect: str) -> list[str]:
     """The search index: payload words and correlation ids, by position.
 
-    Kept outside the append transaction (an FTS5 insert per event cost bulk appends
-    40%, docs/benchmarks.md): ``SqlEventStore.update_index`` fills the tables up to a
+    Kept outside the append transaction (filling it in each append halves bulk appends,
+    row 1b of docs/benchmarks.md): ``SqlEventStore.update_index`` fills the tables up to a
     position recorded in ``eventscope_meta``, and searches scan the events after it.
     SQLite: a contentless FTS5 table (rowid = position, no positions or columns
     stored, so it stays small). PostgreSQL: a tsvector per event under a GIN index.
