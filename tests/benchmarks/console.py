@@ -88,6 +88,8 @@ def child(store: str) -> None:
         ("search_common_ms", EventFilter(text="warehouse")),
         ("search_rare_ms", EventFilter(text="SKU-04242-M")),
         ("search_typed_ms", EventFilter(text="SKU-04242", types=("ItemAdded",))),
+        ("search_prefix_ms", EventFilter(text="SKU-0424*")),
+        ("search_broad_ms", EventFilter(text="ware*")),
         ("correlation_ms", EventFilter(correlation_id=correlation)),
     )
     for name, where in searches:
@@ -140,6 +142,10 @@ def main(argv: list[str] | None = None) -> None:
          r["search_rare_ms"], "< 1000 ms"),
         (f"payload search + type filter: first page ({r['search_typed_rows']} rows)",
          r["search_typed_ms"], "< 1000 ms"),
+        (f"payload search, prefix `SKU-0424*`: first page ({r['search_prefix_rows']} rows)",
+         r["search_prefix_ms"], "< 1000 ms"),
+        (f"payload search, prefix of a word in every event `ware*`: first page "
+         f"({r['search_broad_rows']} rows)", r["search_broad_ms"], "< 1000 ms"),
         (f"correlation id lookup ({r['correlation_rows']} rows)",
          r["correlation_ms"], "< 1000 ms"),
         ("unfiltered timeline, first draw", r["timeline_ms"], "< 200 ms"),

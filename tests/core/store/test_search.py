@@ -316,3 +316,42 @@ def test_a_cancelled_indexer_keeps_the_batches_it_committed(tmp_path: Path) -> N
     assert store.indexed_position() == 30
     assert store.update_index() == 70
     store.close()
+
+
+def test_a_prefix_search_probes_the_near_end_before_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prefix matching most events fills its page from a short scan; FTS5 would first
+    merge every doclist the prefix matches."""
+    monkeypatch.setattr(sql_module, "PREFIX_PROBE", 10)
+    store = SqlEventStore.open(tmp_path / "store.db")
+    common = [NewEvent("Happened", {"warehouse": f"w{n}", "n": n}) for n in range(60)]
+    store.append_to_stream("s-1", common)
+    store.append_to_stream("s-2", [NewEvent("Happened", {"rare": "wombat"})])  # position 61
+    store.append_to_stream("s-3", [NewEvent("Happened", {"other": 1}) for _ in range(30)])
+    store.update_index()
+    statements: list[str] = []
+    original = sql_module._DriverQuery.fetch
+
+    def fetch(self, conn, **values):  # type: ignore[no-untyped-def]
+        statements.append(self._sql)
+        return original(self, conn, **values)
+
+    monkeypatch.setattr(sql_module._DriverQuery, "fetch", fetch)
+    dense = EventFilter(text="ware*")
+    assert positions(store, dense, limit=5) == [1, 2, 3, 4, 5]
+    assert not any("MATCH" in s for s in statements), statements  # the probe filled it
+    statements.clear()
+    assert positions(store, EventFilter(text="wom*")) == [61]
+    assert any("MATCH" in s for s in statements)  # past the probe, the index answers
+    # Every answer is unchanged by the split, in both directions and across pages.
+    store.page_size = 7
+    assert positions(store, dense) == list(range(1, 61))
+    assert positions(store, dense, backwards=True) == list(range(60, 0, -1))
+    assert positions(store, EventFilter(text="w*"), backwards=True, limit=3) == [61, 60, 59]
+    assert positions(store, EventFilter(text="w*", from_position=55), backwards=True) == [
+        55,
+        *range(54, 0, -1),
+    ]
+    assert store.count(dense) == 60
+    store.close()
