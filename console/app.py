@@ -22,7 +22,13 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QApplication
 
-from console.main_window import AUDIT_STREAM, RATE_INTERVAL_MS, MainWindow, operator_name
+from console.main_window import (
+    AUDIT_STREAM,
+    INDEX_INTERVAL_MS,
+    RATE_INTERVAL_MS,
+    MainWindow,
+    operator_name,
+)
 from console.workers import TaskRunner
 from core.errors import EventscopeError, NotAnEventStore, StoreNotFound, StoreUnusable
 from core.store import EventFilter
@@ -110,6 +116,7 @@ class ConsoleSession(QObject):
         settings: where windows persist layout, recent stores and the theme.
         open_workspace: how File → Open store opens a location (read-only).
         rate_interval_ms: passed on to every window (tests sample faster).
+        index_interval_ms: passed on to every window (tests index sooner).
     """
 
     window_replaced = Signal(object)  # the new MainWindow
@@ -121,11 +128,13 @@ class ConsoleSession(QObject):
         settings: QSettings | None,
         open_workspace: Callable[[str], Workspace] = Workspace.open,
         rate_interval_ms: int = RATE_INTERVAL_MS,
+        index_interval_ms: int = INDEX_INTERVAL_MS,
     ) -> None:
         super().__init__()
         self._settings = settings
         self._open_workspace = open_workspace
         self._rate_interval_ms = rate_interval_ms
+        self._index_interval_ms = index_interval_ms
         self._workspace = workspace
         self._closed = False
         self._runner = TaskRunner()
@@ -155,6 +164,7 @@ class ConsoleSession(QObject):
             settings=self._settings,
             open_workspace=self._open_workspace,
             rate_interval_ms=self._rate_interval_ms,
+            index_interval_ms=self._index_interval_ms,
         )
         # Queued: the old window goes away only after the dialog's signal has returned.
         window.store_opened.connect(

@@ -43,6 +43,8 @@ from core.workspace import Workspace
 
 __all__ = [
     "AUDIT_STREAM",
+    "INDEX_BATCH_LIMIT",
+    "INDEX_INTERVAL_MS",
     "MAX_RECENT_STORES",
     "RATE_INTERVAL_MS",
     "SETTINGS_VERSION",
@@ -61,8 +63,11 @@ __all__ = [
 # lack them.
 SETTINGS_VERSION = 2
 DEFAULT_SIZE = (1280, 800)
+INSPECTOR_WIDTH = 340
 MAX_RECENT_STORES = 8
 RATE_INTERVAL_MS = 2_000
+INDEX_INTERVAL_MS = 2_000
+INDEX_BATCH_LIMIT = 50_000  # events indexed per tick: a tick never holds a worker for long
 AUDIT_STREAM = "$audit"
 THEMES = ("light", "dark")
 _RECENT_KEY = "main_window/recent_stores"
@@ -75,6 +80,12 @@ _READ_ONLY_STYLE = (
 _WRITABLE_STYLE = (
     "QLabel { background: #c62828; color: white; font-weight: bold;"
     " border-radius: 3px; padding: 1px 8px; }"
+)
+_INDEX_LAG_TIP = (
+    "Events the search index does not cover yet.\n"
+    "Payload and correlation searches still find them, by scanning those events,\n"
+    "so they are slower. Opening the store writable (Store → Writable) catches the\n"
+    "index up in the background, as does `eventscope index` from a shell."
 )
 _BANNER_STYLE = (
     "QFrame#writableBanner { background: #c62828; }"
@@ -196,6 +207,8 @@ class MainWindow(QMainWindow):
         open_workspace: opens a location read-only for File → Open store; the workspace
             it returns goes out with ``store_opened`` to whoever replaces the window.
         rate_interval_ms: how often the events-per-second figure is sampled.
+        index_interval_ms: how often, while the store is writable, the search index is
+            brought closer to the head (``INDEX_BATCH_LIMIT`` events at a time).
         parent: the usual QWidget parent.
     """
 
@@ -213,6 +226,7 @@ class MainWindow(QMainWindow):
         settings: QSettings | None = None,
         open_workspace: Callable[[str], Workspace] = Workspace.open,
         rate_interval_ms: int = RATE_INTERVAL_MS,
+        index_interval_ms: int = INDEX_INTERVAL_MS,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -222,13 +236,17 @@ class MainWindow(QMainWindow):
         self._open_workspace = open_workspace
         self._head_generation = 0
         self._switching = False
+        self._reload_after_switch = False
         self._rate_pending = False
+        self._index_pending = False
+        self._index_error: str | None = None
+        self._index_behind: int | None = None  # as of the last sample; None: not known
         self._rate_samples: list[tuple[float, int]] = []
         self._open_dialog: OpenStoreDialog | None = None
         location = workspace.display_location
         self.setWindowTitle(f"Eventscope — {location}")
         self.resize(*DEFAULT_SIZE)
-        # Before the panels: the timeline takes its colours from the palette it starts with.
+        # Before the panels, so they start in the theme's colours.
         self._theme = self._saved_theme()
         self._apply_theme(self._theme)
 
@@ -268,12 +286,18 @@ class MainWindow(QMainWindow):
         self._inspector.event_requested.connect(self._on_inspector_event_requested)
         self._inspector.stream_requested.connect(self._on_inspector_stream_requested)
 
+        self._index_timer = QTimer(self)
+        self._index_timer.setInterval(index_interval_ms)
+        self._index_timer.timeout.connect(self._on_index_timer_timeout)
+
         self._build_menus()
         self._build_status_bar(location)
         self._show_mode()
 
         self.resizeDocks(
-            [self._streams_dock, self._inspector_dock], [320, 350], Qt.Orientation.Horizontal
+            [self._streams_dock, self._inspector_dock],
+            [self._streams_panel.sizeHint().width(), INSPECTOR_WIDTH],
+            Qt.Orientation.Horizontal,
         )
         self.resizeDocks([self._timeline_dock], [170], Qt.Orientation.Vertical)
         self._restore_layout()
@@ -398,6 +422,11 @@ class MainWindow(QMainWindow):
         return self._rate_label
 
     @property
+    def index_label(self) -> QLabel:
+        """The status bar's "index: N behind" (hidden while the index covers the head)."""
+        return self._index_label
+
+    @property
     def mode_label(self) -> QLabel:
         """The status bar's read-only / WRITABLE indicator (a click asks to switch)."""
         return self._mode_label
@@ -474,7 +503,7 @@ class MainWindow(QMainWindow):
             action.setCheckable(True)
             action.setChecked(name == self._theme)
             action.setData(name)
-            action.setStatusTip("The timeline follows the theme from the next start")
+            action.setStatusTip(f"Show the window in {name} colours")
             action.triggered.connect(self._on_theme_action_triggered)
             group.addAction(action)
             theme_menu.addAction(action)
@@ -496,6 +525,11 @@ class MainWindow(QMainWindow):
         self._rate_label.setObjectName("eventsPerSecond")
         self._rate_label.setToolTip("Events appended per second, over the last few seconds")
         bar.addPermanentWidget(self._rate_label)
+        self._index_label = QLabel(self)
+        self._index_label.setObjectName("indexLag")
+        self._index_label.setToolTip(_INDEX_LAG_TIP)
+        self._index_label.hide()
+        bar.addPermanentWidget(self._index_label)
         self._mode_label = _ModeBadge(self)
         self._mode_label.setObjectName("modeIndicator")
         self._mode_label.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -509,6 +543,14 @@ class MainWindow(QMainWindow):
         self._writable_action.setEnabled(not self._switching)
         self._read_only_button.setEnabled(not self._switching)
         self._banner.setVisible(writable)
+        if writable and not self._switching:
+            if not self._index_timer.isActive():
+                self._index_timer.start()
+                self._update_index()  # at once: the timer's first tick is a while off
+        else:
+            self._index_timer.stop()
+            self._index_error = None
+            self._index_behind = None
         if writable:
             self._mode_label.setText("WRITABLE")
             self._mode_label.setStyleSheet(_WRITABLE_STYLE)
@@ -552,9 +594,10 @@ class MainWindow(QMainWindow):
         settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Save the layout, stop sampling, then close."""
+        """Save the layout, stop sampling and indexing, then close."""
         self._save_layout()
         self._rate_timer.stop()
+        self._index_timer.stop()
         super().closeEvent(event)
 
     def _saved_theme(self) -> str:
@@ -659,13 +702,14 @@ class MainWindow(QMainWindow):
         self._rate_pending = True
         workspace = self._workspace
 
-        def sample() -> tuple[float, int]:
+        def sample() -> tuple[float, int, int]:
             head = workspace.head_position()
-            return time.monotonic(), head
+            return time.monotonic(), head, workspace.indexed_position()
 
         task = self._runner.submit(sample)
         task.succeeded.connect(self._on_rate_task_succeeded)
         task.failed.connect(self._on_rate_task_failed)
+        task.cancelled.connect(self._on_rate_task_cancelled)
 
     @Slot()
     def _on_rate_timer_timeout(self) -> None:
@@ -674,8 +718,9 @@ class MainWindow(QMainWindow):
     @Slot(object, object)
     def _on_rate_task_succeeded(self, _tag: object, sample: object) -> None:
         self._rate_pending = False
-        moment, head = cast(tuple[float, int], sample)
+        moment, head, indexed = cast(tuple[float, int, int], sample)
         self._head_label.setText(f"head {head:,}")
+        self._show_index_lag(head, indexed)
         self._rate_samples = [*self._rate_samples[-1:], (moment, head)]
         if len(self._rate_samples) < 2:
             return
@@ -691,13 +736,73 @@ class MainWindow(QMainWindow):
         self._rate_label.setText("? ev/s")
         self._rate_label.setToolTip(f"could not read the head position: {error}")
 
+    @Slot(object)
+    def _on_rate_task_cancelled(self, _tag: object) -> None:
+        self._rate_pending = False  # the store was being reopened: the next beat samples
+
+    # -- the search index -------------------------------------------------------------------
+
+    def _update_index(self) -> None:
+        """Writable: index up to ``INDEX_BATCH_LIMIT`` more events, unless already at it."""
+        if self._index_pending or self._switching or self._workspace.read_only:
+            return
+        if self._index_behind == 0:
+            return  # caught up as of the last sample: spare the store its write lock
+        self._index_pending = True
+        workspace = self._workspace
+
+        def catch_up() -> tuple[int, int]:
+            workspace.update_index(limit=INDEX_BATCH_LIMIT)
+            return workspace.head_position(), workspace.indexed_position()
+
+        task = self._runner.submit(catch_up)
+        task.succeeded.connect(self._on_index_task_succeeded)
+        task.failed.connect(self._on_index_task_failed)
+        task.cancelled.connect(self._on_index_task_cancelled)
+
+    @Slot()
+    def _on_index_timer_timeout(self) -> None:
+        self._update_index()
+
+    @Slot(object, object)
+    def _on_index_task_succeeded(self, _tag: object, positions: object) -> None:
+        self._index_pending = False
+        self._index_error = None
+        head, indexed = cast(tuple[int, int], positions)
+        self._show_index_lag(head, indexed)
+
+    @Slot(object, object)
+    def _on_index_task_failed(self, _tag: object, error: object) -> None:
+        self._index_pending = False
+        self._index_error = str(error) or type(error).__name__
+        self._index_label.setText("index: not updating")
+        self._index_label.setToolTip(f"Could not update the search index: {self._index_error}")
+        self._index_label.show()
+
+    @Slot(object)
+    def _on_index_task_cancelled(self, _tag: object) -> None:
+        self._index_pending = False
+
+    def _show_index_lag(self, head: int, indexed: int) -> None:
+        behind = max(0, head - indexed)
+        self._index_behind = behind
+        if self._index_error is not None and not self._workspace.read_only:
+            self._index_label.setText(f"index: {behind:,} behind, not updating")
+            return  # the tooltip keeps saying why
+        self._index_label.setText(f"index: {behind:,} behind")
+        self._index_label.setToolTip(_INDEX_LAG_TIP)
+        self._index_label.setVisible(behind > 0)
+
     # -- read-only / writable ---------------------------------------------------------------
 
     def set_writable(self, writable: bool) -> None:
         """Switch the store's mode; making it writable asks first. Both switches are audited.
 
-        The reopen runs off the GUI thread; ``writable_changed`` or
-        ``writable_switch_failed`` tells the outcome (a failure keeps the mode).
+        Queries still running are cancelled first (the panels load again after), then
+        the reopen runs off the GUI thread; ``writable_changed`` or
+        ``writable_switch_failed`` tells the outcome (a failure keeps the mode). Going
+        back to read-only always ends read-only: if its audit event cannot be written,
+        that is shown, and ``writable_changed`` still says False.
         """
         if self._switching or writable == (not self._workspace.read_only):
             self._show_mode()
@@ -718,30 +823,57 @@ class MainWindow(QMainWindow):
                 raise
 
         def leave() -> None:
-            workspace.append(AUDIT_STREAM, "WritableModeLeft", entry)
-            workspace.reopen(read_only=True)
+            try:
+                workspace.append(AUDIT_STREAM, "WritableModeLeft", entry)
+            finally:
+                workspace.reopen(read_only=True)  # read-only even if the audit failed
 
+        # No query may still be running on the connections the reopen closes. What
+        # the panels were loading is loaded again once the switch is over.
+        others = self._runner.pending - int(self._rate_pending) - int(self._index_pending)
+        self._reload_after_switch = others > 0
+        self._runner.cancel_all()
         self._switching = True
         self._show_mode()
         task = self._runner.submit(enter if writable else leave, tag=writable)
         task.succeeded.connect(self._on_switch_task_succeeded)
         task.failed.connect(self._on_switch_task_failed)
+        task.cancelled.connect(self._on_switch_task_cancelled)
+
+    def _end_switch(self) -> None:
+        self._switching = False
+        self._show_mode()
+        if self._reload_after_switch:
+            self._reload_after_switch = False
+            self.reload()
+            self._inspector.show_event(self._inspector.event)  # its lookup may have stopped
+        else:
+            self._load_head_position()  # the audit event moved it
 
     @Slot(object, object)
     def _on_switch_task_succeeded(self, _writable: object, _result: object) -> None:
-        self._switching = False
-        self._show_mode()
+        self._end_switch()
         self.writable_changed.emit(not self._workspace.read_only)
-        self._load_head_position()  # the audit event moved it
 
     @Slot(object, object)
     def _on_switch_task_failed(self, writable: object, error: object) -> None:
-        self._switching = False
-        self._show_mode()
+        self._end_switch()
+        if not writable and self._workspace.read_only:
+            message = (
+                "The store is read-only again, but leaving writable mode could not be "
+                f"recorded in {AUDIT_STREAM}: {error}"
+            )
+            show_failure(self, "Eventscope", message)
+            self.writable_changed.emit(False)
+            return
         action = "make the store writable" if writable else "go back to read-only"
         message = f"Could not {action}: {error}"
         show_failure(self, "Eventscope", message)
         self.writable_switch_failed.emit(message)
+
+    @Slot(object)
+    def _on_switch_task_cancelled(self, _writable: object) -> None:
+        self._end_switch()  # nothing cancels it today; if something does, show the store's mode
 
     @Slot(bool)
     def _on_writable_action_triggered(self, checked: bool) -> None:

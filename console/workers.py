@@ -8,37 +8,60 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-__all__ = ["Task", "TaskRunner"]
+from core.errors import Cancelled
+from core.jobs import Job
+
+__all__ = ["Task", "TaskGroup", "TaskRunner"]
 
 
 class Task(QObject):
     """One callable submitted to a :class:`TaskRunner`.
 
-    Its outcome arrives on the GUI thread as exactly one of two signals, each carrying
+    Its outcome arrives on the GUI thread as exactly one of three signals, each carrying
     the ``tag`` given to :meth:`TaskRunner.submit` first (callers use it to drop stale
-    results, e.g. a generation counter that changes when a filter does).
+    results, e.g. a generation counter that changes when a filter does). While it runs,
+    ``progress`` carries what the core function reports through :mod:`core.jobs`.
     """
 
     succeeded = Signal(object, object)  # tag, the callable's return value
     failed = Signal(object, object)  # tag, the exception it raised
+    cancelled = Signal(object)  # tag: cancel() was called before the outcome arrived
+    progress = Signal(object, int, int)  # tag, done, total (queued from the pool thread)
 
     def __init__(self, tag: object, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.tag = tag
+        self.job = Job(self._report)
+
+    def cancel(self) -> None:
+        """Stop the work at its next check (a running SQLite/PostgreSQL statement is
+        interrupted); the task then emits ``cancelled`` instead of its outcome."""
+        self.job.cancel()
+
+    def _report(self, done: int, total: int) -> None:
+        try:
+            self.progress.emit(self.tag, done, total)
+        except RuntimeError:
+            pass  # the task was deleted meanwhile
 
 
 class _CallableRunnable(QRunnable):
     """Runs on a pool thread; reports back through the runner's private signal only."""
 
-    def __init__(self, runner: TaskRunner, task_id: int, function: Callable[[], Any]) -> None:
+    def __init__(
+        self, runner: TaskRunner, task_id: int, function: Callable[[], Any], job: Job
+    ) -> None:
         super().__init__()
         self._runner = runner
         self._task_id = task_id
         self._function = function
+        self._job = job
 
     def run(self) -> None:
         try:
-            outcome, ok = self._function(), True
+            self._job.check()  # cancelled while queued: do not start
+            with self._job.running():
+                outcome, ok = self._function(), True
         except BaseException as error:  # every outcome must reach the GUI thread
             outcome, ok = error, False
         try:
@@ -50,9 +73,9 @@ class _CallableRunnable(QRunnable):
 class TaskRunner(QObject):
     """A small thread pool for blocking work (store queries) that the GUI must not wait on.
 
-    Submit a plain callable; the :class:`Task` returned emits ``succeeded`` or ``failed``
-    on the thread that owns the runner (the GUI thread). Call :meth:`shutdown` before
-    closing whatever the callables use (the workspace).
+    Submit a plain callable; the :class:`Task` returned emits ``succeeded``, ``failed`` or
+    ``cancelled`` on the thread that owns the runner (the GUI thread). Call :meth:`shutdown`
+    before closing whatever the callables use (the workspace).
 
     Args:
         max_threads: how many callables may run at once.
@@ -96,8 +119,13 @@ class TaskRunner(QObject):
         task_id = next(self._ids)
         task = Task(tag, self)
         self._tasks[task_id] = task
-        self._pool.start(_CallableRunnable(self, task_id, function))
+        self._pool.start(_CallableRunnable(self, task_id, function, task.job))
         return task
+
+    def cancel_all(self) -> None:
+        """Cancel every task not reported back yet (e.g. before the store is reopened)."""
+        for task in list(self._tasks.values()):
+            task.cancel()
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Refuse new work, drop work not started yet and wait for running work.
@@ -107,6 +135,7 @@ class TaskRunner(QObject):
         """
         self._closed = True
         self._pool.clear()
+        self.cancel_all()
         finished = self._pool.waitForDone(timeout_ms)
         for task in self._tasks.values():
             task.deleteLater()
@@ -118,8 +147,56 @@ class TaskRunner(QObject):
         task = self._tasks.pop(task_id, None)
         if task is None:
             return  # shut down meanwhile
-        if ok:
+        # Cancelled first: a caller that cancelled no longer wants even a finished outcome.
+        if task.job.cancelled or (not ok and isinstance(outcome, Cancelled)):
+            task.cancelled.emit(task.tag)
+        elif ok:
             task.succeeded.emit(task.tag, outcome)
         else:
             task.failed.emit(task.tag, outcome)
         task.deleteLater()
+
+
+class TaskGroup(QObject):
+    """The tasks one owner has in flight, to cancel together (say, the loads of a filter
+    that has just been replaced). A task leaves the group when its outcome arrives.
+
+    Args:
+        parent: the usual QObject parent (the owner).
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._tasks: list[Task] = []
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def add(self, task: Task) -> Task:
+        """Hold ``task`` until its outcome arrives; returns it."""
+        self._tasks.append(task)
+        task.succeeded.connect(self._on_task_succeeded)
+        task.failed.connect(self._on_task_failed)
+        task.cancelled.connect(self._on_task_cancelled)
+        return task
+
+    def cancel_all(self) -> None:
+        """Cancel every task of the group; each still reports back (as ``cancelled``)."""
+        for task in self._tasks:
+            task.cancel()
+
+    def _forget_sender(self) -> None:
+        sender = self.sender()
+        self._tasks = [task for task in self._tasks if task is not sender]
+
+    @Slot(object, object)
+    def _on_task_succeeded(self, _tag: object, _value: object) -> None:
+        self._forget_sender()
+
+    @Slot(object, object)
+    def _on_task_failed(self, _tag: object, _error: object) -> None:
+        self._forget_sender()
+
+    @Slot(object)
+    def _on_task_cancelled(self, _tag: object) -> None:
+        self._forget_sender()

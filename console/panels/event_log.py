@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NamedTuple, cast
@@ -11,6 +12,7 @@ from typing import NamedTuple, cast
 import orjson
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QEvent,
     QItemSelectionModel,
     QModelIndex,
     QObject,
@@ -20,7 +22,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGridLayout,
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QTableView,
     QToolButton,
     QVBoxLayout,
@@ -35,7 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.record_table import record_table
-from console.workers import TaskRunner
+from console.workers import Task, TaskGroup, TaskRunner
 from core.events import RecordedEvent, format_time, parse_time
 from core.store.port import EventFilter
 from core.workspace import Workspace
@@ -44,6 +47,7 @@ __all__ = [
     "EVENT_ROLE",
     "PAGE_SIZE",
     "PLACEHOLDER",
+    "PROGRESS_DELAY_MS",
     "EventLogModel",
     "EventLogPanel",
     "FilterInput",
@@ -56,6 +60,7 @@ MAX_IN_FLIGHT = 2  # page queries running at once; newer wants wait rather than 
 MAX_WANTED = 4  # pages remembered for loading; older wants (a scrollbar drag) are forgotten
 FILTER_DELAY_MS = 250
 TAIL_INTERVAL_MS = 500
+PROGRESS_DELAY_MS = 200  # a search shows its progress bar only once it is this slow
 PLACEHOLDER = "…"
 EVENT_ROLE = Qt.ItemDataRole.UserRole
 
@@ -163,6 +168,12 @@ class EventLogModel(QAbstractTableModel):
     :meth:`poll_head` is the live tail: when the head has moved, new rows are inserted
     at the end (``tail_about_to_grow`` and ``tail_grew`` bracket it).
 
+    A filtered page can take long (a payload search scans what the index does not
+    cover): ``search_started``, ``search_progressed`` and then ``page_loaded``,
+    ``load_failed`` or ``search_cancelled`` tell its course. :meth:`cancel_search` stops it,
+    keeping the rows loaded so far, and :meth:`resume_search` goes on from there. A new
+    filter cancels every query of the previous one.
+
     Args:
         workspace: the open store.
         runner: where the queries run.
@@ -175,6 +186,9 @@ class EventLogModel(QAbstractTableModel):
     load_failed = Signal(str)
     tail_about_to_grow = Signal()
     tail_grew = Signal(int)  # rows added
+    search_started = Signal()  # a filtered page the view waits for is being looked for
+    search_progressed = Signal(int, int)  # positions scanned, positions to scan
+    search_cancelled = Signal()
 
     def __init__(
         self,
@@ -189,10 +203,13 @@ class EventLogModel(QAbstractTableModel):
         self._runner = runner
         self._page_size = page_size
         self._filter = EventFilter()
+        # Asked on every data() call: comparing filters there cost a jump a third of its time.
+        self._windowed = True
         self._generation = 0
         self._error: str | None = None
         self._first_page_seen = False
         self._head_pending = False
+        self._tasks = TaskGroup(self)
         # Unfiltered window.
         self._head = 0
         self._pages: dict[int, list[_Row]] = {}
@@ -207,7 +224,10 @@ class EventLogModel(QAbstractTableModel):
         self._rows: list[_Row] = []
         self._positions: list[int] = []
         self._loading = False
+        self._searching = False
+        self._search_cancelled = False
         self._exhausted = False
+        self._scanned_to = 0  # filtered and exhausted: every event up to here was looked at
         self._head_known = False
 
     # -- state ------------------------------------------------------------------------------
@@ -220,7 +240,7 @@ class EventLogModel(QAbstractTableModel):
     @property
     def windowed(self) -> bool:
         """Whether rows map to positions directly (no filter)."""
-        return self._filter == EventFilter()
+        return self._windowed
 
     @property
     def held_pages(self) -> int:
@@ -241,6 +261,16 @@ class EventLogModel(QAbstractTableModel):
     def error(self) -> str | None:
         """The last load error of this filter, if any."""
         return self._error
+
+    @property
+    def searching(self) -> bool:
+        """Filtered: whether a page the view waits for is being looked for."""
+        return self._searching
+
+    @property
+    def search_was_cancelled(self) -> bool:
+        """Filtered: whether the search was cancelled (until resumed or the filter changes)."""
+        return self._search_cancelled
 
     def event_at(self, row: int) -> RecordedEvent | None:
         """The event shown in a row, or None while its page loads."""
@@ -265,10 +295,16 @@ class EventLogModel(QAbstractTableModel):
     def set_filter(self, where: EventFilter) -> None:
         """Show the events matching ``where`` from the start of the log."""
         self._filter = where
+        self._windowed = where == EventFilter()
         self.reload()
 
     def reload(self) -> None:
-        """Forget everything held and load the current filter again."""
+        """Forget everything held and load the current filter again.
+
+        Queries still running for what was shown are cancelled: they would only hold a
+        worker thread for a result nobody will see.
+        """
+        self._tasks.cancel_all()
         self._generation += 1
         self.beginResetModel()
         self._pages.clear()
@@ -281,6 +317,9 @@ class EventLogModel(QAbstractTableModel):
         self._error = None
         self._first_page_seen = False
         self._exhausted = False
+        self._scanned_to = 0
+        self._searching = False
+        self._search_cancelled = False
         # Loading already: a view's fetchMore during the reset must not start a twin query.
         self._loading = True
         self._head_pending = False
@@ -304,6 +343,17 @@ class EventLogModel(QAbstractTableModel):
         """Unfiltered: load the page holding ``row`` even if no view has painted it yet."""
         if self.windowed and 0 <= row < self._head:
             self._row_at(row, want=True)
+
+    def cancel_search(self) -> None:
+        """Filtered: stop looking for the page being searched for; rows loaded stay."""
+        if self._searching:
+            self._tasks.cancel_all()
+
+    def resume_search(self) -> None:
+        """Filtered: after a cancelled search, look for the next page again."""
+        if self._search_cancelled and not self._loading:
+            self._search_cancelled = False
+            self._fetch_filtered_page()
 
     def load_through(self, position: int) -> None:
         """Filtered: load pages until ``position`` (or the end) is loaded; then ``page_loaded``."""
@@ -395,6 +445,7 @@ class EventLogModel(QAbstractTableModel):
             not parent.isValid()
             and not self.windowed
             and not self._exhausted
+            and not self._search_cancelled
             and self._error is None
         )
 
@@ -446,9 +497,10 @@ class EventLogModel(QAbstractTableModel):
             return _rows_of(list(workspace.read(where, limit=size)))
 
         self._in_flight.add(number)
-        task = self._runner.submit(load, tag=(self._generation, number))
+        task = self._submit(load, (self._generation, number))
         task.succeeded.connect(self._on_page_task_succeeded)
         task.failed.connect(self._on_load_task_failed)
+        task.cancelled.connect(self._on_page_task_cancelled)
 
     @Slot(object, object)
     def _on_page_task_succeeded(self, tag: object, page: object) -> None:
@@ -467,6 +519,13 @@ class EventLogModel(QAbstractTableModel):
             self._want_timer.start()
         self._announce_page(first, len(rows))
 
+    @Slot(object)
+    def _on_page_task_cancelled(self, tag: object) -> None:
+        generation, number = cast(tuple[int, int], tag)
+        if generation != self._generation:
+            return
+        self._in_flight.discard(number)  # wanted again when a view paints its rows
+
     def _evict(self) -> None:
         while len(self._pages) > MAX_PAGES:
             farthest = max(self._pages, key=lambda number: abs(number - self._focus_page))
@@ -474,9 +533,10 @@ class EventLogModel(QAbstractTableModel):
 
     def _load_head(self) -> None:
         self._head_pending = True
-        task = self._runner.submit(self._workspace.head_position, tag=self._generation)
+        task = self._submit(self._workspace.head_position, self._generation)
         task.succeeded.connect(self._on_head_task_succeeded)
         task.failed.connect(self._on_head_task_failed)
+        task.cancelled.connect(self._on_head_task_cancelled)
 
     @Slot(object, object)
     def _on_head_task_succeeded(self, generation: object, head: object) -> None:
@@ -506,18 +566,27 @@ class EventLogModel(QAbstractTableModel):
         self._head_pending = False
         self._fail(error)
 
+    @Slot(object)
+    def _on_head_task_cancelled(self, generation: object) -> None:
+        if generation == self._generation:
+            self._head_pending = False
+
     # -- filtered keyset pages --------------------------------------------------------------
 
     def _fetch_filtered_page(self, *, tail: bool = False, through: int | None = None) -> None:
         workspace = self._workspace
         base = self._filter
         after = self._positions[-1] if self._positions else None
+        if self._exhausted and self._scanned_to:
+            after = max(after or 0, self._scanned_to)  # the tail: only what is new
         size = self._page_size
 
         def after_(position: int | None) -> EventFilter:
             return base if position is None else replace(base, from_position=position + 1)
 
-        def load() -> tuple[list[_Row], bool]:
+        def load() -> tuple[list[_Row], bool, int]:
+            # A short last page means every event up to this head has been looked at.
+            head = workspace.head_position()
             events: list[RecordedEvent] = []
             last = after
             if through is not None and (after is None or after < through):
@@ -526,24 +595,33 @@ class EventLogModel(QAbstractTableModel):
                 if events:
                     last = events[-1].position
             page = list(workspace.read(after_(last), limit=size))
-            return _rows_of(events + page), len(page) < size
+            return _rows_of(events + page), len(page) < size, head
 
         self._loading = True
         if tail:
             self._head_pending = True
-        task = self._runner.submit(load, tag=(self._generation, tail))
+        task = self._submit(load, (self._generation, tail))
         task.succeeded.connect(self._on_filtered_task_succeeded)
         task.failed.connect(self._on_load_task_failed)
+        task.cancelled.connect(self._on_filtered_task_cancelled)
+        if not tail:  # a tail poll is background work: nobody waits for it
+            task.progress.connect(self._on_filtered_task_progress)
+            self._searching = True
+            self.search_started.emit()
 
     @Slot(object, object)
     def _on_filtered_task_succeeded(self, tag: object, outcome: object) -> None:
         generation, tail = cast(tuple[int, bool], tag)
         if generation != self._generation:
             return
-        rows, exhausted = cast(tuple[list[_Row], bool], outcome)
+        rows, exhausted, head = cast(tuple[list[_Row], bool, int], outcome)
         if tail:
             self._head_pending = False
+        else:
+            self._searching = False
         self._exhausted = exhausted
+        if exhausted:
+            self._scanned_to = max(self._scanned_to, head)
         start = len(self._rows)
         if rows:
             if tail:
@@ -561,12 +639,31 @@ class EventLogModel(QAbstractTableModel):
             return  # nothing new: no news
         self._announce_page(start, len(rows))
 
+    @Slot(object, int, int)
+    def _on_filtered_task_progress(self, tag: object, done: int, total: int) -> None:
+        if cast(tuple[int, bool], tag)[0] == self._generation and self._searching:
+            self.search_progressed.emit(done, total)
+
+    @Slot(object)
+    def _on_filtered_task_cancelled(self, tag: object) -> None:
+        generation, tail = cast(tuple[int, bool], tag)
+        if generation != self._generation:
+            return  # a filter replaced since: cancelled on purpose, nothing to tell
+        self._loading = False
+        if tail:
+            self._head_pending = False
+            return
+        self._searching = False
+        self._search_cancelled = True
+        self.search_cancelled.emit()
+
     @Slot(object, object)
     def _on_load_task_failed(self, tag: object, error: object) -> None:
         generation = cast(tuple[int, object], tag)[0]
         if generation != self._generation:
             return
         self._loading = False
+        self._searching = False
         self._head_pending = False
         self._in_flight.clear()
         self._fail(error)
@@ -574,6 +671,9 @@ class EventLogModel(QAbstractTableModel):
     def _fail(self, error: object) -> None:
         self._error = str(error) or type(error).__name__
         self.load_failed.emit(self._error)
+
+    def _submit(self, load: Callable[[], object], tag: object) -> Task:
+        return self._tasks.add(self._runner.submit(load, tag=tag))
 
     def _announce_page(self, first_row: int, rows: int) -> None:
         self.page_loaded.emit(first_row, rows)
@@ -587,6 +687,10 @@ class EventLogPanel(QWidget):
 
     Typing in the bar filters (after a short pause); a bad time shows an error under the
     bar and queries nothing. Selecting a row emits ``event_selected`` with its event.
+
+    A search slower than ``PROGRESS_DELAY_MS`` shows a progress bar with a Cancel button;
+    Cancel or Esc in the filter bar stops it (the rows found so far stay), and Return
+    in the bar goes on searching.
 
     Args:
         workspace: the open store.
@@ -637,7 +741,11 @@ class EventLogPanel(QWidget):
         self._model.tail_grew.connect(self._on_model_tail_grew)
         self._model.modelReset.connect(self._on_model_model_reset)
         self._model.rowsInserted.connect(self._on_model_rows_inserted)
+        self._model.search_started.connect(self._on_model_search_started)
+        self._model.search_progressed.connect(self._on_model_search_progressed)
+        self._model.search_cancelled.connect(self._on_model_search_cancelled)
 
+        self._build_search_progress()
         self._status = QLabel("loading…", self)
         self._status.setObjectName("eventLogStatus")
 
@@ -647,6 +755,7 @@ class EventLogPanel(QWidget):
         layout.addLayout(self._bar)
         layout.addWidget(self._error_label)
         layout.addWidget(self._view, 1)
+        layout.addWidget(self._search_row)
         layout.addWidget(self._status)
 
         self._tail_timer = QTimer(self)
@@ -669,7 +778,12 @@ class EventLogPanel(QWidget):
             ("correlation_id", "correlation id", "metadata.correlation_id equals this"),
             ("since", "since …Z", "From this time: ISO-8601 with a zone, e.g. 2026-03-01T10:00Z"),
             ("until", "until …Z", "Up to this time: ISO-8601 with a zone, e.g. …T11:00+01:00"),
-            ("text", "payload contains…", "Data JSON contains this text (any case)"),
+            (
+                "text",
+                "payload words…",
+                "Events whose data has these words (any case); end a word with * for the\n"
+                "words it starts: glass, sku-42* (unindexed events are scanned: slower)",
+            ),
         )
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
@@ -687,6 +801,7 @@ class EventLogPanel(QWidget):
             edit.setClearButtonEnabled(True)
             edit.textChanged.connect(self._on_filter_text_changed)
             edit.returnPressed.connect(self._on_filter_return_pressed)
+            edit.installEventFilter(self)  # Esc cancels a running search
             self._edits[name] = edit
             bar.addWidget(edit, number // 4, number % 4)
 
@@ -717,6 +832,33 @@ class EventLogPanel(QWidget):
         self._error_label.setStyleSheet("QLabel { color: #c62828; }")
         self._error_label.hide()
 
+    def _build_search_progress(self) -> None:
+        self._search_row = QWidget(self)
+        self._search_row.setObjectName("eventLogSearch")
+        self._search_label = QLabel("searching…", self._search_row)
+        self._search_label.setObjectName("eventLogSearchText")
+        self._search_bar = QProgressBar(self._search_row)
+        self._search_bar.setObjectName("eventLogSearchProgress")
+        self._search_bar.setTextVisible(False)
+        self._search_bar.setFixedHeight(max(6, self.fontMetrics().height() // 2))
+        self._search_bar.setRange(0, 0)
+        self._cancel_button = QToolButton(self._search_row)
+        self._cancel_button.setObjectName("eventLogCancelSearch")
+        self._cancel_button.setText("Cancel")
+        self._cancel_button.setToolTip("Stop this search (Esc in the filter bar)")
+        self._cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        row = QHBoxLayout(self._search_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(6)
+        row.addWidget(self._search_label)
+        row.addWidget(self._search_bar, 1)
+        row.addWidget(self._cancel_button)
+        self._search_row.hide()
+        self._progress_delay = QTimer(self)
+        self._progress_delay.setSingleShot(True)
+        self._progress_delay.setInterval(PROGRESS_DELAY_MS)
+        self._progress_delay.timeout.connect(self._on_progress_delay_timeout)
+
     def _build_view(self) -> None:
         self._view = record_table(
             self,
@@ -725,16 +867,19 @@ class EventLogPanel(QWidget):
             (
                 (_COLUMN_POSITION, "0,000,000"),
                 (_COLUMN_TIME, "2026-03-01 10:15:00"),
-                (_COLUMN_STREAM, "customer-C0000"),
-                (_COLUMN_TYPE, "OrderShipped"),
-                (_COLUMN_VERSION, "0000"),
+                (_COLUMN_STREAM, "customer-00000"),
+                (_COLUMN_TYPE, "CustomerRegistered"),
+                (_COLUMN_VERSION, "000"),
                 (_COLUMN_SIZE, "00.0 KiB"),
             ),
+            padding=12,
         )
         self._view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         columns = self._view.horizontalHeader()
         columns.setStretchLastSection(False)
-        columns.setSectionResizeMode(_COLUMN_TYPE, QHeaderView.ResizeMode.Stretch)
+        # The stream gets what is left: a long id elides in the middle (its tooltip has it
+        # whole), while the type column fits typical types in full.
+        columns.setSectionResizeMode(_COLUMN_STREAM, QHeaderView.ResizeMode.Stretch)
         self._view.selectionModel().currentRowChanged.connect(self._on_selection_current_changed)
 
     # -- public API -------------------------------------------------------------------------
@@ -763,6 +908,20 @@ class EventLogPanel(QWidget):
     def status_label(self) -> QLabel:
         """The row count and load state under the table."""
         return self._status
+
+    @property
+    def search_progress(self) -> QProgressBar:
+        """The progress of a slow search (shown while one runs)."""
+        return self._search_bar
+
+    @property
+    def cancel_search_button(self) -> QToolButton:
+        """Stops a slow search (shown with its progress)."""
+        return self._cancel_button
+
+    def cancel_search(self) -> None:
+        """Stop the running search; the rows found so far stay."""
+        self._model.cancel_search()
 
     def filter_edit(self, name: str) -> QLineEdit:
         """One field of the filter bar, by :class:`FilterInput` field name."""
@@ -850,7 +1009,7 @@ class EventLogPanel(QWidget):
         self._scope_to = None
         self._scope_button.hide()
 
-    def _apply_filter(self) -> None:
+    def _apply_filter(self, *, resume: bool = False) -> None:
         self._filter_timer.stop()
         try:
             where = parse_filter(
@@ -871,6 +1030,8 @@ class EventLogPanel(QWidget):
         for name in ("since", "until"):
             self._edits[name].setStyleSheet("")
         if where == self._model.event_filter:
+            if resume and self._model.search_was_cancelled:
+                self._model.resume_search()
             return
         self._pending_select_row = None
         self._status.setText("loading…")
@@ -883,7 +1044,18 @@ class EventLogPanel(QWidget):
 
     @Slot()
     def _on_filter_return_pressed(self) -> None:
-        self._apply_filter()
+        self._apply_filter(resume=True)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Esc in a filter field cancels a running search (and is otherwise left alone)."""
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and cast(QKeyEvent, event).key() == Qt.Key.Key_Escape
+            and self._model.searching
+        ):
+            self._model.cancel_search()
+            return True
+        return super().eventFilter(watched, event)
 
     @Slot()
     def _on_filter_timer_timeout(self) -> None:
@@ -961,6 +1133,42 @@ class EventLogPanel(QWidget):
     @Slot()
     def _on_model_model_reset(self) -> None:
         self._first_page_ready = False
+        self._show_search_progress()
+
+    @Slot()
+    def _on_model_search_started(self) -> None:
+        self._search_bar.setRange(0, 0)  # busy until the store says how far it has to go
+        self._search_label.setText("searching…")
+        if self._search_row.isHidden():
+            self._progress_delay.start()
+        self._show_count()  # not "search cancelled" any more, when a search goes on
+
+    @Slot(int, int)
+    def _on_model_search_progressed(self, done: int, total: int) -> None:
+        if total > 0:
+            self._search_bar.setRange(0, total)
+            self._search_bar.setValue(min(done, total))
+            self._search_label.setText(f"searching… {done:,} of {total:,} events looked at")
+
+    @Slot()
+    def _on_model_search_cancelled(self) -> None:
+        self._show_search_progress()
+        self._show_count()
+
+    @Slot()
+    def _on_progress_delay_timeout(self) -> None:
+        self._show_search_progress()
+
+    @Slot()
+    def _on_cancel_button_clicked(self) -> None:
+        self._model.cancel_search()
+
+    def _show_search_progress(self) -> None:
+        """Show the search row while a search runs (once it has run a moment), else hide it."""
+        searching = self._model.searching
+        if not searching:
+            self._progress_delay.stop()
+        self._search_row.setVisible(searching and not self._progress_delay.isActive())
 
     @Slot(QModelIndex, int, int)
     def _on_model_rows_inserted(self, _parent: QModelIndex, _first: int, _last: int) -> None:
@@ -982,6 +1190,7 @@ class EventLogPanel(QWidget):
 
     @Slot(int, int)
     def _on_model_page_loaded(self, first_row: int, rows: int) -> None:
+        self._show_search_progress()
         self._show_count()
         self.page_loaded.emit(first_row, rows)
         if self._pending_select_row is not None:
@@ -994,6 +1203,7 @@ class EventLogPanel(QWidget):
 
     @Slot(str)
     def _on_model_load_failed(self, message: str) -> None:
+        self._show_search_progress()
         self._status.setText(f"could not load events: {message}")
         self.load_failed.emit(message)
 
@@ -1042,6 +1252,9 @@ class EventLogPanel(QWidget):
             text = f"{count:,} matching event{'s' if count != 1 else ''}"
         else:
             text = f"first {count:,} matching events loaded; scroll for more"
+        if model.search_was_cancelled:
+            found = f"{count:,} matching event{'s' if count != 1 else ''} so far"
+            text = f"search cancelled ({found}); press Return in the filter bar to go on"
         if model.error is not None:
             text = f"could not load events: {model.error}"
         self._status.setText(text)

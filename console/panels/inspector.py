@@ -178,10 +178,11 @@ class _JsonSection(QTabWidget):
         self.tree.setUniformRowHeights(True)
         header = self.tree.header()
         header.setStretchLastSection(False)
+        # Keys and types as wide as what is shown (expanding a level widens the keys);
+        # values get the rest.
+        header.setSectionResizeMode(_COLUMN_KEY, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(_COLUMN_VALUE, QHeaderView.ResizeMode.Stretch)
-        metrics = self.fontMetrics()
-        self.tree.setColumnWidth(_COLUMN_KEY, metrics.horizontalAdvance("unit_price_cents") + 80)
-        self.tree.setColumnWidth(_COLUMN_TYPE, metrics.horizontalAdvance("boolean") + 16)
+        header.setSectionResizeMode(_COLUMN_TYPE, QHeaderView.ResizeMode.ResizeToContents)
         self.text = QPlainTextEdit(self)
         self.text.setObjectName(f"inspector_{name}Json")
         self.text.setReadOnly(True)
@@ -468,6 +469,7 @@ class InspectorPanel(QWidget):
         )
         task.succeeded.connect(self._on_causation_task_succeeded)
         task.failed.connect(self._on_causation_task_failed)
+        task.cancelled.connect(self._on_causation_task_cancelled)
 
     @Slot(object, object)
     def _on_causation_task_succeeded(self, generation: object, found: object) -> None:
@@ -489,6 +491,13 @@ class InspectorPanel(QWidget):
         if generation != self._causation_generation:
             return
         self._causation_button.setToolTip(f"Could not look up the causing event: {error}")
+        self.causation_resolved.emit(False)
+
+    @Slot(object)
+    def _on_causation_task_cancelled(self, generation: object) -> None:
+        if generation != self._causation_generation:
+            return
+        self._causation_button.setToolTip("The lookup was interrupted; show the event again")
         self.causation_resolved.emit(False)
 
     # -- buttons ----------------------------------------------------------------------------

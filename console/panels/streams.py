@@ -9,6 +9,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QSize,
     Qt,
     QTimer,
     Signal,
@@ -19,13 +20,14 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from console.record_table import record_table
-from console.workers import TaskRunner
+from console.workers import TaskGroup, TaskRunner
 from core.events import StreamInfo, format_time
 from core.workspace import Workspace
 
@@ -40,6 +42,7 @@ StreamOrder = Literal["name", "activity"]
 _HEADERS = ("stream", "category", "events", "last event (UTC)")
 _COLUMN_STREAM, _COLUMN_CATEGORY, _COLUMN_EVENTS, _COLUMN_LAST = range(len(_HEADERS))
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_MARGIN = 4
 
 
 class StreamsModel(QAbstractTableModel):
@@ -47,7 +50,8 @@ class StreamsModel(QAbstractTableModel):
 
     Only the pages a view has scrolled to are held; each one is a keyset query
     (``after`` the last stream id loaded) run on the task runner, never on the GUI
-    thread. A new prefix starts a new generation; pages of older ones are dropped.
+    thread. A new prefix or order starts a new generation: the page still loading for
+    the old one is cancelled, and dropped if it arrives all the same.
 
     Args:
         workspace: the open store.
@@ -78,6 +82,7 @@ class StreamsModel(QAbstractTableModel):
         self._loading = False
         self._exhausted = False
         self._error: str | None = None
+        self._tasks = TaskGroup(self)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -124,6 +129,7 @@ class StreamsModel(QAbstractTableModel):
 
     def reload(self) -> None:
         """Forget every loaded page and fetch the first one again."""
+        self._tasks.cancel_all()
         self._generation += 1
         self.beginResetModel()
         self._rows = []
@@ -232,9 +238,10 @@ class StreamsModel(QAbstractTableModel):
             return list(workspace.streams(prefix=prefix, after=after, limit=limit))
 
         self._loading = True
-        task = self._runner.submit(load_page, tag=self._generation)
+        task = self._tasks.add(self._runner.submit(load_page, tag=self._generation))
         task.succeeded.connect(self._on_page_task_succeeded)
         task.failed.connect(self._on_page_task_failed)
+        task.cancelled.connect(self._on_page_task_cancelled)
 
     @Slot(object, object)
     def _on_page_task_succeeded(self, generation: object, page: object) -> None:
@@ -261,6 +268,11 @@ class StreamsModel(QAbstractTableModel):
         self._loading = False
         self._error = str(error) or type(error).__name__
         self.load_failed.emit(self._error)
+
+    @Slot(object)
+    def _on_page_task_cancelled(self, generation: object) -> None:
+        if generation == self._generation:
+            self._loading = False  # cancelled from outside: a view's fetchMore asks again
 
 
 class StreamsPanel(QWidget):
@@ -324,20 +336,24 @@ class StreamsPanel(QWidget):
             "streamsView",
             self._model,
             (
-                (_COLUMN_STREAM, "customer-000000-00"),
-                (_COLUMN_CATEGORY, "customer-00"),
-                (_COLUMN_EVENTS, "000,000,000"),
+                (_COLUMN_STREAM, "customer-00000"),
+                (_COLUMN_CATEGORY, "customer"),
+                (_COLUMN_EVENTS, "000,000"),
+                (_COLUMN_LAST, "2026-03-01 10:15:00"),
             ),
-            padding=24,
         )
-        self._view.horizontalHeader().setStretchLastSection(True)
+        columns = self._view.horizontalHeader()
+        # The category shows last: the stream id says it already, and a narrow dock
+        # should show each stream's count and last time first.
+        columns.moveSection(columns.visualIndex(_COLUMN_CATEGORY), len(_HEADERS) - 1)
+        columns.setStretchLastSection(True)
         self._view.activated.connect(self._on_view_activated)
 
         self._status = QLabel("loading…", self)
         self._status.setObjectName("streamsStatus")
 
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setContentsMargins(_MARGIN, _MARGIN, _MARGIN, _MARGIN)
         layout.setSpacing(4)
         controls = QHBoxLayout()
         controls.setSpacing(4)
@@ -349,6 +365,16 @@ class StreamsPanel(QWidget):
         self.setFocusProxy(self._filter)
 
         self._model.reload()
+
+    def sizeHint(self) -> QSize:
+        """Wide enough for a stream id, its event count and its last time side by side."""
+        view = self._view
+        columns = sum(
+            view.columnWidth(column) for column in (_COLUMN_STREAM, _COLUMN_EVENTS, _COLUMN_LAST)
+        )
+        scrollbar = view.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        width = columns + scrollbar + 2 * view.frameWidth() + 2 * _MARGIN
+        return QSize(width, super().sizeHint().height())
 
     @property
     def model(self) -> StreamsModel:

@@ -10,11 +10,11 @@ from typing import cast
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent
-from PySide6.QtCore import QPointF, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from console.workers import TaskRunner
+from console.workers import TaskGroup, TaskRunner
 from core.events import from_micros, to_micros
 from core.store import EventFilter
 from core.workspace import Workspace
@@ -126,8 +126,10 @@ class TimelinePanel(QWidget):
     The visible time range decides what is loaded: the first load covers the whole store,
     and after each pan or zoom (once the view has been still for ``LOAD_DELAY_MS``) the
     visible range is counted again in about one bucket per ``PIXELS_PER_BUCKET`` pixels
-    (at most ``max_buckets``). Counting runs on the task runner; results of a range or
-    filter that has changed since are dropped.
+    (at most ``max_buckets``). Counting runs on the task runner; a new range or filter
+    cancels the count still running for the old one.
+
+    The chart takes its colours from the palette, and follows it when it changes.
 
     A vertical cursor marks a moment: clicking in the chart or dragging the cursor emits
     ``time_selected`` with that moment (aware, UTC); :meth:`set_cursor` moves it quietly.
@@ -165,24 +167,17 @@ class TimelinePanel(QWidget):
         self._plan: BucketPlan | None = None
         self._counts: list[int] = []
         self._error: str | None = None
+        self._tasks = TaskGroup(self)
 
-        palette = self.palette()
-        text = palette.color(QPalette.ColorRole.Text)
-        axis_pen = pg.mkPen(text)
         self._axis = _UtcDateAxis(orientation="bottom", utcOffset=0)
         self._plot = pg.PlotWidget(self, axisItems={"bottom": self._axis})
         self._plot.setObjectName("timelinePlot")
-        self._plot.setBackground(palette.color(QPalette.ColorRole.Base))
         item = self._plot.getPlotItem()
         item.setMenuEnabled(False)
         # Room on the right for the last date label, which may stick out past the axis.
         item.setContentsMargins(4, 4, self.fontMetrics().horizontalAdvance("00:00") + 8, 4)
         item.hideButtons()
         item.showGrid(x=True, y=True, alpha=0.15)
-        for name in ("left", "bottom"):
-            axis = item.getAxis(name)
-            axis.setPen(axis_pen)
-            axis.setTextPen(axis_pen)
         item.setLabel("bottom", "time (UTC)")
         item.setLabel("left", "events")
         item.getAxis("left").setWidth(self.fontMetrics().horizontalAdvance("0000000") + 24)
@@ -193,17 +188,9 @@ class TimelinePanel(QWidget):
         self._view.enableAutoRange(axis=pg.ViewBox.YAxis)
         self._view.setAutoVisible(y=True)
 
-        accent = palette.color(QPalette.ColorRole.Highlight)
-        fill = QColor(accent)
-        fill.setAlpha(110)
         # Step mode "right": count i spans [edge i, edge i+1]; x and y stay the same
         # length (a trailing 0 closes the last bucket), which clip-to-view relies on.
-        self._curve = pg.PlotDataItem(
-            stepMode="right",
-            fillLevel=0,
-            brush=pg.mkBrush(fill),
-            pen=pg.mkPen(accent, width=1),
-        )
+        self._curve = pg.PlotDataItem(stepMode="right", fillLevel=0)
         self._curve.setClipToView(True)
         self._curve.setDownsampling(auto=True, method="peak")
         item.addItem(self._curve)
@@ -214,13 +201,8 @@ class TimelinePanel(QWidget):
             pen=pg.mkPen(QColor("#d03b3b"), width=2),
             hoverPen=pg.mkPen(QColor("#ff5a5a"), width=3),
             label="",
-            labelOpts={
-                "position": 0.92,
-                "color": text,
-                "fill": palette.color(QPalette.ColorRole.Base),
-                # Beside the line, on the side facing the middle of the view.
-                "anchors": [(0, 0), (1, 0)],
-            },
+            # Beside the line, on the side facing the middle of the view.
+            labelOpts={"position": 0.92, "anchors": [(0, 0), (1, 0)]},
         )
         self._cursor.setZValue(10)
         self._cursor.hide()
@@ -228,10 +210,11 @@ class TimelinePanel(QWidget):
         self._cursor.sigPositionChanged.connect(self._on_cursor_position_changed)
         self._cursor.sigPositionChangeFinished.connect(self._on_cursor_position_change_finished)
 
-        self._message = pg.TextItem("", color=text, anchor=(0.5, 0.5))
+        self._message = pg.TextItem("", anchor=(0.5, 0.5))
         self._message.setParentItem(self._view)
         self._message.setZValue(20)
         self._message.hide()
+        self._apply_palette()
 
         self._load_timer = QTimer(self)
         self._load_timer.setSingleShot(True)
@@ -328,6 +311,35 @@ class TimelinePanel(QWidget):
         self._cursor.setValue(to_micros(moment) / _SECOND)
         self._show_cursor()
 
+    # -- colours ----------------------------------------------------------------------------
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Recolour the chart when the palette changes (View → Theme)."""
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
+        super().changeEvent(event)
+
+    def _apply_palette(self) -> None:
+        palette = self.palette()
+        text = palette.color(QPalette.ColorRole.Text)
+        base = palette.color(QPalette.ColorRole.Base)
+        accent = palette.color(QPalette.ColorRole.Highlight)
+        self._plot.setBackground(base)
+        item = self._plot.getPlotItem()
+        for name in ("left", "bottom"):
+            axis = item.getAxis(name)
+            axis.setPen(pg.mkPen(text))  # the axis title takes this colour too
+            axis.setTextPen(pg.mkPen(text))
+        fill = QColor(accent)
+        fill.setAlpha(110)
+        self._curve.setPen(pg.mkPen(accent, width=1))
+        self._curve.setBrush(pg.mkBrush(fill))
+        label = self._cursor.label
+        label.setColor(text)
+        label.fill = pg.mkBrush(base)
+        label.update()
+        self._message.setColor(text)
+
     # -- loading ----------------------------------------------------------------------------
 
     def _bucket_target(self) -> int:
@@ -336,7 +348,9 @@ class TimelinePanel(QWidget):
 
     def _schedule_load(self, delay_ms: int) -> None:
         # A new generation now, not when the query starts: a result still in flight for
-        # the old view must not be shown (or announced) once the view has moved.
+        # the old view must not be shown (or announced) once the view has moved. Nor
+        # should it keep counting on a worker thread.
+        self._tasks.cancel_all()
         self._generation += 1
         self._loading = True
         self._load_timer.start(delay_ms)
@@ -366,9 +380,10 @@ class TimelinePanel(QWidget):
             )
             return _Loaded(plan, counts, None if view is not None else view_us, last)
 
-        task = self._runner.submit(load, tag=self._generation)
+        task = self._tasks.add(self._runner.submit(load, tag=self._generation))
         task.succeeded.connect(self._on_load_task_succeeded)
         task.failed.connect(self._on_load_task_failed)
+        task.cancelled.connect(self._on_load_task_cancelled)
 
     @Slot()
     def _on_load_timer_timeout(self) -> None:
@@ -423,6 +438,11 @@ class TimelinePanel(QWidget):
         self._error = str(error) or type(error).__name__
         self._show_message(f"could not load the timeline: {self._error}")
         self.load_failed.emit(self._error)
+
+    @Slot(object)
+    def _on_load_task_cancelled(self, generation: object) -> None:
+        if generation == self._generation:
+            self._loading = False  # cancelled from outside (the store is reopened): keep the chart
 
     def _show_empty(self) -> None:
         self._plan = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ import console.main_window as main_window_module
 from console.app import ConsoleSession
 from console.main_window import AUDIT_STREAM, MAX_RECENT_STORES, MainWindow, recent_stores
 from console.workers import TaskRunner
-from core.errors import StoreReadOnly, StoreUnusable
+from core.errors import Cancelled, StoreError, StoreReadOnly, StoreUnusable
+from core.jobs import Job, checkpoint, current_job
 from core.store import EventFilter
 from core.workspace import Workspace
 
@@ -35,6 +37,11 @@ def make_store(path: Path, events: int = 3) -> str:
 def head_of(location: str) -> int:
     with Workspace.open(location) as workspace:
         return workspace.head_position()
+
+
+def indexed_of(location: str) -> int:
+    with Workspace.open(location) as workspace:
+        return workspace.indexed_position()
 
 
 def audit_events(location: str) -> list[Any]:
@@ -58,12 +65,17 @@ def sessions(qapp: Any) -> Iterator[list[ConsoleSession]]:
 @pytest.fixture
 def start(qtbot: QtBot, sessions: list[ConsoleSession], settings: QSettings) -> Any:
     def start_session(
-        location: str, *, writable: bool = False, rate_interval_ms: int = 2_000
+        location: str,
+        *,
+        writable: bool = False,
+        rate_interval_ms: int = 2_000,
+        index_interval_ms: int = 2_000,
     ) -> ConsoleSession:
         session = ConsoleSession(
             Workspace.open(location, read_only=not writable),
             settings=settings,
             rate_interval_ms=rate_interval_ms,
+            index_interval_ms=index_interval_ms,
         )
         sessions.append(session)
         window = session.window
@@ -192,6 +204,90 @@ def test_a_store_that_cannot_be_reopened_keeps_its_mode_and_says_why(
     assert head_of(location) == 3
 
 
+def test_an_audit_failure_on_the_way_back_still_leaves_the_store_read_only_and_says_so(
+    qtbot: QtBot,
+    start: Any,
+    tmp_path: Path,
+    answer: list[bool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    location = make_store(tmp_path / "a.db")
+    window = start(location).window
+    with qtbot.waitSignal(window.writable_changed, timeout=SIGNAL_TIMEOUT_MS):
+        window.set_writable(True)
+
+    def refuse(*_args: Any, **_options: Any) -> None:
+        raise StoreError(f"{location}: disk I/O error")
+
+    monkeypatch.setattr(window.workspace, "append", refuse)
+    with qtbot.waitSignal(window.writable_changed, timeout=SIGNAL_TIMEOUT_MS) as changed:
+        qtbot.mouseClick(window.read_only_button, Qt.MouseButton.LeftButton)
+
+    assert changed.args == [False]
+    assert window.workspace.read_only
+    assert window.banner.isHidden()
+    assert window.mode_label.text() == "read-only"
+    box = window.findChild(QMessageBox)
+    assert box is not None and box.isVisible()
+    assert "read-only again" in box.text() and "disk I/O error" in box.text()
+    box.close()
+    monkeypatch.undo()
+    with pytest.raises(StoreReadOnly):
+        window.workspace.append("order-9", "OrderPlaced", {})
+    assert [event.type for event in audit_events(location)] == ["WritableModeEntered"]
+
+
+def test_switching_cancels_a_search_in_flight_and_runs_it_again_after(
+    qtbot: QtBot,
+    start: Any,
+    tmp_path: Path,
+    answer: list[bool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    location = make_store(tmp_path / "a.db")
+    window = start(location).window
+    workspace = window.workspace
+    read, reopen = workspace.read, workspace.reopen
+    gate = threading.Event()
+    searches: list[Job | None] = []
+    stopped: list[str] = []
+    cancelled_before_reopen: list[bool] = []
+
+    def slow_read(where: EventFilter = EventFilter(), **options: Any) -> Any:
+        if where.types:  # a long search: it checks for cancellation as a scan does
+            searches.append(current_job())
+            try:
+                while not gate.wait(0.005):
+                    checkpoint()
+            except Cancelled:
+                stopped.append("cancelled")
+                raise
+        return read(where, **options)
+
+    def recording_reopen(*, read_only: bool) -> None:
+        cancelled_before_reopen.append(all(job is not None and job.cancelled for job in searches))
+        reopen(read_only=read_only)
+
+    monkeypatch.setattr(workspace, "read", slow_read)
+    monkeypatch.setattr(workspace, "reopen", recording_reopen)
+    log = window.event_log
+    qtbot.keyClicks(log.filter_edit("types"), "OrderPlaced")
+    qtbot.keyClick(log.filter_edit("types"), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(searches) == 1, timeout=SIGNAL_TIMEOUT_MS)  # running
+
+    with qtbot.waitSignal(window.writable_changed, timeout=SIGNAL_TIMEOUT_MS):
+        window.set_writable(True)
+
+    # Cancelled before the store was reopened under it, then asked again.
+    assert cancelled_before_reopen == [True]
+    qtbot.waitUntil(lambda: stopped == ["cancelled"], timeout=SIGNAL_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(searches) == 2, timeout=SIGNAL_TIMEOUT_MS)
+    with qtbot.waitSignal(log.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
+        gate.set()
+    assert log.model.rowCount() == 3
+    assert "cancelled" not in log.status_label.text()
+
+
 def test_a_window_over_a_writable_store_shows_the_banner_from_the_start(
     start: Any, tmp_path: Path
 ) -> None:
@@ -200,6 +296,41 @@ def test_a_window_over_a_writable_store_shows_the_banner_from_the_start(
 
     assert window.banner.isVisible()
     assert window.writable_action.isChecked()
+
+
+# -- the search index -----------------------------------------------------------------------
+
+
+def test_a_writable_window_keeps_the_search_index_caught_up(
+    qtbot: QtBot, start: Any, tmp_path: Path
+) -> None:
+    location = make_store(tmp_path / "a.db", events=30)
+    assert indexed_of(location) == 0
+    window = start(location, writable=True, index_interval_ms=100, rate_interval_ms=100).window
+
+    qtbot.waitUntil(lambda: indexed_of(location) == head_of(location), timeout=SIGNAL_TIMEOUT_MS)
+    with Workspace.open(location, read_only=False) as writer:
+        for number in range(20):
+            writer.append(f"order-y{number}", "OrderPlaced", {"n": number})
+    qtbot.waitUntil(
+        lambda: indexed_of(location) == head_of(location) == 50, timeout=SIGNAL_TIMEOUT_MS
+    )
+    qtbot.waitUntil(lambda: not window.index_label.isVisible(), timeout=SIGNAL_TIMEOUT_MS)
+
+
+def test_a_read_only_window_never_indexes_and_shows_how_far_behind_the_index_is(
+    qtbot: QtBot, start: Any, tmp_path: Path
+) -> None:
+    location = make_store(tmp_path / "a.db", events=30)
+    window = start(location, index_interval_ms=50, rate_interval_ms=100).window
+
+    for _ in range(3):  # several index intervals go by
+        with qtbot.waitSignal(window.events_per_second_sampled, timeout=SIGNAL_TIMEOUT_MS):
+            pass
+    assert indexed_of(location) == 0
+    assert window.index_label.isVisible()
+    assert window.index_label.text() == "index: 30 behind"
+    assert "eventscope index" in window.index_label.toolTip()
 
 
 # -- events per second ----------------------------------------------------------------------
@@ -352,6 +483,24 @@ def test_ctrl_f_puts_the_cursor_in_the_payload_search(
     search = window.event_log.filter_edit("text")
     qtbot.waitUntil(search.hasFocus, timeout=SIGNAL_TIMEOUT_MS)
     assert QApplication.focusWidget() is search
+
+
+def test_switching_the_theme_recolours_the_timeline_at_once(
+    qtbot: QtBot, start: Any, tmp_path: Path
+) -> None:
+    window = start(make_store(tmp_path / "a.db")).window
+    plot = window.timeline.plot_widget
+    axis = plot.getPlotItem().getAxis("bottom")
+    assert plot.backgroundBrush().color().lightness() > 200
+
+    window.theme_actions["dark"].trigger()
+    assert plot.backgroundBrush().color() == window.palette().color(QPalette.ColorRole.Base)
+    assert plot.backgroundBrush().color().lightness() < 60
+    assert axis.textPen().color().lightness() > 180
+
+    window.theme_actions["light"].trigger()
+    assert plot.backgroundBrush().color().lightness() > 200
+    assert axis.textPen().color().lightness() < 100
 
 
 def test_the_dark_theme_applies_and_is_there_next_time(

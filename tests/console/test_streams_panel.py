@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,8 +16,9 @@ from pytestqt.qtbot import QtBot
 
 from console.panels.streams import PAGE_SIZE, StreamsPanel
 from console.workers import TaskRunner
-from core.errors import StoreError
+from core.errors import Cancelled, StoreError
 from core.events import NewEvent, StreamInfo, to_micros
+from core.jobs import checkpoint
 from core.store import ImportRecord, SqlEventStore
 from core.store.port import prepare_events
 from core.workspace import Workspace
@@ -32,7 +34,9 @@ SIGNAL_TIMEOUT_MS = 5_000
 class RecordingWorkspace(Workspace):
     """A real workspace that records each ``streams`` query and the thread it ran on.
 
-    A query for ``gated_prefix`` waits for ``gate`` first, so a test can hold it in flight.
+    A query for ``gated_prefix`` waits for ``gate`` first, so a test can hold it in flight;
+    with ``gate_checks_cancel`` it checks for cancellation while it waits, as a store's
+    scan does between pages, and records the prefix in ``cancelled`` when it stops.
     """
 
     def __init__(self, store: SqlEventStore) -> None:
@@ -41,6 +45,8 @@ class RecordingWorkspace(Workspace):
         self.on_main_thread: list[bool] = []
         self.gated_prefix: str | None = None
         self.gate = threading.Event()
+        self.gate_checks_cancel = False
+        self.cancelled: list[str | None] = []
         self.fail_with: Exception | None = None
 
     def streams(self, **query: Any) -> Iterator[StreamInfo]:
@@ -49,8 +55,20 @@ class RecordingWorkspace(Workspace):
         if self.fail_with is not None:
             raise self.fail_with
         if self.gated_prefix is not None and query.get("prefix") == self.gated_prefix:
-            self.gate.wait(SIGNAL_TIMEOUT_MS / 1000)
+            if self.gate_checks_cancel:
+                self._wait_cancellably(query.get("prefix"))
+            else:
+                self.gate.wait(SIGNAL_TIMEOUT_MS / 1000)
         return super().streams(**query)
+
+    def _wait_cancellably(self, prefix: str | None) -> None:
+        deadline = time.monotonic() + SIGNAL_TIMEOUT_MS / 1000
+        try:
+            while not self.gate.wait(0.005) and time.monotonic() < deadline:
+                checkpoint()
+        except Cancelled:
+            self.cancelled.append(prefix)
+            raise
 
 
 def build_store(path: Path, streams: list[tuple[str, int]]) -> None:
@@ -195,6 +213,29 @@ def test_a_page_for_an_old_filter_is_dropped_when_it_arrives_late(
 
     workspace.gate.set()  # the "order" page now completes, after the filter moved on
     qtbot.waitUntil(lambda: runner.pending == 0, timeout=SIGNAL_TIMEOUT_MS)
+    assert shown_ids(panel) == ["customer-1", "customer-2"]
+
+
+def test_a_new_prefix_cancels_the_query_still_running_for_the_old_one(
+    qtbot: QtBot, tmp_path: Path, runner: TaskRunner, open_workspace: Any
+) -> None:
+    build_store(tmp_path / "store.db", SMALL)
+    workspace = open_workspace(tmp_path / "store.db")
+    panel = show_panel(qtbot, workspace, runner)
+    workspace.gated_prefix = "order"
+    workspace.gate_checks_cancel = True
+
+    qtbot.keyClicks(panel.filter_edit, "order")
+    qtbot.keyClick(panel.filter_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(workspace.calls) == 2, timeout=SIGNAL_TIMEOUT_MS)
+    panel.filter_edit.clear()
+    with qtbot.waitSignal(panel.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
+        qtbot.keyClicks(panel.filter_edit, "customer")
+
+    # Stopped without its gate opening: it no longer holds a worker thread.
+    qtbot.waitUntil(lambda: workspace.cancelled == ["order"], timeout=SIGNAL_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: runner.pending == 0, timeout=SIGNAL_TIMEOUT_MS)
+    assert not workspace.gate.is_set()
     assert shown_ids(panel) == ["customer-1", "customer-2"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from bisect import bisect_right
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,9 @@ from pytestqt.qtbot import QtBot
 
 from console.panels.timeline import MAX_BUCKETS, TimelinePanel, format_width, plan_buckets
 from console.workers import TaskRunner
-from core.errors import StoreError
+from core.errors import Cancelled, StoreError
 from core.events import NewEvent, from_micros, to_micros
+from core.jobs import checkpoint
 from core.store import EventFilter, ImportRecord, SqlEventStore
 from core.store.port import prepare_events
 from core.store.sql import _write_statements
@@ -63,17 +65,32 @@ class CountingStore:
 
 
 class RecordingWorkspace(Workspace):
-    """A real workspace that records each ``timeline`` query."""
+    """A real workspace that records each ``timeline`` query.
+
+    A query for ``held_filter`` checks for cancellation until ``release`` is set (as a
+    store's count does between windows), and lands in ``cancelled`` if it is.
+    """
 
     def __init__(self, store: SqlEventStore) -> None:
         self.counting = CountingStore(store)
         super().__init__(self.counting)  # type: ignore[arg-type]
         self.timeline_calls: list[tuple[datetime, datetime, int, EventFilter | None]] = []
+        self.held_filter: EventFilter | None = None
+        self.release = threading.Event()
+        self.cancelled: list[EventFilter | None] = []
 
     def timeline(
         self, start: datetime, end: datetime, buckets: int, where: EventFilter | None = None
     ) -> list[int]:
         self.timeline_calls.append((start, end, buckets, where))
+        if where is not None and where == self.held_filter:
+            deadline = time.monotonic() + SIGNAL_TIMEOUT_MS / 1000
+            try:
+                while not self.release.wait(0.005) and time.monotonic() < deadline:
+                    checkpoint()
+            except Cancelled:
+                self.cancelled.append(where)
+                raise
         return super().timeline(start, end, buckets, where)
 
 
@@ -219,6 +236,28 @@ def test_a_type_filter_plots_only_those_events(
     with qtbot.waitSignal(panel.timeline_loaded, timeout=SIGNAL_TIMEOUT_MS) as loaded:
         panel.set_filter(None)
     assert loaded.args == [len(HISTORY)]
+
+
+def test_a_new_filter_cancels_the_count_still_running_for_the_old_one(
+    qtbot: QtBot, tmp_path: Path, runner: TaskRunner, open_workspace: Any
+) -> None:
+    build_store(tmp_path / "store.db", HISTORY)
+    workspace = open_workspace(tmp_path / "store.db")
+    panel = show_panel(qtbot, workspace, runner)
+    placed = EventFilter(types=("Placed",))
+    workspace.held_filter = placed
+    calls = len(workspace.timeline_calls)
+    panel.set_filter(placed)
+    qtbot.waitUntil(lambda: len(workspace.timeline_calls) == calls + 1, timeout=SIGNAL_TIMEOUT_MS)
+
+    with qtbot.waitSignal(panel.timeline_loaded, timeout=SIGNAL_TIMEOUT_MS) as loaded:
+        panel.set_filter(EventFilter(types=("Refunded",)))
+
+    assert loaded.args == [3]
+    qtbot.waitUntil(lambda: workspace.cancelled == [placed], timeout=SIGNAL_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: runner.pending == 0, timeout=SIGNAL_TIMEOUT_MS)
+    assert not workspace.release.is_set()
+    assert not panel.loading
 
 
 def test_zooming_in_loads_narrower_buckets_of_the_visible_range(
