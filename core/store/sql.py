@@ -819,9 +819,7 @@ class SqlEventStore(EventStore):
     ) -> Iterator[list[tuple[Any, ...]]]:
         """A part's rows in pages; a windowed part scans SCAN_WINDOW positions per query."""
         if not part.windowed:
-            yield from self._pages(
-                part.bounded(part.low, part.high), part.key, None, backwards, limit, part.source
-            )
+            yield from self._range_pages(part, part.low, part.high, backwards, limit)
             return
         head = self.head_position()
         top = head if part.high is None else min(part.high, head)
@@ -838,13 +836,32 @@ class SqlEventStore(EventStore):
         remaining = limit
         for done, (start, stop) in enumerate(windows):
             checkpoint(done * SCAN_WINDOW, total)
-            conditions = part.bounded(start, stop)
-            for page in self._pages(conditions, part.key, None, backwards, remaining):
+            for page in self._range_pages(part, start, stop, backwards, remaining):
                 yield page
                 if remaining is not None:
                     remaining -= len(page)
             if remaining is not None and remaining <= 0:
                 return
+
+    def _range_pages(
+        self, part: _Part, low: int, high: int | None, backwards: bool, limit: int | None
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """A part's rows in ``low..high``, the near bound folded into the keyset cursor.
+
+        SQLite ranges over one lower and one upper bound of a key: with two lower
+        bounds (``>= low`` and ``> cursor``) it starts at ``low`` and filters, and every
+        page scans from the start again.
+        """
+        conditions = list(part.conditions)
+        if backwards:
+            cursor = None if high is None else high + 1
+            if low > 1:
+                conditions.append(part.key >= low)
+        else:
+            cursor = low - 1
+            if high is not None:
+                conditions.append(part.key <= high)
+        return self._pages(conditions, part.key, cursor, backwards, limit, part.source)
 
     def _content_conditions(
         self, where: EventFilter, *, indexed: bool

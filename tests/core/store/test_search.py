@@ -8,6 +8,7 @@ the long reads they exist for are searches.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -354,4 +355,42 @@ def test_a_prefix_search_probes_the_near_end_before_the_index(
         *range(54, 0, -1),
     ]
     assert store.count(dense) == 60
+    store.close()
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+def test_every_page_is_one_key_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backwards: bool
+) -> None:
+    """Each page statement bounds its key once on the side it pages from: SQLite ranges
+    over one lower and one upper bound, so a second lower bound (say ``>= 1`` besides
+    ``> cursor``) makes every page scan from the start again."""
+    monkeypatch.setattr(sql_module, "SCAN_WINDOW", 40)
+    monkeypatch.setattr(sql_module, "PREFIX_PROBE", 10)
+    store = SqlEventStore.open(tmp_path / "store.db")
+    store.append_to_stream("s-1", [NewEvent("Happened", {"n": n, "w": "word"}) for n in range(90)])
+    store.update_index(limit=60)
+    store.page_size = 7
+    statements: list[str] = []
+    original = sql_module._DriverQuery.fetch
+
+    def fetch(self, conn, **values):  # type: ignore[no-untyped-def]
+        statements.append(self._sql)
+        return original(self, conn, **values)
+
+    monkeypatch.setattr(sql_module._DriverQuery, "fetch", fetch)
+    filters = [
+        EventFilter(),
+        EventFilter(from_position=80 if backwards else 5, to_position=80),
+        EventFilter(text="word"),  # index, then a windowed scan of the tail
+        EventFilter(text="wor*", to_position=85),  # probe, index, scan
+        EventFilter(category="s"),
+    ]
+    for where in filters:
+        statements.clear()
+        found = positions(store, where, backwards=backwards)
+        assert len(found) > 7 and len(statements) > 1, where
+        near = re.compile(r"(position|rowid) <=? " if backwards else r"(position|rowid) >=? ")
+        for sql in statements:
+            assert len(near.findall(sql)) <= 1, (where, sql)
     store.close()
