@@ -941,7 +941,13 @@ class EventLogPanel(QWidget):
         self._tail_button.setChecked(on)
 
     def set_correlation(self, correlation_id: str) -> None:
-        """Show the events with this correlation id (at once, no typing pause)."""
+        """Show the whole chain of events with this correlation id (at once, no typing
+        pause): the other filters are cleared, since they would hide part of it."""
+        for edit in self._edits.values():
+            edit.blockSignals(True)
+            edit.clear()
+            edit.blockSignals(False)
+        self._clear_scope()
         self._set_edit_silently("correlation_id", correlation_id)
         self._apply_filter()
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
@@ -15,6 +16,7 @@ from console.panels.inspector import InspectorPanel
 from console.workers import TaskRunner
 from core.events import RecordedEvent
 from core.store import EventFilter
+from core.store.port import search_words
 from core.workspace import Workspace
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -196,6 +198,34 @@ def test_the_correlation_link_filters_the_log_to_exactly_that_correlation(
     assert len(wanted) > 1
     assert all_shown(qtbot, window) == wanted
     assert window.event_log.filter_edit("correlation_id").text() == correlation
+
+
+def test_following_a_correlation_from_a_search_shows_the_whole_chain(
+    qtbot: QtBot, window: MainWindow, workspace: Workspace
+) -> None:
+    """Found by content, then followed: the text filter would hide the rest of the chain."""
+    event = caused_event(workspace)
+    correlation = event.metadata["correlation_id"]
+    wanted = [
+        e.position for e in workspace.read() if e.metadata.get("correlation_id") == correlation
+    ]
+
+    def found_by(word: str) -> set[int]:
+        return {e.position for e in workspace.read(EventFilter(text=word))}
+
+    # A word of the event that leaves part of its chain out of the search.
+    word = next(w for w in search_words(json.dumps(event.data)) if set(wanted) - found_by(w))
+    log = window.event_log
+    with qtbot.waitSignal(log.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
+        log.filter_edit("text").setText(word)
+        qtbot.keyClick(log.filter_edit("text"), Qt.Key.Key_Return)
+    select(qtbot, window, event.position)
+
+    with qtbot.waitSignal(log.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
+        window.inspector.correlation_button.click()
+
+    assert all_shown(qtbot, window) == wanted
+    assert log.filter_edit("text").text() == ""
 
 
 def test_the_causation_link_selects_the_causing_event(
