@@ -280,6 +280,8 @@ class MainWindow(QMainWindow):
         self._timeline_dock.setWidget(self._timeline)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self._timeline_dock)
         self._timeline.time_selected.connect(self._on_timeline_time_selected)
+        # The chart counts what the log shows.
+        self._event_log.filter_applied.connect(self._timeline.set_filter)
 
         self._event_log.event_selected.connect(self._on_event_log_event_selected)
         self._inspector.correlation_requested.connect(self._on_inspector_correlation_requested)

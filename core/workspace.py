@@ -259,7 +259,15 @@ class Workspace:
         counts = []
         for k in range(buckets):
             checkpoint(k, buckets)
-            bucket = replace(where, from_position=before[k] + 1, to_position=before[k + 1])
+            low, high = before[k] + 1, before[k + 1]
+            if where.from_position is not None:
+                low = max(low, where.from_position)
+            if where.to_position is not None:
+                high = min(high, where.to_position)
+            if high < low:
+                counts.append(0)
+                continue
+            bucket = replace(where, from_position=low, to_position=high)
             counts.append(self.store.count(bucket) if before[k + 1] > before[k] else 0)
         return counts
 

@@ -704,6 +704,7 @@ class EventLogPanel(QWidget):
     first_page_loaded = Signal()
     page_loaded = Signal(int, int)  # first row, rows
     filter_rejected = Signal(str)
+    filter_applied = Signal(object)  # the EventFilter now shown (EventFilter() for all)
     tail_grew = Signal(int)
     position_jumped = Signal(int)  # the row selected by a jump
     load_failed = Signal(str)
@@ -1043,6 +1044,7 @@ class EventLogPanel(QWidget):
         self._status.setText("loading…")
         self._start_at_bottom = where == EventFilter()
         self._model.set_filter(where)
+        self.filter_applied.emit(where)
 
     @Slot(str)
     def _on_filter_text_changed(self, _text: str) -> None:

@@ -409,7 +409,8 @@ class TimelinePanel(QWidget):
         heights = np.zeros(plan.count + 1, dtype=np.float64)
         heights[:-1] = loaded.counts
         self._curve.setData(edges.astype(np.float64), heights)
-        self._plot.getPlotItem().setLabel("left", f"events / {format_width(plan.width_us)}")
+        counted = "events" if self._where is None else "matching events"
+        self._plot.getPlotItem().setLabel("left", f"{counted} / {format_width(plan.width_us)}")
         if loaded.view_us is not None:
             self._applying_range = True
             try:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyqtgraph import PlotWidget
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage, QKeySequence
 from PySide6.QtWidgets import QLabel
@@ -215,6 +216,34 @@ def test_clicking_the_timeline_jumps_the_event_log_to_that_time(
     assert shown.args[0].recorded_at <= some_event.recorded_at
     assert shown.args[0].position == some_event.position  # the last event at or before it
     assert window.timeline.cursor_time == some_event.recorded_at  # the selection moved it
+
+
+def test_the_timeline_counts_what_the_event_log_is_filtered_to(
+    qtbot: QtBot, show_window: Any, demo_store: str
+) -> None:
+    window = show_window(demo_store)
+    with qtbot.waitSignal(window.timeline.timeline_loaded, timeout=SIGNAL_TIMEOUT_MS) as all_:
+        window.timeline.reload()
+    with Workspace.open(demo_store) as probe:
+        everything = probe.count()
+        paid = probe.count(EventFilter(types=("OrderPaid",)))
+    assert all_.args == [everything]
+    assert (
+        "matching"
+        not in window.timeline.findChild(PlotWidget).getPlotItem().getAxis("left").labelText
+    )
+
+    types = window.event_log.filter_edit("types")
+    with qtbot.waitSignal(window.timeline.timeline_loaded, timeout=SIGNAL_TIMEOUT_MS) as shown:
+        types.setText("OrderPaid")
+        qtbot.keyClick(types, Qt.Key.Key_Return)
+    assert 0 < paid < everything
+    assert shown.args == [paid]
+    assert sum(window.timeline.counts) == paid
+    assert (
+        "matching events"
+        in window.timeline.findChild(PlotWidget).getPlotItem().getAxis("left").labelText
+    )
 
 
 def test_run_gui_writable_audits_the_start_and_the_screenshot_shows_the_banner(

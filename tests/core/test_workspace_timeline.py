@@ -51,6 +51,17 @@ def test_filtered_timeline(workspace: Workspace) -> None:
     paid = EventFilter(types=("Paid",))
     assert workspace.timeline(start, end, 3, paid) == [1, 2, 0]
     assert workspace.timeline(start, end, 3, EventFilter(category="cart")) == [0, 1, 1]
+    # A filter's own position bounds (the log's "stream up to here") narrow each bucket.
+    assert workspace.timeline(start, end, 3, EventFilter(to_position=4, types=("Paid",))) == [
+        1,
+        1,
+        0,
+    ]
+    assert workspace.timeline(start, end, 3, EventFilter(from_position=5, category="order")) == [
+        0,
+        1,
+        0,
+    ]
 
 
 def test_time_span_of_an_empty_store(make_store) -> None:  # type: ignore[no-untyped-def]
