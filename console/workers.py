@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 
 from core.errors import Cancelled
 from core.jobs import Job
@@ -110,15 +110,17 @@ class TaskRunner(QObject):
 
         Returns:
             The task; connect to its signals before control returns to the event loop.
-
-        Raises:
-            RuntimeError: the runner has been shut down.
+            Once the runner has shut down (the window is closing; a panel's timer may
+            still fire), the callable never runs and the task reports ``cancelled``.
         """
-        if self._closed:
-            raise RuntimeError("the task runner has been shut down")
         task_id = next(self._ids)
         task = Task(tag, self)
         self._tasks[task_id] = task
+        if self._closed:
+            task.cancel()
+            closed = Cancelled("the task runner has been shut down")
+            QTimer.singleShot(0, self, lambda: self._on_self_task_completed(task_id, False, closed))
+            return task
         self._pool.start(_CallableRunnable(self, task_id, function, task.job))
         return task
 
