@@ -22,6 +22,7 @@ from core.errors import (
 from core.events import ExpectedVersion, parse_time
 from core.registry import Registry
 from core.store import EventFilter
+from core.timetravel.reference import ReadModelRef
 from core.workspace import Workspace
 
 __all__ = ["EXIT_CHECK_FAILED", "default_store_location", "main"]
@@ -121,6 +122,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--orders", type=_positive_int, default=1000)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--name", default="orders", help="which plugin's demo (default orders)")
+
+    projections = commands.add_parser(
+        "projections", help="projections: list, run, rebuild or reset [NAME[:VERSION]]"
+    )
+    projections.add_argument("action", choices=["list", "run", "rebuild", "reset"])
+    projections.add_argument("ref", nargs="?", help="NAME[:VERSION] (default: every one)")
 
     replay = commands.add_parser("replay", help="a read model at a point: NAME[:VERSION][@POINT]")
     replay.add_argument("ref")
@@ -334,6 +341,8 @@ def _run(args: argparse.Namespace) -> int:
             }
         _write_lines([_json_line(summary)])
         return EXIT_OK
+    if command == "projections":
+        return _projections(args)
     if command == "replay":
         with _open(args, read_only=True, plugins=True) as workspace:
             replayed = workspace.replay(args.ref)
@@ -347,6 +356,53 @@ def _run(args: argparse.Namespace) -> int:
         _write_lines([orjson.dumps(documents, option=orjson.OPT_SORT_KEYS) + b"\n"])
         return EXIT_OK
     raise UsageError(f"unknown command {command!r}")  # pragma: no cover - argparse stops it
+
+
+def _projections(args: argparse.Namespace) -> int:
+    """``projections list|run|rebuild|reset [REF]``: one JSON line per projection version."""
+    if args.action == "list":
+        with _open(args, read_only=True, plugins=True) as workspace:
+            statuses = workspace.projection_statuses()
+        if args.ref is not None:
+            statuses = [s for s in statuses if _matches(args.ref, s.name, s.version)]
+        _write_lines(_json_line(status.to_dict()) for status in statuses)
+        return EXIT_OK
+    if args.action == "reset" and args.ref is None:
+        raise UsageError("projections reset: name the projection (NAME[:VERSION])")
+    with _open(args, read_only=False, plugins=True) as workspace:
+        if args.ref is not None:
+            references = [workspace.registry.projection(*_name_version(args.ref)).reference()]
+        else:
+            references = [p.reference() for _, p in sorted(workspace.registry.projections.items())]
+        lines = []
+        for reference in references:
+            if args.action in ("rebuild", "reset"):
+                workspace.reset_projection(reference)
+            if args.action == "reset":
+                lines.append({"projection": reference, "checkpoint": 0})
+                continue
+            result = workspace.run_projection(reference)
+            lines.append(
+                {
+                    "projection": reference,
+                    "from_position": result.from_position,
+                    "checkpoint": result.checkpoint,
+                    "events": result.events,
+                    "seconds": round(result.seconds, 3),
+                }
+            )
+    _write_lines(_json_line(line) for line in lines)
+    return EXIT_OK
+
+
+def _name_version(reference: str) -> tuple[str, int | None]:
+    ref = ReadModelRef.parse(reference)
+    return ref.name, ref.version
+
+
+def _matches(reference: str, name: str, version: int) -> bool:
+    wanted_name, wanted_version = _name_version(reference)
+    return name == wanted_name and wanted_version in (None, version)
 
 
 def _exit_code(error: BaseException) -> int:

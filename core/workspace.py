@@ -10,10 +10,13 @@ from typing import Any
 
 from core.commands.bus import CommandBus, CommandResult
 from core.demo import write_demo
-from core.errors import EventscopeError
+from core.errors import EventscopeError, StoreError
 from core.events import ANY, ExpectedVersion, NewEvent, RecordedEvent, StreamInfo
 from core.jobs import checkpoint
+from core.projections.definition import Projection
 from core.projections.fold import fold_projection
+from core.projections.history import HistoryStore, RunRecord
+from core.projections.runner import ProjectionRunner, RunResult
 from core.registry import PluginInfo, Registry
 from core.store import (
     CheckReport,
@@ -59,6 +62,33 @@ class Replay:
     position: int
     documents: dict[str, dict[str, Any]]
     upcast_failures: tuple[str, ...] = ()
+    source: str = "fold"  # "history": read from the read model's history; "fold": replayed
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    """A projection version as ``eventscope projections list`` shows it."""
+
+    name: str
+    version: int
+    state: str  # "never run", "active", ...
+    checkpoint: int
+    head: int
+    lag: int  # events between the checkpoint and the head
+    history_from: int
+    interval: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON line of ``projections list``."""
+        return {
+            "projection": f"{self.name}:{self.version}",
+            "state": self.state,
+            "checkpoint": self.checkpoint,
+            "head": self.head,
+            "lag": self.lag,
+            "history_from": self.history_from,
+            "interval": self.interval,
+        }
 
 
 class Workspace:
@@ -72,6 +102,8 @@ class Workspace:
         self.store = store
         self.registry = registry if registry is not None else Registry()
         self.commands = CommandBus(store, self.registry)
+        self._history: HistoryStore | None = None
+        self._runners: dict[str, ProjectionRunner] = {}
 
     @classmethod
     def open(
@@ -104,6 +136,8 @@ class Workspace:
         reopened = SqlEventStore.open(self.store.location, read_only=read_only)
         previous, self.store = self.store, reopened
         self.commands = CommandBus(reopened, self.registry)
+        self._history = None
+        self._runners = {}
         previous.close()
 
     @property
@@ -333,8 +367,84 @@ class Workspace:
             return self.store.position_at(point.time)
         return head
 
+    # -- projections ------------------------------------------------------------------------
+
+    @property
+    def history(self) -> HistoryStore | None:
+        """The store's read models with history (None for the in-memory store)."""
+        if self._history is None and isinstance(self.store, SqlEventStore):
+            if self.store.schema_version >= 4:
+                self._history = HistoryStore(self.store)
+        return self._history
+
+    def projection_statuses(self) -> list[ProjectionStatus]:
+        """Every loaded projection version: checkpoint, state and lag behind the head."""
+        head = self.store.head_position()
+        stored = {s.model: s for s in self.history.statuses()} if self.history else {}
+        found = []
+        for (name, version), projection in sorted(self.registry.projections.items()):
+            status = stored.get(projection.reference())
+            checkpoint = status.checkpoint if status else 0
+            found.append(
+                ProjectionStatus(
+                    name=name,
+                    version=version,
+                    state=status.state if status else "never run",
+                    checkpoint=checkpoint,
+                    head=head,
+                    lag=head - checkpoint,
+                    history_from=status.history_from if status else 0,
+                    interval=projection.interval,
+                )
+            )
+        return found
+
+    def run_projection(self, reference: str, *, until: int | None = None) -> RunResult:
+        """Catch one projection version up (``NAME[:VERSION]``), a batch per transaction.
+
+        Raises:
+            UnknownProjection: no such projection or version.
+            StoreReadOnly: the store is open read-only.
+            StoreError: the store keeps no read models (in memory, or an old schema).
+        """
+        projection = self._projection_of(reference)
+        history = self._require_history()
+        runner = self._runners.get(projection.reference())
+        if runner is None:
+            runner = ProjectionRunner(history, projection, upcasters=self.registry.upcasters)
+            self._runners[projection.reference()] = runner
+        return runner.run(until=until)
+
+    def reset_projection(self, reference: str) -> None:
+        """Forget a projection version's documents and history (it rebuilds from 0)."""
+        projection = self._projection_of(reference)
+        self._require_history().reset(projection.reference())
+        self._runners.pop(projection.reference(), None)
+
+    def projection_runs(self, reference: str | None = None, *, limit: int = 100) -> list[RunRecord]:
+        """The run history, newest first (of one projection version, or all)."""
+        history = self.history
+        if history is None:
+            return []
+        model = None if reference is None else self._projection_of(reference).reference()
+        return list(history.runs(model, limit=limit))
+
+    def _projection_of(self, reference: str) -> type[Projection]:
+        ref = ReadModelRef.parse(reference)
+        return self.registry.projection(ref.name, ref.version)
+
+    def _require_history(self) -> HistoryStore:
+        history = self.history
+        if history is None:
+            raise StoreError(
+                f"{self.display_location} keeps no read models "
+                "(an in-memory store, or an older store opened read-only)"
+            )
+        return history
+
     def replay(self, reference: ReadModelRef | str) -> Replay:
-        """A read model at a point, folded from the log (upcasting applied).
+        """A read model at a point: from its history when its runner has passed the
+        point, else folded from the log (upcasting applied).
 
         Raises:
             InvalidReference: the reference does not parse.
@@ -343,6 +453,12 @@ class Workspace:
         ref = reference if isinstance(reference, ReadModelRef) else ReadModelRef.parse(reference)
         projection = self.registry.projection(ref.name, ref.version)
         position = self.resolve_position(ref)
+        history = self.history
+        if history is not None:
+            status = history.status(projection.reference())
+            if status is not None and status.history_from <= position <= status.checkpoint:
+                documents = history.documents_at(projection.reference(), position)
+                return Replay(ref, projection.reference(), position, documents, (), "history")
         failures: list[str] = []
 
         def note(failure: UpcastFailed) -> None:
@@ -352,4 +468,4 @@ class Workspace:
         documents = fold_projection(
             projection, events, upcasters=self.registry.upcasters, on_upcast_failure=note
         )
-        return Replay(ref, projection.reference(), position, documents, tuple(failures))
+        return Replay(ref, projection.reference(), position, documents, tuple(failures), "fold")

@@ -19,8 +19,12 @@ from sqlalchemy import (
 
 __all__ = [
     "CORRELATIONS_TABLE",
+    "CURRENT",
+    "DOCUMENTS_TABLE",
     "INDEXED_POSITION_KEY",
     "MIGRATIONS",
+    "READ_MODELS_TABLE",
+    "RUNS_TABLE",
     "SCHEMA_VERSION",
     "WORDS_TABLE",
     "events",
@@ -32,7 +36,7 @@ __all__ = [
 #: Bumped whenever the tables change; a store with a higher number is refused. Version 1
 #: is ``metadata`` below; every later version is a step in ``MIGRATIONS``, run on new
 #: stores too, so a migrated store and a new one are the same.
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 metadata = MetaData()
 
@@ -127,5 +131,44 @@ def _to_version_3(dialect: str) -> list[str]:
     ]
 
 
+#: The projections' tables (schema 4).
+READ_MODELS_TABLE: Final = "read_models"
+DOCUMENTS_TABLE: Final = "read_model_docs"
+RUNS_TABLE: Final = "projection_runs"
+#: ``valid_to`` of a document version that is still current.
+CURRENT: Final = 2**62
+
+
+def _to_version_4(dialect: str) -> list[str]:
+    """Read models with history, their checkpoints, and the projection runs.
+
+    A document version is valid for positions ``valid_from <= p < valid_to`` (CURRENT
+    while it is the latest), so the state at a position and the changes between two
+    positions are index ranges. Read models live next to the events, so a runner
+    commits documents and checkpoint in one transaction.
+    """
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if dialect == "sqlite" else "BIGSERIAL PRIMARY KEY"
+    without_rowid = " WITHOUT ROWID" if dialect == "sqlite" else ""
+    return [
+        f"CREATE TABLE {READ_MODELS_TABLE} (model VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, "
+        "version INTEGER NOT NULL, checkpoint BIGINT NOT NULL, state VARCHAR NOT NULL, "
+        "history_from BIGINT NOT NULL, fault_position BIGINT, fault_event_id VARCHAR, "
+        "fault_error TEXT, updated_at BIGINT NOT NULL)",
+        f"CREATE TABLE {DOCUMENTS_TABLE} (model VARCHAR NOT NULL, key VARCHAR NOT NULL, "
+        "valid_from BIGINT NOT NULL, valid_to BIGINT NOT NULL, doc TEXT NOT NULL, "
+        f"PRIMARY KEY (model, key, valid_from)){without_rowid}",
+        f"CREATE INDEX ix_{DOCUMENTS_TABLE}_valid_to ON {DOCUMENTS_TABLE} (model, valid_to, key)",
+        f"CREATE TABLE {RUNS_TABLE} (id {serial}, model VARCHAR NOT NULL, "
+        "started_at BIGINT NOT NULL, duration_us BIGINT NOT NULL, from_position BIGINT NOT NULL, "
+        "to_position BIGINT NOT NULL, events BIGINT NOT NULL, outcome VARCHAR NOT NULL, "
+        "error TEXT)",
+        f"CREATE INDEX ix_{RUNS_TABLE}_model ON {RUNS_TABLE} (model, id)",
+    ]
+
+
 #: from version -> the DDL (for a dialect) that takes a store to the next version.
-MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {1: _to_version_2, 2: _to_version_3}
+MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {
+    1: _to_version_2,
+    2: _to_version_3,
+    3: _to_version_4,
+}

@@ -422,6 +422,39 @@ class SqlEventStore(EventStore):
             finally:
                 cursor.close()
 
+    @property
+    def schema_version(self) -> int:
+        """The store's schema version (older than SCHEMA_VERSION only when read-only)."""
+        return self._schema
+
+    @property
+    def marker(self) -> str:
+        """The driver's parameter marker (``?`` or ``%s``), for :meth:`write_transaction`."""
+        return self._marker
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[Any]:
+        """A write transaction for the projections' tables, on a driver cursor.
+
+        SQLite takes the write lock (``BEGIN IMMEDIATE``); PostgreSQL starts a plain
+        transaction and does not lock the events table, so appends go on.
+
+        Raises:
+            StoreReadOnly: the store is open read-only.
+        """
+        with self._writing(None if self._sqlite else "SELECT 1") as cursor:
+            yield cursor
+
+    @contextmanager
+    def read_transaction(self) -> Iterator[Any]:
+        """A read transaction on a driver cursor (one snapshot on PostgreSQL)."""
+        with self._reading() as conn:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
         """A read transaction; a cancelled :class:`~core.jobs.Job` interrupts its statement.

@@ -214,8 +214,12 @@ class StoreSchema:
             )
             virtual = [name for name, sql in rows if sql.startswith("CREATE VIRTUAL TABLE")]
             # A virtual table creates its own shadow tables ("<name>_data", ...).
+            # SQLite makes its own tables (sqlite_sequence, for AUTOINCREMENT).
             statements = tuple(
-                sql for name, sql in rows if not any(name.startswith(f"{v}_") for v in virtual)
+                sql
+                for name, sql in rows
+                if not name.startswith("sqlite_")
+                and not any(name.startswith(f"{v}_") for v in virtual)
             )
             meta_rows = tuple(conn.execute("SELECT key, value FROM eventscope_meta"))
         conn.close()

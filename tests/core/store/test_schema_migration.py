@@ -15,6 +15,7 @@ from core.store.schema import SCHEMA_VERSION
 
 NEW_INDEXES = {"ix_streams_last_position"}
 SEARCH_TABLES = {"event_words", "event_correlations"}
+READ_MODEL_TABLES = {"read_models", "read_model_docs", "projection_runs"}
 
 
 def sqlite_tables(path: Path) -> set[str]:
@@ -50,7 +51,7 @@ def make_version_1(path: Path) -> None:
     with sqlite3.connect(path) as raw:
         for name in NEW_INDEXES:
             raw.execute(f"DROP INDEX {name}")
-        for name in SEARCH_TABLES:
+        for name in SEARCH_TABLES | READ_MODEL_TABLES:
             raw.execute(f"DROP TABLE {name}")
         raw.execute("DELETE FROM eventscope_meta WHERE key = 'indexed_position'")
         raw.execute("UPDATE eventscope_meta SET value = '1' WHERE key = 'schema_version'")
@@ -59,9 +60,9 @@ def make_version_1(path: Path) -> None:
 
 def test_a_new_store_is_at_the_current_version_with_its_indexes(tmp_path: Path) -> None:
     SqlEventStore.open(tmp_path / "new.db").close()
-    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "3"
+    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "4"
     assert NEW_INDEXES <= sqlite_indexes(tmp_path / "new.db")
-    assert SEARCH_TABLES <= sqlite_tables(tmp_path / "new.db")
+    assert SEARCH_TABLES | READ_MODEL_TABLES <= sqlite_tables(tmp_path / "new.db")
 
 
 def test_an_older_store_reads_as_it_is_read_only_and_migrates_when_writable(
@@ -84,9 +85,9 @@ def test_an_older_store_reads_as_it_is_read_only_and_migrates_when_writable(
     assert writer.update_index() == 2
     assert [e.stream_id for e in writer.read(EventFilter(correlation_id="c-1"))] == ["order-1"]
     writer.close()
-    assert stored_version(path) == "3"
+    assert stored_version(path) == "4"
     assert NEW_INDEXES <= sqlite_indexes(path)
-    assert SEARCH_TABLES <= sqlite_tables(path)
+    assert SEARCH_TABLES | READ_MODEL_TABLES <= sqlite_tables(path)
 
 
 def test_the_correlation_filter_works_on_postgres(pg_location: str) -> None:
@@ -103,7 +104,7 @@ def test_the_correlation_filter_works_on_postgres(pg_location: str) -> None:
         ).scalar_one()
     engine.dispose()
     store.close()
-    assert version == "3"
+    assert version == "4"
 
 
 @pytest.mark.parametrize("missing", sorted(NEW_INDEXES))

@@ -223,8 +223,9 @@ def test_an_old_store_read_only_is_searched_by_scanning(tmp_path: Path) -> None:
     fill(store)
     store.close()
     with sqlite3.connect(path) as raw:
-        raw.execute("DROP TABLE event_words")
-        raw.execute("DROP TABLE event_correlations")
+        for table in ("event_words", "event_correlations", "read_models", "read_model_docs"):
+            raw.execute(f"DROP TABLE {table}")
+        raw.execute("DROP TABLE projection_runs")
         raw.execute("DELETE FROM eventscope_meta WHERE key = 'indexed_position'")
         raw.execute("UPDATE eventscope_meta SET value = '2' WHERE key = 'schema_version'")
     raw.close()

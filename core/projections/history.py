@@ -1,0 +1,279 @@
+"""Read models with history in the store's own database (DESIGN §5).
+
+Every document version is a row valid for the positions ``valid_from <= p < valid_to``
+(``CURRENT`` while it is the latest): the read model at a position is an index range,
+not a replay. A read model's checkpoint (the last position it reflects) sits in
+``read_models`` and changes in the same transaction as its documents, guarded by
+compare-and-set, so two runners never apply a batch twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from core.events import wall_clock_micros
+from core.store.schema import CURRENT, DOCUMENTS_TABLE, READ_MODELS_TABLE, RUNS_TABLE
+from core.store.sql import SqlEventStore
+
+__all__ = ["CURRENT", "Change", "HistoryStore", "ModelStatus", "RunRecord"]
+
+#: A document as stored: compact JSON, keys sorted (equal documents, equal bytes).
+DUMP_OPTIONS: Final = orjson.OPT_SORT_KEYS
+
+_STATUS_COLUMNS: Final = (
+    "model, name, version, checkpoint, state, history_from, fault_position, fault_event_id, "
+    "fault_error, updated_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStatus:
+    """One read model (a projection version) as stored: its checkpoint and state."""
+
+    model: str
+    name: str
+    version: int
+    checkpoint: int
+    state: str
+    history_from: int
+    fault_position: int | None
+    fault_event_id: str | None
+    fault_error: str | None
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A document written (``doc`` as stored JSON) or deleted (None) at ``position``."""
+
+    key: str
+    position: int
+    doc: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One run of a projection: when, how long, which positions, and how it ended."""
+
+    model: str
+    started_at: int  # microseconds since the epoch
+    duration_us: int
+    from_position: int  # the checkpoint it started after
+    to_position: int  # the checkpoint it left
+    events: int  # events applied
+    outcome: str  # "ok", "cancelled", "faulted", "conflict"
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready values."""
+        return {
+            "model": self.model,
+            "started_at": self.started_at,
+            "duration_us": self.duration_us,
+            "from_position": self.from_position,
+            "to_position": self.to_position,
+            "events": self.events,
+            "outcome": self.outcome,
+            "error": self.error,
+        }
+
+
+class HistoryStore:
+    """The read models of one SQL store: documents with history, checkpoints, runs.
+
+    Args:
+        store: the store whose database holds the read models (schema 4).
+    """
+
+    def __init__(self, store: SqlEventStore) -> None:
+        self.store = store
+        m = store.marker
+        self._m = m
+        self._sql_current = (
+            f"SELECT doc FROM {DOCUMENTS_TABLE} WHERE model = {m} AND key = {m} "
+            f"AND valid_to = {CURRENT}"
+        )
+        self._sql_close = (
+            f"UPDATE {DOCUMENTS_TABLE} SET valid_to = {m} WHERE model = {m} AND key = {m} "
+            f"AND valid_to = {CURRENT}"
+        )
+        self._sql_insert = (
+            f"INSERT INTO {DOCUMENTS_TABLE} (model, key, valid_from, valid_to, doc) "
+            f"VALUES ({m}, {m}, {m}, {m}, {m})"
+        )
+
+    # -- read models ------------------------------------------------------------------------
+
+    def ensure(self, name: str, version: int) -> ModelStatus:
+        """The status of ``name:version``, registering it (checkpoint 0) if it is new."""
+        model = f"{name}:{version}"
+        found = self.status(model)
+        if found is not None:
+            return found
+        m = self._m
+        with self.store.write_transaction() as cursor:
+            cursor.execute(
+                f"INSERT INTO {READ_MODELS_TABLE} (model, name, version, checkpoint, state, "
+                f"history_from, updated_at) VALUES ({m}, {m}, {m}, 0, 'active', 0, {m}) "
+                "ON CONFLICT (model) DO NOTHING",
+                (model, name, version, wall_clock_micros()),
+            )
+        status = self.status(model)
+        assert status is not None
+        return status
+
+    def status(self, model: str) -> ModelStatus | None:
+        """One read model's status, or None if it was never run."""
+        with self.store.read_transaction() as cursor:
+            cursor.execute(
+                f"SELECT {_STATUS_COLUMNS} FROM {READ_MODELS_TABLE} WHERE model = {self._m}",
+                (model,),
+            )
+            row = cursor.fetchone()
+        return None if row is None else ModelStatus(*row)
+
+    def statuses(self) -> list[ModelStatus]:
+        """Every read model that has run, by name and version."""
+        with self.store.read_transaction() as cursor:
+            cursor.execute(
+                f"SELECT {_STATUS_COLUMNS} FROM {READ_MODELS_TABLE} ORDER BY name, version"
+            )
+            rows = cursor.fetchall()
+        return [ModelStatus(*row) for row in rows]
+
+    def reset(self, model: str) -> None:
+        """Forget a read model's documents and history; its checkpoint goes back to 0."""
+        m = self._m
+        with self.store.write_transaction() as cursor:
+            cursor.execute(f"DELETE FROM {DOCUMENTS_TABLE} WHERE model = {m}", (model,))
+            cursor.execute(
+                f"UPDATE {READ_MODELS_TABLE} SET checkpoint = 0, state = 'active', "
+                "history_from = 0, fault_position = NULL, fault_event_id = NULL, "
+                f"fault_error = NULL, updated_at = {m} WHERE model = {m}",
+                (wall_clock_micros(), model),
+            )
+
+    # -- documents --------------------------------------------------------------------------
+
+    def current_doc(self, model: str, key: str) -> bytes | None:
+        """The latest version of a document as stored JSON, or None."""
+        with self.store.read_transaction() as cursor:
+            cursor.execute(self._sql_current, (model, key))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        doc = row[0]
+        return doc.encode() if isinstance(doc, str) else bytes(doc)
+
+    def documents_at(self, model: str, position: int | None = None) -> dict[str, Any]:
+        """The read model as it was after ``position`` (None: now), as {key: doc}.
+
+        An index range over ``valid_to``: the versions still valid after ``position``,
+        minus those written later.
+        """
+        m = self._m
+        with self.store.read_transaction() as cursor:
+            if position is None:
+                cursor.execute(
+                    f"SELECT key, doc FROM {DOCUMENTS_TABLE} WHERE model = {m} "
+                    f"AND valid_to = {CURRENT} ORDER BY key",
+                    (model,),
+                )
+            else:
+                cursor.execute(
+                    f"SELECT key, doc FROM {DOCUMENTS_TABLE} WHERE model = {m} "
+                    f"AND valid_to > {m} AND valid_from <= {m} ORDER BY key",
+                    (model, position, position),
+                )
+            rows = cursor.fetchall()
+        loads = orjson.loads
+        return {key: loads(doc) for key, doc in rows}
+
+    def versions(self, model: str) -> int:
+        """How many document versions the history holds (current ones included)."""
+        with self.store.read_transaction() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM {DOCUMENTS_TABLE} WHERE model = {self._m}", (model,)
+            )
+            return int(cursor.fetchone()[0])
+
+    # -- committing a batch -----------------------------------------------------------------
+
+    def commit(
+        self,
+        model: str,
+        expected_checkpoint: int,
+        checkpoint: int,
+        changes: Sequence[Change],
+    ) -> bool:
+        """Write a batch's document versions and move the checkpoint, in one transaction.
+
+        Compare-and-set: nothing is written unless the checkpoint is still
+        ``expected_checkpoint`` (another runner got there first: returns False).
+        ``changes`` are in position order; a key's versions chain up (each one valid
+        until the next change of the key, the last one until CURRENT).
+        """
+        m = self._m
+        closes: list[tuple[int, str, str]] = []
+        inserts: list[tuple[str, str, int, int, str]] = []
+        following: dict[str, int] = {}  # key -> position of its next change (going backwards)
+        for change in reversed(changes):
+            valid_to = following.get(change.key, CURRENT)
+            following[change.key] = change.position
+            if change.doc is not None and valid_to != change.position:
+                inserts.append((model, change.key, change.position, valid_to, change.doc.decode()))
+        for key, first in following.items():
+            closes.append((first, model, key))
+        with self.store.write_transaction() as cursor:
+            cursor.execute(
+                f"UPDATE {READ_MODELS_TABLE} SET checkpoint = {m}, updated_at = {m} "
+                f"WHERE model = {m} AND checkpoint = {m} AND state = 'active'",
+                (checkpoint, wall_clock_micros(), model, expected_checkpoint),
+            )
+            if cursor.rowcount != 1:
+                return False  # nothing was written; the empty transaction commits
+            if closes:
+                cursor.executemany(self._sql_close, closes)
+            if inserts:
+                cursor.executemany(self._sql_insert, inserts)
+        return True
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def record_run(self, run: RunRecord) -> None:
+        """Keep a run in the run history."""
+        m = self._m
+        with self.store.write_transaction() as cursor:
+            cursor.execute(
+                f"INSERT INTO {RUNS_TABLE} (model, started_at, duration_us, from_position, "
+                f"to_position, events, outcome, error) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, "
+                f"{m}, {m})",
+                (
+                    run.model,
+                    run.started_at,
+                    run.duration_us,
+                    run.from_position,
+                    run.to_position,
+                    run.events,
+                    run.outcome,
+                    run.error,
+                ),
+            )
+
+    def runs(self, model: str | None = None, *, limit: int = 100) -> Iterator[RunRecord]:
+        """The newest runs first (of one read model, or of all)."""
+        m = self._m
+        where = f"WHERE model = {m} " if model is not None else ""
+        params: tuple[Any, ...] = (model, limit) if model is not None else (limit,)
+        with self.store.read_transaction() as cursor:
+            cursor.execute(
+                "SELECT model, started_at, duration_us, from_position, to_position, events, "
+                f"outcome, error FROM {RUNS_TABLE} {where}ORDER BY id DESC LIMIT {m}",
+                params,
+            )
+            rows = cursor.fetchall()
+        return iter([RunRecord(*row) for row in rows])
