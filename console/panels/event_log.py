@@ -944,20 +944,14 @@ class EventLogPanel(QWidget):
     def set_correlation(self, correlation_id: str) -> None:
         """Show the whole chain of events with this correlation id (at once, no typing
         pause): the other filters are cleared, since they would hide part of it."""
-        for edit in self._edits.values():
-            edit.blockSignals(True)
-            edit.clear()
-            edit.blockSignals(False)
+        self._clear_edits()
         self._clear_scope()
         self._set_edit_silently("correlation_id", correlation_id)
         self._apply_filter()
 
     def show_stream(self, stream_id: str, up_to_position: int | None = None) -> None:
         """Show one stream's events (up to a position), clearing the typed filters."""
-        for edit in self._edits.values():
-            edit.blockSignals(True)
-            edit.clear()
-            edit.blockSignals(False)
+        self._clear_edits()
         self._scope_stream = stream_id
         self._scope_to = up_to_position
         label = stream_id if up_to_position is None else f"{stream_id} ≤ #{up_to_position:,}"
@@ -969,10 +963,7 @@ class EventLogPanel(QWidget):
 
     def clear_filters(self) -> None:
         """Show the whole log."""
-        for edit in self._edits.values():
-            edit.blockSignals(True)
-            edit.clear()
-            edit.blockSignals(False)
+        self._clear_edits()
         self._clear_scope()
         self._apply_filter()
 
@@ -1004,6 +995,11 @@ class EventLogPanel(QWidget):
 
     def _typed(self) -> FilterInput:
         return FilterInput(**{name: edit.text() for name, edit in self._edits.items()})
+
+    def _clear_edits(self) -> None:
+        """Empty every filter field without starting a filter per field."""
+        for name in self._edits:
+            self._set_edit_silently(name, "")
 
     def _set_edit_silently(self, name: str, text: str) -> None:
         edit = self._edits[name]
