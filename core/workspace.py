@@ -427,7 +427,7 @@ class Workspace:
         if history is None:
             return []
         model = None if reference is None else self._projection_of(reference).reference()
-        return list(history.runs(model, limit=limit))
+        return history.runs(model, limit=limit)
 
     def _projection_of(self, reference: str) -> type[Projection]:
         ref = ReadModelRef.parse(reference)

@@ -9,7 +9,7 @@ compare-and-set, so two runners never apply a batch twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -264,7 +264,7 @@ class HistoryStore:
                 ),
             )
 
-    def runs(self, model: str | None = None, *, limit: int = 100) -> Iterator[RunRecord]:
+    def runs(self, model: str | None = None, *, limit: int = 100) -> list[RunRecord]:
         """The newest runs first (of one read model, or of all)."""
         m = self._m
         where = f"WHERE model = {m} " if model is not None else ""
@@ -276,4 +276,4 @@ class HistoryStore:
                 params,
             )
             rows = cursor.fetchall()
-        return iter([RunRecord(*row) for row in rows])
+        return [RunRecord(*row) for row in rows]

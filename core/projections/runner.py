@@ -63,10 +63,13 @@ class _RecordingView:
         self.changes: list[Change] = []
         self.position = 0
 
-    def get(self, key: str) -> JsonDoc | None:
+    def _current(self, key: str) -> bytes:
+        """The document as this batch last left it (b"" for none)."""
         stored = self.pending.get(key)
-        if stored is None:
-            stored = self._runner._stored(key)
+        return self._runner._stored(key) if stored is None else stored
+
+    def get(self, key: str) -> JsonDoc | None:
+        stored = self._current(key)
         if not stored:
             return None
         doc: JsonDoc = orjson.loads(stored)
@@ -78,19 +81,13 @@ class _RecordingView:
         if not isinstance(doc, dict):
             raise TypeError(f"read-model documents are JSON objects, not {type(doc).__name__}")
         stored = orjson.dumps(doc, option=DUMP_OPTIONS)
-        current = self.pending.get(key)
-        if current is None:
-            current = self._runner._stored(key)
-        if current == stored:
+        if self._current(key) == stored:
             return  # no change, no new version
         self.pending[key] = stored
         self.changes.append(Change(key, self.position, stored))
 
     def delete(self, key: str) -> None:
-        current = self.pending.get(key)
-        if current is None:
-            current = self._runner._stored(key)
-        if not current:
+        if not self._current(key):
             return
         self.pending[key] = _DELETED
         self.changes.append(Change(key, self.position, None))
@@ -136,11 +133,17 @@ class ProjectionRunner:
         if self._complete:
             return _DELETED
         stored = self.history.current_doc(self.model, key) or _DELETED
+        self._remember(key, stored)
+        return stored
+
+    def _remember(self, key: str, stored: bytes) -> None:
+        """Cache a committed document as most recently used, evicting the oldest."""
+        cache = self._cache
         cache[key] = stored
+        cache.move_to_end(key)
         if len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
             self._complete = False
-        return stored
 
     def run(
         self,
@@ -226,13 +229,8 @@ class ProjectionRunner:
                 f"{self.model}: another runner moved the checkpoint past {after}; "
                 "this batch was not applied"
             )
-        cache = self._cache
         for key, stored in view.pending.items():
-            cache[key] = stored
-            cache.move_to_end(key)
-        while len(cache) > CACHE_SIZE:
-            cache.popitem(last=False)
-            self._complete = False
+            self._remember(key, stored)
         return applied
 
 

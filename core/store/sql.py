@@ -854,14 +854,9 @@ class SqlEventStore(EventStore):
         if not part.windowed:
             yield from self._range_pages(part, part.low, part.high, backwards, limit)
             return
-        head = self.head_position()
-        top = head if part.high is None else min(part.high, head)
-        total = max(0, top - part.low + 1)
+        closed, total = self._scan_windows(part)
         # Forward, the last window is open-ended: events appended meanwhile are read too.
-        windows: list[tuple[int, int | None]] = [
-            (start, min(start + SCAN_WINDOW - 1, top))
-            for start in range(part.low, top + 1, SCAN_WINDOW)
-        ]
+        windows: list[tuple[int, int | None]] = list(closed)
         if backwards:
             windows.reverse()
         elif part.high is None:
@@ -875,6 +870,21 @@ class SqlEventStore(EventStore):
                     remaining -= len(page)
             if remaining is not None and remaining <= 0:
                 return
+
+    def _top(self, part: _Part) -> int:
+        """The last position a part reaches now (its bound, or the head)."""
+        head = self.head_position()
+        return head if part.high is None else min(part.high, head)
+
+    def _scan_windows(self, part: _Part) -> tuple[list[tuple[int, int]], int]:
+        """A scanned part's windows of SCAN_WINDOW positions up to :meth:`_top`, in
+        order, and how many positions they cover (the total progress reports count to)."""
+        top = self._top(part)
+        windows = [
+            (start, min(start + SCAN_WINDOW - 1, top))
+            for start in range(part.low, top + 1, SCAN_WINDOW)
+        ]
+        return windows, max(0, top - part.low + 1)
 
     def _range_pages(
         self, part: _Part, low: int, high: int | None, backwards: bool, limit: int | None
@@ -973,21 +983,16 @@ class SqlEventStore(EventStore):
         total = 0
         for part in self._parts(where, max(low or 1, 1), high):
             if not part.conditions and part.source is events:
-                head = self.head_position()
-                top = head if part.high is None else min(part.high, head)
-                total += max(0, top - part.low + 1)
+                total += max(0, self._top(part) - part.low + 1)
                 continue
             windows: list[tuple[int, int | None]] = [(part.low, part.high)]
+            scanned = 0
             if part.windowed:
-                head = self.head_position()
-                top = head if part.high is None else min(part.high, head)
-                windows = [
-                    (start, min(start + SCAN_WINDOW - 1, top))
-                    for start in range(part.low, top + 1, SCAN_WINDOW)
-                ]
+                scan, scanned = self._scan_windows(part)
+                windows = list(scan)
             for done, (start, stop) in enumerate(windows):
                 if part.windowed:
-                    checkpoint(done * SCAN_WINDOW, max(1, (windows[-1][1] or 0) - part.low + 1))
+                    checkpoint(done * SCAN_WINDOW, scanned)
                 stmt = select(func.count()).select_from(part.source)
                 stmt = stmt.where(*part.bounded(start, stop))
                 with self._reading() as conn:

@@ -68,7 +68,7 @@ def positions(store: EventStore, where: EventFilter, **options: object) -> list[
 
 
 def index_states(store: EventStore) -> list[str]:
-    """Index the store step by step; yields a label after each step (memory: one state)."""
+    """The index states to check in turn (``advance_index`` reaches each); memory: one."""
     return ["none", "part", "all"] if isinstance(store, SqlEventStore) else ["all"]
 
 
