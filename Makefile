@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_STORE ?= $(CURDIR)/demo-store.db
 
-.PHONY: run test lint bench bench-console clean
+.PHONY: run test lint bench bench-projections bench-console clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ lint: $(VENV)/.installed-test
 ## Benchmarks: ratios against raw sqlite3 and the eventsourcing library, same run.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
+
+## Projection benchmarks on a ~1M-event orders demo store (built once, cached; --profile).
+bench-projections: $(VENV)/.installed-bench
+	$(BIN)/python -m tests.benchmarks.projections --profile $(BENCH_ARGS)
 
 ## Console benchmarks on a 10M-event store (built once, cached; several minutes).
 bench-console: $(VENV)/.installed-bench

@@ -1,0 +1,572 @@
+"""Benchmarks of the projection runner (issue 5): rebuild speed, disk, append-to-effect latency.
+
+Run on demand (``make bench-projections``), never collected by pytest::
+
+    .venv/bin/python -m tests.benchmarks.projections [--orders N] [--profile]
+
+The orders demo store (``--orders 240000`` is about 1M events) is built once and cached
+under the benchmarks' cache folder, keyed by a hash of the code that decides its
+contents; every measurement works on a fresh copy of it. Every figure is measured in
+the same run on the same events: the runner's rebuild against a pure in-memory fold of
+the same events, the history's disk against the events' own. The table is also written
+to ``docs/benchmarks-projections.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import importlib
+import os
+import resource
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import psutil
+
+from core.events import RecordedEvent
+from core.projections.fold import fold_projection
+from core.registry import Registry
+from core.store import EventFilter
+from core.upcasting import UpcastFailed
+from core.workspace import Workspace
+from tests.benchmarks.run import CACHE_DIR, ROOT, environment, per_second, profile
+
+REPORT: Final = ROOT / "docs" / "benchmarks-projections.md"
+#: Bump when the demo store must be rebuilt for a reason the hashed files do not show.
+STORE_FORMAT: Final = 1
+SEED: Final = 7
+MODEL: Final = "order_summary:1"
+#: Appends whose effect row 4 waits for, one at a time.
+LATENCY_SAMPLES: Final = 40
+MIB: Final = 1024 * 1024
+
+REBUILD_TARGET: Final = 250_000  # positions per second
+FOLD_RATIO_TARGET: Final = 0.3
+DISK_RATIO_TARGET: Final = 2.0
+LATENCY_TARGET: Final = 1.5  # seconds, p95
+
+
+# -- the demo store ----------------------------------------------------------------------------
+
+
+def store_key(orders: int) -> str:
+    """What the cached store depends on: the orders plugin, the schema, the size, the seed."""
+    digest = hashlib.sha256(f"{STORE_FORMAT} {orders} {SEED}".encode())
+    for path in sorted(
+        [*(ROOT / "plugins" / "orders").glob("*.py"), ROOT / "core/store/schema.py"]
+    ):
+        digest.update(path.relative_to(ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def demo_store(orders: int) -> Path:
+    """The cached demo store for ``orders`` orders, built (about a minute per 1M events) if
+    missing. Built under a temporary name, so an interrupted build is never reused."""
+    path = CACHE_DIR / f"projections-orders-{orders}-{store_key(orders)}.db"
+    if path.exists():
+        return path
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    building = path.with_name(f"{path.name}.building-{os.getpid()}")
+    print(f"building the demo store ({orders:,} orders) at {path} ...", file=sys.stderr)
+    started = time.perf_counter()
+    workspace = Workspace.open(str(building), read_only=False)
+    try:
+        workspace.write_demo("orders", orders=orders, seed=SEED)
+    finally:
+        workspace.close()
+    with sqlite3.connect(building) as conn:  # fold the WAL in: one file to copy
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{building}{suffix}").unlink(missing_ok=True)
+    os.replace(building, path)
+    print(f"built in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return path
+
+
+def fresh_copy(source: Path, folder: Path, name: str) -> Path:
+    """A copy of the store to measure on (the copy is in the page cache afterwards)."""
+    target = folder / f"{name}.db"
+    shutil.copyfile(source, target)
+    return target
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Row:
+    """One line of the table; ``missed`` is None for information rows."""
+
+    number: str
+    name: str
+    eventscope: str
+    baseline: str
+    ratio: str
+    target: str
+    missed: bool | None = None
+
+    @property
+    def result(self) -> str:
+        return "info" if self.missed is None else ("MISS" if self.missed else "PASS")
+
+
+@dataclass(slots=True)
+class Report:
+    """The rows, how they were measured, and what the profiles need."""
+
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    disk: list[tuple[str, int]] = field(default_factory=list)
+
+    def missed(self, number: str) -> bool:
+        return any(row.number == number and row.missed for row in self.rows)
+
+
+def render(rows: Sequence[Row]) -> str:
+    """The markdown table."""
+    lines = [
+        "| # | benchmark | Eventscope | baseline (same run) | ratio | target | result |",
+        "|---|---|--:|--:|--:|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.number} | {row.name} | {row.eventscope} | {row.baseline} | {row.ratio} "
+            f"| {row.target} | {row.result} |"
+        )
+    return "\n".join(lines)
+
+
+# -- measurements ------------------------------------------------------------------------------
+
+
+def rebuild(path: Path, reference: str = MODEL) -> tuple[float, int, int]:
+    """Rebuild a read model with history from position 0 through ``Workspace.run_projection``.
+
+    Returns (seconds, positions covered, events applied); opening the store is not timed.
+    """
+    workspace = Workspace.open(str(path), read_only=False)
+    try:
+        started = time.perf_counter()
+        result = workspace.run_projection(reference)
+        seconds = time.perf_counter() - started
+    finally:
+        workspace.close()
+    return seconds, result.scanned, result.events
+
+
+def _raise(failure: UpcastFailed) -> None:
+    raise failure
+
+
+@dataclass(frozen=True, slots=True)
+class FoldTimes:
+    """The in-memory fold of the same events, and the read model it built."""
+
+    read_seconds: float  # read + upcast into a list
+    fold_seconds: float  # fold_projection over the list
+    streamed_seconds: float  # fold_projection over store.read(), upcasting as it goes
+    events: int
+    documents: dict[str, dict[str, Any]]
+
+
+def pure_fold(path: Path, reference: str = MODEL) -> FoldTimes:
+    """Time ``fold_projection`` over the events already read and upcast, then again
+    with the read (a stream of ``store.read`` upcast on the fly)."""
+    workspace = Workspace.open(str(path), read_only=True)
+    try:
+        projection = workspace.registry.projection(*_name_version(reference))
+        upcasters = workspace.registry.upcasters
+        where = EventFilter(types=projection.event_types())
+        started = time.perf_counter()
+        events: list[RecordedEvent] = list(
+            upcasters.upcast_all(workspace.store.read(where), _raise)
+        )
+        read_seconds = time.perf_counter() - started
+        gc.collect()
+        started = time.perf_counter()
+        documents = fold_projection(projection, events)
+        fold_seconds = time.perf_counter() - started
+        count = len(events)
+        del events
+        gc.collect()
+        started = time.perf_counter()
+        fold_projection(projection, workspace.store.read(where), upcasters=upcasters)
+        streamed_seconds = time.perf_counter() - started
+    finally:
+        workspace.close()
+    return FoldTimes(read_seconds, fold_seconds, streamed_seconds, count, documents)
+
+
+def _name_version(reference: str) -> tuple[str, int]:
+    name, _, version = reference.partition(":")
+    return name, int(version)
+
+
+def read_model_equals_fold(path: Path, documents: dict[str, dict[str, Any]]) -> bool:
+    """Whether the runner's current documents are exactly the fold's."""
+    workspace = Workspace.open(str(path), read_only=True)
+    try:
+        history = workspace.history
+        assert history is not None
+        return history.documents_at(MODEL) == documents
+    finally:
+        workspace.close()
+
+
+def disk_usage(path: Path) -> dict[str, int]:
+    """Bytes of every table and index, from SQLite's ``dbstat`` virtual table."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+    conn.close()
+    return {name: int(size) for name, size in rows}
+
+
+def table_and_indexes(path: Path, table: str) -> list[str]:
+    """A table's name and the names of its indexes (SQLite's automatic ones included)."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (table,)
+            )
+        ]
+    conn.close()
+    return [table, *names]
+
+
+def append_to_effect(path: Path, samples: int) -> list[float] | None:
+    """Seconds from each append's return to its document in a scheduled read model.
+
+    None when ``core.scheduler`` does not exist yet. Appends one new order at a time
+    (OrderPlaced, schema 2) and polls ``order_summary:1``'s current document for it.
+    """
+    try:
+        scheduling: Any = importlib.import_module("core.scheduler")
+    except ImportError:
+        return None
+    workspace = Workspace.open(str(path), read_only=False)
+    history = workspace.history
+    assert history is not None
+    scheduler = scheduling.ProjectionScheduler(
+        workspace, owner="bench-projections", lease_seconds=30.0
+    )
+    latencies: list[float] = []
+    scheduler.start()
+    try:
+        for number in range(samples):
+            order_id = f"bench-{uuid.uuid4().hex[:12]}"
+            workspace.append(
+                f"order-{order_id}",
+                "OrderPlaced",
+                {
+                    "order_id": order_id,
+                    "customer_id": "bench-customer",
+                    "items": [{"sku": "BENCH", "quantity": 1, "unit_price_cents": 100}],
+                    "currency": "EUR",
+                },
+                {"schema_version": 2},
+            )
+            appended = time.perf_counter()
+            while history.current_doc(MODEL, order_id) is None:
+                if time.perf_counter() - appended > 30:
+                    raise TimeoutError(f"append {number}: no effect in {MODEL} after 30 s")
+                time.sleep(0.002)
+            latencies.append(time.perf_counter() - appended)
+            time.sleep(0.05 + 0.01 * (number % 7))  # appends land anywhere in a tick
+    finally:
+        scheduler.shutdown()
+        workspace.close()
+    return latencies
+
+
+def p95(values: Sequence[float]) -> float:
+    """The 95th percentile (inclusive method)."""
+    return statistics.quantiles(values, n=20, method="inclusive")[-1]
+
+
+# -- the benchmark -----------------------------------------------------------------------------
+
+
+def bench(report: Report, folder: Path, source: Path, orders: int) -> None:
+    """Rows 1-4, on one copy of the demo store (rebuilt, then folded, then measured)."""
+    copy = fresh_copy(source, folder, "rebuild")
+    seconds, positions, applied = rebuild(copy)
+    speed = positions / seconds
+    print(f"rebuild {MODEL}: {seconds:.1f} s, {per_second(positions, seconds)}", file=sys.stderr)
+    fold = pure_fold(copy)
+    fold_speed = positions / fold.fold_seconds
+    print(
+        f"fold: {fold.fold_seconds:.1f} s, {per_second(positions, fold.fold_seconds)}",
+        file=sys.stderr,
+    )
+    equal = read_model_equals_fold(copy, fold.documents)
+    documents = len(fold.documents)
+    fold.documents.clear()
+    report.rows.append(
+        Row(
+            "1",
+            f"rebuild `{MODEL}` with history ({positions:,} positions, {applied:,} events "
+            "applied, `Workspace.run_projection`)",
+            per_second(positions, seconds),
+            "—",
+            "—",
+            f"≥ {REBUILD_TARGET:,} ev/s",
+            speed < REBUILD_TARGET,
+        )
+    )
+    ratio = speed / fold_speed
+    report.rows.append(
+        Row(
+            "2",
+            "rebuild vs pure in-memory fold (`fold_projection` over the same events, read and "
+            "upcast beforehand)",
+            per_second(positions, seconds),
+            per_second(positions, fold.fold_seconds),
+            f"{ratio:.2f}x",
+            f"≥ {FOLD_RATIO_TARGET}x",
+            ratio < FOLD_RATIO_TARGET,
+        )
+    )
+    with_read = positions / fold.streamed_seconds
+    report.rows.append(
+        Row(
+            "2b",
+            "rebuild vs the fold including the read (`fold_projection` over `store.read`, "
+            "upcast on the fly)",
+            per_second(positions, seconds),
+            per_second(positions, fold.streamed_seconds),
+            f"{speed / with_read:.2f}x",
+            "—",
+        )
+    )
+    sizes = disk_usage(copy)
+    docs = sum(sizes.get(name, 0) for name in table_and_indexes(copy, "read_model_docs"))
+    events = sum(sizes.get(name, 0) for name in table_and_indexes(copy, "events"))
+    report.disk = sorted(sizes.items(), key=lambda item: -item[1])
+    versions = _count(copy, "SELECT count(*) FROM read_model_docs")
+    report.rows.append(
+        Row(
+            "3",
+            f"disk: `{MODEL}`'s history ({versions:,} versions of {documents:,} documents; "
+            "table + index) vs the events (table + indexes)",
+            f"{docs / MIB:,.0f} MiB",
+            f"{events / MIB:,.0f} MiB",
+            f"{docs / events:.2f}x",
+            f"< {DISK_RATIO_TARGET}x",
+            docs / events >= DISK_RATIO_TARGET,
+        )
+    )
+    others = [
+        projection.reference()
+        for projection in Registry.discover([]).projections.values()
+        if projection.reference() != MODEL
+    ]
+    for reference in others:
+        other_seconds, other_positions, _ = rebuild(copy, reference)
+        print(
+            f"rebuild {reference}: {other_seconds:.1f} s, "
+            f"{per_second(other_positions, other_seconds)}",
+            file=sys.stderr,
+        )
+    sizes = disk_usage(copy)
+    all_docs = sum(sizes.get(name, 0) for name in table_and_indexes(copy, "read_model_docs"))
+    report.rows.append(
+        Row(
+            "3b",
+            f"disk: all {len(others) + 1} shipped projections' read models with history "
+            f"({', '.join(sorted([MODEL, *others]))})",
+            f"{all_docs / MIB:,.0f} MiB",
+            f"{events / MIB:,.0f} MiB",
+            f"{all_docs / events:.2f}x",
+            "—",
+        )
+    )
+    latencies = append_to_effect(copy, LATENCY_SAMPLES)
+    if latencies is None:
+        report.rows.append(
+            Row(
+                "4",
+                "append → effect in a scheduled read model, p95 — **TODO: not measured yet** "
+                "(`core/scheduler.py` does not exist yet)",
+                "not measured yet",
+                "—",
+                "—",
+                f"< {LATENCY_TARGET} s",
+                None,
+            )
+        )
+    else:
+        worst = p95(latencies)
+        report.rows.append(
+            Row(
+                "4",
+                f"append → effect in scheduled `{MODEL}`, p95 of {len(latencies)} appends "
+                f"(median {statistics.median(latencies) * 1000:.0f} ms)",
+                f"{worst * 1000:,.0f} ms",
+                "—",
+                "—",
+                f"< {LATENCY_TARGET} s",
+                worst >= LATENCY_TARGET,
+            )
+        )
+    report.notes.extend(
+        notes(orders, positions, applied, equal, fold, versions, documents, LATENCY_SAMPLES)
+    )
+    report.notes.append(
+        f"- read + upcast of the {fold.events:,} handled events into a list (outside row 2's "
+        f"timing): {fold.read_seconds:.1f} s; rebuild {seconds:.1f} s; fold "
+        f"{fold.fold_seconds:.1f} s; fold with the read {fold.streamed_seconds:.1f} s."
+    )
+
+
+def _count(path: Path, sql: str) -> int:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        value = int(conn.execute(sql).fetchone()[0])
+    conn.close()
+    return value
+
+
+def notes(
+    orders: int,
+    positions: int,
+    applied: int,
+    equal: bool,
+    fold: FoldTimes,
+    versions: int,
+    documents: int,
+    samples: int,
+) -> list[str]:
+    """How each row was measured, for the report."""
+    return [
+        f"- store: `Workspace.write_demo('orders', orders={orders:,}, seed={SEED})`, "
+        f"{positions:,} events, built once and cached under `{CACHE_DIR}` (keyed by a hash "
+        "of `plugins/orders/*.py` and `core/store/schema.py`); every row runs on a fresh "
+        "copy, so the file is in the page cache (the copy reads it).",
+        "- ev/s are positions covered per second (the checkpoint's progress, the same count "
+        f"for the runner and the fold), one timed run each. The fold handles "
+        f"{fold.events:,} events; the runner applied {applied:,}.",
+        f"- row 1: `Workspace.run_projection('{MODEL}')` from an empty read model, one "
+        "transaction per batch, history kept; opening the store is not timed.",
+        f"- row 2: the same events read with `store.read(EventFilter(types=...))` and upcast "
+        "into a list before the timing, then `fold_projection` (a dict in memory, no "
+        f"history). The runner's read model was checked against the fold's: "
+        f"{'equal' if equal else '**DIFFERENT**'} ({documents:,} documents).",
+        f"- row 3: `SELECT name, sum(pgsize) FROM dbstat GROUP BY name` after the rebuild "
+        f"(`read_model_docs` then holds only `{MODEL}`: {versions:,} versions); the events "
+        "side is the `events` table and its indexes (not the search index, not `streams`). "
+        "Row 3b rebuilds the other shipped projections on the same copy and measures again.",
+        f"- row 4: a `ProjectionScheduler` started on the caught-up copy; {samples} appends "
+        "of a new order (OrderPlaced, one at a time, 50-110 ms apart), each timed from "
+        f"the append's return until `HistoryStore.current_doc('{MODEL}', order_id)` finds it "
+        "(polled every 2 ms).",
+    ]
+
+
+def profile_misses(report: Report, folder: Path, source: Path) -> str:
+    """A cProfile table of every missed row (a rebuild on a fresh copy for rows 1-2)."""
+    parts: list[str] = []
+    copies = iter(range(1_000))
+    if report.missed("1") or report.missed("2"):
+        parts.append(
+            profile(
+                f"rebuild of `{MODEL}` (rows 1 and 2)",
+                lambda: rebuild(fresh_copy(source, folder, f"profile-{next(copies)}")),
+            )
+        )
+    if report.missed("3"):
+        lines = ["\n### row 3: bytes per table and index (dbstat), not a cProfile matter\n"]
+        lines += ["| table or index | MiB |", "|---|--:|"]
+        lines += [f"| `{name}` | {size / MIB:,.1f} |" for name, size in report.disk[:12]]
+        parts.append("\n".join(lines) + "\n")
+    if report.missed("4"):
+        parts.append(
+            "\n(row 4 missed: the scheduler runs in its own threads, which cProfile does not "
+            "see; profile its tick directly)\n"
+        )
+    return "".join(parts)
+
+
+def write_report(
+    output: Path, report: Report, table: str, profiles: str, header: list[str]
+) -> None:
+    """Overwrite the markdown report."""
+    command = " ".join([".venv/bin/python -m tests.benchmarks.projections", *sys.argv[1:]])
+    text = "\n".join(
+        [
+            "# Projection benchmarks",
+            "",
+            "Measured by `tests/benchmarks/projections.py` (`make bench-projections`); every "
+            "figure in one run, on the same events.",
+            "",
+            *header,
+            f"- command: `{command}`",
+            "",
+            table,
+            "",
+            "## How it was measured",
+            "",
+            *report.notes,
+            "",
+        ]
+    )
+    if profiles:
+        text += "\n## Profiles of the rows that missed\n" + profiles
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    print(f"\nwritten to {output}", file=sys.stderr)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks.projections", description=__doc__
+    )
+    parser.add_argument("--orders", type=int, default=240_000, help="demo orders (~4 events each)")
+    parser.add_argument("--profile", action="store_true", help="profile rows that miss")
+    parser.add_argument("--output", type=Path, default=REPORT, help="markdown report")
+    args = parser.parse_args(argv)
+    if args.orders < 100:
+        parser.error("--orders >= 100")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Build or reuse the store, run every row, print the table, write the report."""
+    args = parse_args(argv)
+    busy_before = psutil.cpu_percent(interval=1.0)
+    started = time.perf_counter()
+    source = demo_store(args.orders)
+    report = Report()
+    folder = Path(tempfile.mkdtemp(prefix="eventscope-bench-projections-"))
+    try:
+        bench(report, folder, source, args.orders)
+        table = render(report.rows)
+        print(table)
+        report.notes.append(
+            "- peak RSS of the benchmark process (the fold's list of events dominates): "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB; whole run "
+            f"{time.perf_counter() - started:.0f} s (store build included if it was built)."
+        )
+        profiles = profile_misses(report, folder, source) if args.profile else ""
+        if profiles:
+            print(profiles)
+        write_report(args.output, report, table, profiles, environment(busy_before))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
