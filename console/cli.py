@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -20,6 +24,8 @@ from core.errors import (
     WrongExpectedVersion,
 )
 from core.events import ExpectedVersion, parse_time
+from core.jobs import Job, ProgressMeter
+from core.projections.runner import ProjectionInactive, RunResult
 from core.registry import Registry
 from core.store import EventFilter
 from core.timetravel.reference import ReadModelRef
@@ -34,6 +40,22 @@ EXIT_USAGE = 2
 EXIT_CONFLICT = 3
 EXIT_REJECTED = 4
 EXIT_STORE_UNUSABLE = 5
+
+
+#: ``eventscope projections ACTION``; those after "reset" need a projection named.
+PROJECTION_ACTIONS = (
+    "list",
+    "run",
+    "rebuild",
+    "runs",
+    "reset",
+    "pause",
+    "resume",
+    "retry",
+    "skip",
+    "retire",
+    "retain",
+)
 
 
 class UsageError(Exception):
@@ -124,10 +146,32 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--name", default="orders", help="which plugin's demo (default orders)")
 
     projections = commands.add_parser(
-        "projections", help="projections: list, run, rebuild or reset [NAME[:VERSION]]"
+        "projections",
+        help="projections: list, run, rebuild, reset, pause, resume, retry, skip, retire, "
+        "retain, runs [NAME[:VERSION]]",
     )
-    projections.add_argument("action", choices=["list", "run", "rebuild", "reset"])
+    projections.add_argument("action", choices=PROJECTION_ACTIONS)
     projections.add_argument("ref", nargs="?", help="NAME[:VERSION] (default: every one)")
+    projections.add_argument(
+        "--since", metavar="POINT", help="retain: keep history from this position or time on"
+    )
+    projections.add_argument("--limit", type=_positive_int, default=100, help="runs: how many")
+    projections.add_argument(
+        "--progress", action="store_true", help="run/rebuild: report progress on stderr"
+    )
+
+    worker = commands.add_parser(
+        "worker", help="keep projections current until SIGTERM/SIGINT (headless)"
+    )
+    worker.add_argument("refs", nargs="*", metavar="REF", help="NAME[:VERSION] (default: all)")
+    worker.add_argument("--name", help="this worker's name in leases and run history")
+    worker.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=30.0,
+        help="how long a worker that died keeps its projections (default %(default)s)",
+    )
+    worker.add_argument("--threads", type=_positive_int, default=4, help="projections at once")
 
     replay = commands.add_parser("replay", help="a read model at a point: NAME[:VERSION][@POINT]")
     replay.add_argument("ref")
@@ -343,6 +387,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if command == "projections":
         return _projections(args)
+    if command == "worker":
+        return _worker(args)
     if command == "replay":
         with _open(args, read_only=True, plugins=True) as workspace:
             replayed = workspace.replay(args.ref)
@@ -359,39 +405,152 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _projections(args: argparse.Namespace) -> int:
-    """``projections list|run|rebuild|reset [REF]``: one JSON line per projection version."""
-    if args.action == "list":
+    """``projections ACTION [REF]``: one JSON line per projection version."""
+    action = args.action
+    if action == "list":
         with _open(args, read_only=True, plugins=True) as workspace:
             statuses = workspace.projection_statuses()
         if args.ref is not None:
             statuses = [s for s in statuses if _matches(args.ref, s.name, s.version)]
         _write_lines(_json_line(status.to_dict()) for status in statuses)
         return EXIT_OK
-    if args.action == "reset" and args.ref is None:
-        raise UsageError("projections reset: name the projection (NAME[:VERSION])")
+    if action == "runs":
+        with _open(args, read_only=True, plugins=True) as workspace:
+            runs = workspace.projection_runs(args.ref, limit=args.limit)
+        _write_lines(_json_line(run.to_dict()) for run in runs)
+        return EXIT_OK
+    if args.ref is None and action not in ("run", "rebuild"):
+        raise UsageError(f"projections {action}: name the projection (NAME[:VERSION])")
+    if action == "retain" and args.since is None:
+        raise UsageError("projections retain: say --since POINT (a position or a time)")
     with _open(args, read_only=False, plugins=True) as workspace:
         if args.ref is not None:
-            references = [workspace.registry.projection(*_name_version(args.ref)).reference()]
+            references = [workspace.projection_of(args.ref).reference()]
         else:
             references = [p.reference() for _, p in sorted(workspace.registry.projections.items())]
-        lines = []
+        lines, faulted = [], False
         for reference in references:
-            if args.action in ("rebuild", "reset"):
-                workspace.reset_projection(reference)
-            if args.action == "reset":
-                lines.append({"projection": reference, "checkpoint": 0})
-                continue
-            result = workspace.run_projection(reference)
-            lines.append(
-                {
-                    "projection": reference,
-                    "from_position": result.from_position,
-                    "checkpoint": result.checkpoint,
-                    "events": result.events,
-                    "seconds": round(result.seconds, 3),
-                }
-            )
+            if action in ("run", "rebuild"):
+                if action == "rebuild":
+                    workspace.reset_projection(reference)
+                try:
+                    result = _run_with_progress(workspace, reference, args.progress)
+                except ProjectionInactive as inactive:
+                    if args.ref is not None:
+                        raise
+                    lines.append({"projection": reference, "state": inactive.status.state})
+                    continue
+                lines.append(_run_line(result))
+                faulted = faulted or result.fault is not None
+            elif action == "retain":
+                since = workspace.resolve_position(ReadModelRef.parse(f"{reference}@{args.since}"))
+                deleted = workspace.retain_history(reference, since)
+                lines.append({"projection": reference, "history_from": since, "deleted": deleted})
+            elif action == "skip":
+                skipped = workspace.skip_faulted_event(reference)
+                lines.append(
+                    {
+                        "projection": reference,
+                        "skipped_position": skipped.fault_position,
+                        "skipped_event_id": skipped.fault_event_id,
+                    }
+                )
+            else:
+                _change_projection(workspace, action, reference)
+                lines.append(workspace.projection_status(reference).to_dict())
     _write_lines(_json_line(line) for line in lines)
+    return EXIT_ERROR if faulted else EXIT_OK
+
+
+def _change_projection(workspace: Workspace, action: str, reference: str) -> None:
+    operations = {
+        "reset": workspace.reset_projection,
+        "pause": workspace.pause_projection,
+        "resume": workspace.resume_projection,
+        "retry": workspace.retry_projection,
+        "retire": workspace.retire_projection,
+    }
+    operations[action](reference)
+
+
+def _run_line(result: RunResult) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "projection": result.model,
+        "from_position": result.from_position,
+        "checkpoint": result.checkpoint,
+        "events": result.events,
+        "seconds": round(result.seconds, 3),
+    }
+    if result.fault is not None:
+        line["fault"] = {
+            "position": result.fault.position,
+            "event_id": result.fault.event_id,
+            "error": result.fault.error,
+        }
+    return line
+
+
+def _run_with_progress(workspace: Workspace, reference: str, show: bool) -> RunResult:
+    """Run a projection; Ctrl-C stops it between batches (what was committed stays)."""
+    meter = ProgressMeter()
+    shown = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if not show:
+            return
+        now = time.monotonic()
+        if now - shown[0] >= 0.5 or done == total:
+            shown[0] = now
+            print(f"{reference}: {meter.measure(done, total).describe()}", file=sys.stderr)
+
+    job = Job(progress)
+    previous = signal.signal(signal.SIGINT, lambda *_: job.cancel())
+    try:
+        with job.running():
+            return workspace.run_projection(reference)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """``worker [REF]...``: run projections on the scheduler until SIGTERM or SIGINT."""
+    from core.scheduler import ProjectionScheduler, TickOutcome  # APScheduler: only here
+
+    stop = threading.Event()
+    out_lock = threading.Lock()
+
+    def report(outcome: TickOutcome) -> None:
+        line: dict[str, Any] = {"projection": outcome.model}
+        if outcome.result is not None:
+            line |= _run_line(outcome.result)
+        else:
+            line["error"] = outcome.error
+        with out_lock:
+            _write_lines([_json_line(line)])
+
+    with _open(args, read_only=False, plugins=True) as workspace:
+        scheduler = ProjectionScheduler(
+            workspace,
+            references=args.refs or None,
+            worker=args.name,
+            lease_seconds=args.lease_seconds,
+            on_tick=report,
+            max_threads=max(1, args.threads),
+        )
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        scheduler.start()
+        print(
+            f"eventscope: worker {scheduler.worker} running "
+            f"{', '.join(scheduler.projections)} on {workspace.display_location}",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            pass
+        scheduler.shutdown()
+        print(f"eventscope: worker {scheduler.worker} stopped", file=sys.stderr, flush=True)
     return EXIT_OK
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -39,7 +38,7 @@ from console.panels.streams import StreamsPanel
 from console.panels.timeline import TimelinePanel
 from console.workers import TaskRunner
 from core.events import RecordedEvent
-from core.workspace import Workspace
+from core.workspace import AUDIT_STREAM, Workspace, operator_name
 
 __all__ = [
     "AUDIT_STREAM",
@@ -68,7 +67,6 @@ MAX_RECENT_STORES = 8
 RATE_INTERVAL_MS = 2_000
 INDEX_INTERVAL_MS = 2_000
 INDEX_BATCH_LIMIT = 50_000  # events indexed per tick: a tick never holds a worker for long
-AUDIT_STREAM = "$audit"
 THEMES = ("light", "dark")
 _RECENT_KEY = "main_window/recent_stores"
 _THEME_KEY = "main_window/theme"
@@ -173,14 +171,6 @@ def _remember_store(settings: QSettings, location: str) -> None:
     locations = [location, *(item for item in recent_stores(settings) if item != location)]
     settings.setValue(_RECENT_KEY, locations[:MAX_RECENT_STORES])
     settings.sync()
-
-
-def operator_name() -> str:
-    """Who is at the console, for the audit trail."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name nor passwd entry (some containers)
-        return "unknown"
 
 
 class _ModeBadge(QLabel):

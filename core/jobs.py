@@ -14,13 +14,15 @@ running on this thread, if any, and raises once that job is cancelled.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import NamedTuple
 
 from core.errors import Cancelled
 
-__all__ = ["Job", "ProgressCallback", "checkpoint", "current_job"]
+__all__ = ["Job", "Progress", "ProgressCallback", "ProgressMeter", "checkpoint", "current_job"]
 
 #: Called with (done, total) in whatever unit the work counts (events, buckets, ...).
 ProgressCallback = Callable[[int, int], None]
@@ -115,3 +117,37 @@ def checkpoint(done: int | None = None, total: int | None = None) -> None:
         job.report(done, total)
     else:
         job.check()
+
+
+class Progress(NamedTuple):
+    """How far long work has come: done of total, the rate so far, the time left."""
+
+    done: int
+    total: int
+    rate: float  # units per second since the work began
+    eta: float | None  # seconds left at that rate (None before anything was done)
+
+    def describe(self, unit: str = "events") -> str:
+        """``120,000/1,004,045 events (12%), 85,123 events/s, 10 s left``."""
+        percent = 100 * self.done // self.total if self.total else 100
+        text = f"{self.done:,}/{self.total:,} {unit} ({percent}%), {self.rate:,.0f} {unit}/s"
+        return text if self.eta is None else f"{text}, {self.eta:,.0f} s left"
+
+
+class ProgressMeter:
+    """Turns (done, total) reports into :class:`Progress` with a rate and a time left.
+
+    Args:
+        clock: seconds, monotonic (tests inject one).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._began = clock()
+
+    def measure(self, done: int, total: int) -> Progress:
+        """The progress at this report."""
+        elapsed = self._clock() - self._began
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else None
+        return Progress(done, total, rate, eta)

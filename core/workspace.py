@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -11,11 +12,26 @@ from typing import Any
 from core.commands.bus import CommandBus, CommandResult
 from core.demo import write_demo
 from core.errors import EventscopeError, StoreError
-from core.events import ANY, ExpectedVersion, NewEvent, RecordedEvent, StreamInfo
+from core.events import (
+    ANY,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    StreamInfo,
+    wall_clock_micros,
+)
 from core.jobs import checkpoint
 from core.projections.definition import Projection
 from core.projections.fold import fold_projection
-from core.projections.history import HistoryStore, RunRecord
+from core.projections.history import (
+    ACTIVE,
+    FAULTED,
+    PAUSED,
+    RETIRED,
+    HistoryStore,
+    ModelStatus,
+    RunRecord,
+)
 from core.projections.runner import ProjectionRunner, RunResult
 from core.registry import PluginInfo, Registry
 from core.store import (
@@ -30,9 +46,34 @@ from core.store.sql import display_location
 from core.timetravel.reference import ReadModelRef
 from core.upcasting import UpcastFailed
 
-__all__ = ["Replay", "UnknownDemo", "UpcastView", "Workspace"]
+__all__ = [
+    "AUDIT_STREAM",
+    "ProjectionStateError",
+    "ProjectionStatus",
+    "Replay",
+    "UnknownDemo",
+    "UpcastView",
+    "Workspace",
+    "operator_name",
+]
 
 _MICROSECOND = timedelta(microseconds=1)
+#: Where every write an operator makes is recorded.
+AUDIT_STREAM = "$audit"
+#: Runs younger than this count towards a projection's throughput.
+_THROUGHPUT_WINDOW_US = 60_000_000
+
+
+def operator_name() -> str:
+    """Who is at the console or the command line, for the audit trail."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name nor passwd entry (some containers)
+        return "unknown"
+
+
+class ProjectionStateError(EventscopeError):
+    """An operation that does not fit the projection's state (resume a running one, ...)."""
 
 
 class UnknownDemo(EventscopeError):
@@ -67,28 +108,55 @@ class Replay:
 
 @dataclass(frozen=True, slots=True)
 class ProjectionStatus:
-    """A projection version as ``eventscope projections list`` shows it."""
+    """A projection version as ``eventscope projections list`` shows it.
+
+    ``state`` is one of: ``never run``; ``caught up`` (it reflects the head);
+    ``catching up`` (behind, and a worker holds its lease); ``behind`` (behind, and no
+    worker is running it); ``paused``; ``faulted`` (``fault_*`` say where and why);
+    ``retired``.
+    """
 
     name: str
     version: int
-    state: str  # "never run", "active", ...
+    state: str
     checkpoint: int
     head: int
     lag: int  # events between the checkpoint and the head
+    lag_seconds: float  # how long the oldest event it has not applied has waited
+    throughput: float  # positions per second over its runs of the last minute
+    worker: str | None  # who holds its lease now
     history_from: int
     interval: float
+    fault_position: int | None = None
+    fault_event_id: str | None = None
+    fault_error: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """``name:version``."""
+        return f"{self.name}:{self.version}"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON line of ``projections list``."""
-        return {
-            "projection": f"{self.name}:{self.version}",
+        line: dict[str, Any] = {
+            "projection": self.reference,
             "state": self.state,
             "checkpoint": self.checkpoint,
             "head": self.head,
             "lag": self.lag,
+            "lag_seconds": round(self.lag_seconds, 3),
+            "throughput": round(self.throughput, 1),
+            "worker": self.worker,
             "history_from": self.history_from,
             "interval": self.interval,
         }
+        if self.fault_position is not None:
+            line["fault"] = {
+                "position": self.fault_position,
+                "event_id": self.fault_event_id,
+                "error": self.fault_error,
+            }
+        return line
 
 
 class Workspace:
@@ -378,62 +446,216 @@ class Workspace:
         return self._history
 
     def projection_statuses(self) -> list[ProjectionStatus]:
-        """Every loaded projection version: checkpoint, state and lag behind the head."""
+        """Every loaded projection version: state, checkpoint, lag, throughput, worker."""
         head = self.store.head_position()
-        stored = {s.model: s for s in self.history.statuses()} if self.history else {}
-        found = []
-        for (name, version), projection in sorted(self.registry.projections.items()):
-            status = stored.get(projection.reference())
-            checkpoint = status.checkpoint if status else 0
-            found.append(
-                ProjectionStatus(
-                    name=name,
-                    version=version,
-                    state=status.state if status else "never run",
-                    checkpoint=checkpoint,
-                    head=head,
-                    lag=head - checkpoint,
-                    history_from=status.history_from if status else 0,
-                    interval=projection.interval,
-                )
-            )
-        return found
+        history = self.history
+        stored = {s.model: s for s in history.statuses()} if history else {}
+        recent: dict[str, list[RunRecord]] = {}
+        now = wall_clock_micros()
+        if history is not None:
+            for run in history.runs(limit=1000):
+                if now - run.started_at <= _THROUGHPUT_WINDOW_US:
+                    recent.setdefault(run.model, []).append(run)
+        return [
+            self._status_of(projection, stored.get(projection.reference()), head, now, recent)
+            for _, projection in sorted(self.registry.projections.items())
+        ]
 
-    def run_projection(self, reference: str, *, until: int | None = None) -> RunResult:
+    def projection_status(self, reference: str) -> ProjectionStatus:
+        """One projection version's status (see :meth:`projection_statuses`)."""
+        wanted = self.projection_of(reference).reference()
+        return next(s for s in self.projection_statuses() if s.reference == wanted)
+
+    def _status_of(
+        self,
+        projection: type[Projection],
+        status: ModelStatus | None,
+        head: int,
+        now: int,
+        recent: Mapping[str, Sequence[RunRecord]],
+    ) -> ProjectionStatus:
+        checkpoint = status.checkpoint if status else 0
+        lag = head - checkpoint
+        worker = status.leased_to(now) if status else None
+        if status is None:
+            state = "never run"
+        elif status.state != ACTIVE:
+            state = status.state
+        elif lag == 0:
+            state = "caught up"
+        else:
+            state = "catching up" if worker else "behind"
+        lag_seconds = 0.0
+        if lag > 0:
+            oldest = next(self.store.read(EventFilter(from_position=checkpoint + 1), limit=1))
+            lag_seconds = max(0.0, (now - _micros(oldest.recorded_at)) / 1_000_000)
+        runs = recent.get(projection.reference(), ())
+        busy = sum(run.duration_us for run in runs)
+        covered = sum(run.to_position - run.from_position for run in runs)
+        return ProjectionStatus(
+            name=projection.name,
+            version=projection.version,
+            state=state,
+            checkpoint=checkpoint,
+            head=head,
+            lag=lag,
+            lag_seconds=lag_seconds,
+            throughput=covered * 1_000_000 / busy if busy else 0.0,
+            worker=worker,
+            history_from=status.history_from if status else 0,
+            interval=projection.interval,
+            fault_position=status.fault_position if status else None,
+            fault_event_id=status.fault_event_id if status else None,
+            fault_error=status.fault_error if status else None,
+        )
+
+    def run_projection(
+        self,
+        reference: str,
+        *,
+        until: int | None = None,
+        lease: tuple[str, float] | None = None,
+    ) -> RunResult:
         """Catch one projection version up (``NAME[:VERSION]``), a batch per transaction.
+
+        Progress and cancellation go through the current :class:`~core.jobs.Job`.
+        A handler that fails faults the projection (``RunResult.fault``).
 
         Raises:
             UnknownProjection: no such projection or version.
             StoreReadOnly: the store is open read-only.
             StoreError: the store keeps no read models (in memory, or an old schema).
+            ProjectionInactive: it is paused, faulted or retired.
         """
-        projection = self._projection_of(reference)
-        history = self._require_history()
+        projection = self.projection_of(reference)
+        history = self.require_history()
         runner = self._runners.get(projection.reference())
         if runner is None:
             runner = ProjectionRunner(history, projection, upcasters=self.registry.upcasters)
             self._runners[projection.reference()] = runner
-        return runner.run(until=until)
+        return runner.run(until=until, lease=lease)
 
     def reset_projection(self, reference: str) -> None:
         """Forget a projection version's documents and history (it rebuilds from 0)."""
-        projection = self._projection_of(reference)
-        self._require_history().reset(projection.reference())
+        projection = self.projection_of(reference)
+        history = self.require_history()
+        history.ensure(projection.name, projection.version)
+        history.reset(projection.reference())
         self._runners.pop(projection.reference(), None)
+        self.audit("ProjectionReset", {"projection": projection.reference()})
+
+    def retire_projection(self, reference: str) -> None:
+        """Stop keeping a projection version: its documents and history are dropped and
+        no scheduler runs it until it is rebuilt. Other versions are untouched."""
+        projection = self.projection_of(reference)
+        history = self.require_history()
+        history.ensure(projection.name, projection.version)
+        history.reset(projection.reference(), state=RETIRED)
+        self._runners.pop(projection.reference(), None)
+        self.audit("ProjectionRetired", {"projection": projection.reference()})
+
+    def pause_projection(self, reference: str) -> None:
+        """Stop running a projection version until it is resumed (a batch in flight is
+        dropped, not committed).
+
+        Raises:
+            ProjectionStateError: it is faulted or retired.
+        """
+        self._change_state(reference, PAUSED, (ACTIVE, PAUSED), "ProjectionPaused")
+
+    def resume_projection(self, reference: str) -> None:
+        """Run a paused projection version again.
+
+        Raises:
+            ProjectionStateError: it is not paused (a faulted one is retried or skipped).
+        """
+        self._change_state(reference, ACTIVE, (PAUSED, ACTIVE), "ProjectionResumed")
+
+    def retry_projection(self, reference: str) -> None:
+        """Clear a projection's fault: its next run applies the faulting event again."""
+        self._change_state(reference, ACTIVE, (FAULTED,), "ProjectionRetried")
+
+    def skip_faulted_event(self, reference: str) -> ModelStatus:
+        """Step a faulted projection over the event it faulted on, recorded in ``$audit``
+        (which event, and the error), and make it active again. Returns the fault skipped.
+
+        Raises:
+            ProjectionStateError: it is not faulted.
+        """
+        projection = self.projection_of(reference)
+        history = self.require_history()
+        status = history.status(projection.reference())
+        if status is None or status.state != FAULTED:
+            raise ProjectionStateError(
+                f"{projection.reference()} is not faulted; there is no event to skip"
+            )
+        self.audit(
+            "ProjectionEventSkipped",
+            {
+                "projection": projection.reference(),
+                "position": status.fault_position,
+                "event_id": status.fault_event_id,
+                "error": _last_line(status.fault_error or ""),
+            },
+        )
+        skipped = history.skip_fault(projection.reference())
+        if skipped is None:
+            raise ProjectionStateError(
+                f"{projection.reference()} changed while skipping (retried or reset meanwhile)"
+            )
+        self._runners.pop(projection.reference(), None)
+        return skipped
+
+    def retain_history(self, reference: str, since: int) -> int:
+        """Keep a projection version's history from position ``since`` on (earlier points
+        are folded from the log instead); returns how many document versions went."""
+        projection = self.projection_of(reference)
+        deleted = self.require_history().retain(projection.reference(), since)
+        self.audit(
+            "ProjectionHistoryRetained",
+            {"projection": projection.reference(), "since": since, "deleted": deleted},
+        )
+        return deleted
+
+    def audit(self, event_type: str, data: Mapping[str, Any]) -> RecordedEvent:
+        """Record an operator's write in ``$audit`` (who, and what)."""
+        return self.append(AUDIT_STREAM, event_type, {**data, "user": operator_name()})
+
+    def _change_state(
+        self, reference: str, state: str, only_from: tuple[str, ...], audited: str
+    ) -> None:
+        projection = self.projection_of(reference)
+        history = self.require_history()
+        history.ensure(projection.name, projection.version)
+        if not history.change_state(projection.reference(), state, only_from=only_from):
+            current = history.status(projection.reference())
+            shown = current.state if current else "never run"
+            raise ProjectionStateError(
+                f"{projection.reference()} is {shown}: it cannot be {_VERBS[state]}"
+            )
+        self.audit(audited, {"projection": projection.reference()})
 
     def projection_runs(self, reference: str | None = None, *, limit: int = 100) -> list[RunRecord]:
         """The run history, newest first (of one projection version, or all)."""
         history = self.history
         if history is None:
             return []
-        model = None if reference is None else self._projection_of(reference).reference()
+        model = None if reference is None else self.projection_of(reference).reference()
         return history.runs(model, limit=limit)
 
-    def _projection_of(self, reference: str) -> type[Projection]:
+    def projection_of(self, reference: str) -> type[Projection]:
+        """The loaded projection a ``NAME[:VERSION]`` reference names (newest version
+        by default).
+
+        Raises:
+            InvalidReference: the reference does not parse.
+            UnknownProjection: no such projection or version.
+        """
         ref = ReadModelRef.parse(reference)
         return self.registry.projection(ref.name, ref.version)
 
-    def _require_history(self) -> HistoryStore:
+    def require_history(self) -> HistoryStore:
+        """The store's read models, or a StoreError saying why it has none."""
         history = self.history
         if history is None:
             raise StoreError(
@@ -469,3 +691,15 @@ class Workspace:
             projection, events, upcasters=self.registry.upcasters, on_upcast_failure=note
         )
         return Replay(ref, projection.reference(), position, documents, tuple(failures), "fold")
+
+
+_VERBS = {ACTIVE: "resumed or retried", PAUSED: "paused"}
+
+
+def _micros(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else text

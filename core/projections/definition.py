@@ -57,8 +57,10 @@ class Projection:
 
     name: ClassVar[str] = ""
     version: ClassVar[int] = 1
-    #: Seconds between scheduled runs (the projections runner uses it).
-    interval: ClassVar[float] = 1.0
+    #: Seconds between scheduled runs: near real time by default.
+    interval: ClassVar[float] = 0.5
+    #: Seconds one handler call may take before the projection is faulted at its event.
+    time_limit: ClassVar[float] = 10.0
     #: Event type -> name of the method handling it; filled in for every subclass.
     handlers: ClassVar[dict[str, str]] = {}
 

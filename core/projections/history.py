@@ -19,7 +19,18 @@ from core.events import wall_clock_micros
 from core.store.schema import CURRENT, DOCUMENTS_TABLE, READ_MODELS_TABLE, RUNS_TABLE
 from core.store.sql import SqlEventStore
 
-__all__ = ["CURRENT", "Change", "HistoryStore", "ModelStatus", "RunRecord"]
+__all__ = [
+    "ACTIVE",
+    "CURRENT",
+    "FAULTED",
+    "PAUSED",
+    "RETIRED",
+    "Change",
+    "Fault",
+    "HistoryStore",
+    "ModelStatus",
+    "RunRecord",
+]
 
 #: A document as stored: compact JSON, keys sorted (equal documents, equal bytes).
 DUMP_OPTIONS: Final = orjson.OPT_SORT_KEYS
@@ -28,6 +39,16 @@ _STATUS_COLUMNS: Final = (
     "model, name, version, checkpoint, state, history_from, fault_position, fault_event_id, "
     "fault_error, updated_at"
 )
+#: Schema 5 added leases; an older store opened read-only reads as if nobody held one.
+_LEASE_COLUMNS: Final = ", lease_owner, lease_expires"
+_NO_LEASE: Final = ", NULL, 0"
+
+#: The stored states of a read model. ``active`` ones are run; the others wait for an
+#: operator (resume, retry or skip, rebuild).
+ACTIVE: Final = "active"
+PAUSED: Final = "paused"
+FAULTED: Final = "faulted"
+RETIRED: Final = "retired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +65,12 @@ class ModelStatus:
     fault_event_id: str | None
     fault_error: str | None
     updated_at: int
+    lease_owner: str | None = None
+    lease_expires: int = 0  # microseconds since the epoch
+
+    def leased_to(self, now: int) -> str | None:
+        """The worker holding the lease at ``now`` (microseconds), if any."""
+        return self.lease_owner if self.lease_owner and self.lease_expires > now else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +92,9 @@ class RunRecord:
     from_position: int  # the checkpoint it started after
     to_position: int  # the checkpoint it left
     events: int  # events applied
-    outcome: str  # "ok", "cancelled", "faulted", "conflict"
+    outcome: str  # "ok", "cancelled", "faulted", "conflict", "stopped", "failed"
     error: str | None = None
+    worker: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready values."""
@@ -79,7 +107,17 @@ class RunRecord:
             "events": self.events,
             "outcome": self.outcome,
             "error": self.error,
+            "worker": self.worker,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """Where a projection stopped: the event its handler raised on, and the traceback."""
+
+    position: int
+    event_id: str
+    error: str
 
 
 class HistoryStore:
@@ -93,6 +131,11 @@ class HistoryStore:
         self.store = store
         m = store.marker
         self._m = m
+        self._leases = store.schema_version >= 5
+        self._status_select = (
+            f"SELECT {_STATUS_COLUMNS}{_LEASE_COLUMNS if self._leases else _NO_LEASE} "
+            f"FROM {READ_MODELS_TABLE}"
+        )
         self._sql_current = (
             f"SELECT doc FROM {DOCUMENTS_TABLE} WHERE model = {m} AND key = {m} "
             f"AND valid_to = {CURRENT}"
@@ -129,32 +172,118 @@ class HistoryStore:
     def status(self, model: str) -> ModelStatus | None:
         """One read model's status, or None if it was never run."""
         with self.store.read_transaction() as cursor:
-            cursor.execute(
-                f"SELECT {_STATUS_COLUMNS} FROM {READ_MODELS_TABLE} WHERE model = {self._m}",
-                (model,),
-            )
+            cursor.execute(f"{self._status_select} WHERE model = {self._m}", (model,))
             row = cursor.fetchone()
         return None if row is None else ModelStatus(*row)
 
     def statuses(self) -> list[ModelStatus]:
         """Every read model that has run, by name and version."""
         with self.store.read_transaction() as cursor:
-            cursor.execute(
-                f"SELECT {_STATUS_COLUMNS} FROM {READ_MODELS_TABLE} ORDER BY name, version"
-            )
+            cursor.execute(f"{self._status_select} ORDER BY name, version")
             rows = cursor.fetchall()
         return [ModelStatus(*row) for row in rows]
 
-    def reset(self, model: str) -> None:
-        """Forget a read model's documents and history; its checkpoint goes back to 0."""
+    def reset(self, model: str, *, state: str = ACTIVE) -> None:
+        """Forget a read model's documents and history; its checkpoint goes back to 0.
+
+        ``state`` is ACTIVE (rebuild from the first event) or RETIRED (stop keeping it:
+        schedulers leave it alone until it is rebuilt).
+        """
         m = self._m
         with self.store.write_transaction() as cursor:
             cursor.execute(f"DELETE FROM {DOCUMENTS_TABLE} WHERE model = {m}", (model,))
             cursor.execute(
-                f"UPDATE {READ_MODELS_TABLE} SET checkpoint = 0, state = 'active', "
+                f"UPDATE {READ_MODELS_TABLE} SET checkpoint = 0, state = {m}, "
                 "history_from = 0, fault_position = NULL, fault_event_id = NULL, "
                 f"fault_error = NULL, updated_at = {m} WHERE model = {m}",
-                (wall_clock_micros(), model),
+                (state, wall_clock_micros(), model),
+            )
+
+    def change_state(self, model: str, state: str, *, only_from: Sequence[str]) -> bool:
+        """Move a read model to ``state`` if it is in one of ``only_from``; returns whether
+        it moved. Leaving FAULTED clears the fault (a retry applies the event again)."""
+        m = self._m
+        clear = (
+            ", fault_position = NULL, fault_event_id = NULL, fault_error = NULL"
+            if state != FAULTED
+            else ""
+        )
+        marks = ", ".join([m] * len(only_from))
+        with self.store.write_transaction() as cursor:
+            cursor.execute(
+                f"UPDATE {READ_MODELS_TABLE} SET state = {m}, updated_at = {m}{clear} "
+                f"WHERE model = {m} AND state IN ({marks})",
+                (state, wall_clock_micros(), model, *only_from),
+            )
+            return bool(cursor.rowcount == 1)
+
+    def skip_fault(self, model: str) -> ModelStatus | None:
+        """Move a faulted read model's checkpoint over the event it faulted on and make it
+        active again; returns the status it had (None if it was not faulted there)."""
+        status = self.status(model)
+        if status is None or status.state != FAULTED or status.fault_position is None:
+            return None
+        m = self._m
+        with self.store.write_transaction() as cursor:
+            cursor.execute(
+                f"UPDATE {READ_MODELS_TABLE} SET checkpoint = {m}, state = '{ACTIVE}', "
+                "fault_position = NULL, fault_event_id = NULL, fault_error = NULL, "
+                f"updated_at = {m} WHERE model = {m} AND state = '{FAULTED}' "
+                f"AND checkpoint = {m} AND fault_position = {m}",
+                (
+                    status.fault_position,
+                    wall_clock_micros(),
+                    model,
+                    status.fault_position - 1,
+                    status.fault_position,
+                ),
+            )
+            return status if cursor.rowcount == 1 else None
+
+    def retain(self, model: str, since: int) -> int:
+        """Keep history from position ``since`` on: versions no longer valid at any
+        position >= ``since`` are deleted. Returns how many were.
+
+        The read model at an earlier position is then folded from the log instead.
+        """
+        m = self._m
+        with self.store.write_transaction() as cursor:
+            cursor.execute(
+                f"DELETE FROM {DOCUMENTS_TABLE} WHERE model = {m} AND valid_to <= {m}",
+                (model, since),
+            )
+            deleted = int(cursor.rowcount)
+            cursor.execute(
+                f"UPDATE {READ_MODELS_TABLE} SET history_from = {m}, updated_at = {m} "
+                f"WHERE model = {m} AND history_from < {m}",
+                (since, wall_clock_micros(), model, since),
+            )
+        return deleted
+
+    # -- leases -----------------------------------------------------------------------------
+
+    def acquire_lease(self, model: str, owner: str, *, seconds: float) -> bool:
+        """Take (or renew) the lease of a read model for ``seconds``; False if another
+        worker holds a lease that has not expired."""
+        now = wall_clock_micros()
+        m = self._m
+        with self.store.write_transaction() as cursor:
+            cursor.execute(
+                f"UPDATE {READ_MODELS_TABLE} SET lease_owner = {m}, lease_expires = {m} "
+                f"WHERE model = {m} AND (lease_owner IS NULL OR lease_owner = {m} "
+                f"OR lease_expires <= {m})",
+                (owner, now + int(seconds * 1_000_000), model, owner, now),
+            )
+            return bool(cursor.rowcount == 1)
+
+    def release_lease(self, model: str, owner: str) -> None:
+        """Give a lease back (nothing happens if ``owner`` does not hold it)."""
+        m = self._m
+        with self.store.write_transaction() as cursor:
+            cursor.execute(
+                f"UPDATE {READ_MODELS_TABLE} SET lease_owner = NULL, lease_expires = 0 "
+                f"WHERE model = {m} AND lease_owner = {m}",
+                (model, owner),
             )
 
     # -- documents --------------------------------------------------------------------------
@@ -209,13 +338,18 @@ class HistoryStore:
         expected_checkpoint: int,
         checkpoint: int,
         changes: Sequence[Change],
+        *,
+        lease: tuple[str, int] | None = None,
+        fault: Fault | None = None,
     ) -> bool:
         """Write a batch's document versions and move the checkpoint, in one transaction.
 
-        Compare-and-set: nothing is written unless the checkpoint is still
-        ``expected_checkpoint`` (another runner got there first: returns False).
+        Compare-and-set: nothing is written unless the read model is still active at
+        ``expected_checkpoint`` (and, with ``lease`` = (owner, expires), still leased to
+        that owner, whose lease is then extended): otherwise returns False.
         ``changes`` are in position order; a key's versions chain up (each one valid
-        until the next change of the key, the last one until CURRENT).
+        until the next change of the key, the last one until CURRENT). With ``fault``,
+        the read model is marked faulted at that event in the same transaction.
         """
         m = self._m
         closes: list[tuple[int, str, str]] = []
@@ -228,11 +362,24 @@ class HistoryStore:
                 inserts.append((model, change.key, change.position, valid_to, change.doc.decode()))
         for key, first in following.items():
             closes.append((first, model, key))
+        assignments = f"checkpoint = {m}, updated_at = {m}"
+        values: list[Any] = [checkpoint, wall_clock_micros()]
+        if fault is not None:
+            assignments += (
+                f", state = '{FAULTED}', fault_position = {m}, fault_event_id = {m}, "
+                f"fault_error = {m}"
+            )
+            values += [fault.position, fault.event_id, fault.error]
+        condition = f"model = {m} AND checkpoint = {m} AND state = '{ACTIVE}'"
+        values += [model, expected_checkpoint]
+        if lease is not None:
+            assignments += f", lease_expires = {m}"
+            values.insert(-2, lease[1])
+            condition += f" AND lease_owner = {m}"
+            values.append(lease[0])
         with self.store.write_transaction() as cursor:
             cursor.execute(
-                f"UPDATE {READ_MODELS_TABLE} SET checkpoint = {m}, updated_at = {m} "
-                f"WHERE model = {m} AND checkpoint = {m} AND state = 'active'",
-                (checkpoint, wall_clock_micros(), model, expected_checkpoint),
+                f"UPDATE {READ_MODELS_TABLE} SET {assignments} WHERE {condition}", values
             )
             if cursor.rowcount != 1:
                 return False  # nothing was written; the empty transaction commits
@@ -250,8 +397,8 @@ class HistoryStore:
         with self.store.write_transaction() as cursor:
             cursor.execute(
                 f"INSERT INTO {RUNS_TABLE} (model, started_at, duration_us, from_position, "
-                f"to_position, events, outcome, error) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, "
-                f"{m}, {m})",
+                f"to_position, events, outcome, error{', worker' if self._leases else ''}) "
+                f"VALUES ({', '.join([m] * (9 if self._leases else 8))})",
                 (
                     run.model,
                     run.started_at,
@@ -261,6 +408,7 @@ class HistoryStore:
                     run.events,
                     run.outcome,
                     run.error,
+                    *((run.worker,) if self._leases else ()),
                 ),
             )
 
@@ -272,7 +420,8 @@ class HistoryStore:
         with self.store.read_transaction() as cursor:
             cursor.execute(
                 "SELECT model, started_at, duration_us, from_position, to_position, events, "
-                f"outcome, error FROM {RUNS_TABLE} {where}ORDER BY id DESC LIMIT {m}",
+                f"outcome, error{', worker' if self._leases else ''} FROM {RUNS_TABLE} "
+                f"{where}ORDER BY id DESC LIMIT {m}",
                 params,
             )
             rows = cursor.fetchall()

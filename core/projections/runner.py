@@ -11,6 +11,7 @@ says it is done. Nothing is ever applied twice.
 from __future__ import annotations
 
 import time
+import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,11 +23,20 @@ from core.errors import Cancelled, EventscopeError
 from core.events import wall_clock_micros
 from core.jobs import checkpoint as report
 from core.projections.definition import JsonDoc, Projection
-from core.projections.history import DUMP_OPTIONS, Change, HistoryStore, RunRecord
+from core.projections.history import (
+    ACTIVE,
+    DUMP_OPTIONS,
+    Change,
+    Fault,
+    HistoryStore,
+    ModelStatus,
+    RunRecord,
+)
+from core.projections.watchdog import HandlerTimedOut, HandlerWatch
 from core.store import EventFilter
 from core.upcasting import Upcasters, UpcastFailed
 
-__all__ = ["CheckpointMoved", "ProjectionRunner", "RunResult"]
+__all__ = ["CheckpointMoved", "ProjectionInactive", "ProjectionRunner", "RunResult"]
 
 BATCH_SIZE: Final = 5_000
 #: Documents kept decoded-free (as stored JSON) between batches, newest used last.
@@ -36,6 +46,25 @@ _DELETED: Final = b""
 
 class CheckpointMoved(EventscopeError):
     """Another runner committed this read model's batch first; this one was dropped."""
+
+
+class ProjectionInactive(EventscopeError):
+    """The read model is paused, faulted or retired: runners leave it alone.
+
+    Args:
+        status: the read model as stored.
+    """
+
+    def __init__(self, status: ModelStatus) -> None:
+        detail = ""
+        if status.fault_position is not None:
+            first_line = (status.fault_error or "").strip().splitlines()[-1:] or [""]
+            detail = (
+                f" at position {status.fault_position} (event {status.fault_event_id}): "
+                f"{first_line[0]}; retry or skip the event"
+            )
+        super().__init__(f"{status.model} is {status.state}{detail}")
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +77,7 @@ class RunResult:
     events: int  # events applied (handled by the projection)
     scanned: int  # positions the checkpoint moved over
     seconds: float
+    fault: Fault | None = None  # the event the projection faulted on, if it did
 
 
 class _RecordingView:
@@ -117,6 +147,9 @@ class ProjectionRunner:
         self.upcasters = upcasters
         self.batch_size = batch_size
         self._instance = projection()
+        self._watch = HandlerWatch(projection.time_limit)
+        self._lease: tuple[str, float] | None = None
+        self._checkpoint = -1  # where this runner's cache left the read model
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         # True while every committed document is in the cache (a run from an empty read
         # model that has not evicted anything): a miss is then an absent document.
@@ -150,45 +183,69 @@ class ProjectionRunner:
         *,
         until: int | None = None,
         on_batch: Callable[[int, int], None] | None = None,
+        lease: tuple[str, float] | None = None,
+        worker: str | None = None,
     ) -> RunResult:
         """Catch up to the head (or to ``until``), a batch per transaction.
 
         Reports (positions done, positions to do) to the current :class:`~core.jobs.Job`
         after each batch and stops there when it is cancelled (what was committed
-        stays). Records the run in the run history whatever its outcome.
+        stays). A handler that raises, or runs past the projection's ``time_limit``,
+        faults the read model at its event: the batch's earlier events are committed
+        with the fault, and the run ends (``RunResult.fault``). Every run that moved the
+        checkpoint or ended otherwise than "ok" is recorded in the run history.
+
+        Args:
+            lease: (worker, seconds): every commit checks that the worker still holds
+                the read model's lease, and extends it by ``seconds``.
+            worker: who runs it, for the run history (defaults to the lease's worker).
 
         Raises:
+            ProjectionInactive: the read model is paused, faulted or retired.
             Cancelled: the current job was cancelled (after recording the run).
-            CheckpointMoved: another runner advanced this read model meanwhile.
+            CheckpointMoved: another runner advanced this read model, or took its lease.
         """
         store = self.history.store
         status = self.history.ensure(self.projection.name, self.projection.version)
+        if status.state != ACTIVE:
+            raise ProjectionInactive(status)
         start = status.checkpoint
-        if start == 0 and not self._cache:
-            self._complete = self.history.versions(self.model) == 0
+        if start != self._checkpoint:  # someone else moved it: what we cached may be stale
+            self._forget()
+            self._complete = start == 0 and self.history.versions(self.model) == 0
+        self._lease = lease
         goal = store.head_position() if until is None else min(until, store.head_position())
         began = time.perf_counter()
         started_at = wall_clock_micros()
         applied = 0
         position = start
+        fault: Fault | None = None
         outcome, error = "ok", None
         try:
-            while position < goal:
-                report(position - start, goal - start)
-                upto = min(position + self.batch_size, goal)
-                applied += self._batch(position, upto)
-                position = upto
-                if on_batch is not None:
-                    on_batch(position, goal)
-            report(position - start, max(goal - start, 1))
+            with self._watch:
+                while position < goal and fault is None:
+                    report(position - start, goal - start)
+                    upto = min(position + self.batch_size, goal)
+                    done, position, fault = self._batch(position, upto)
+                    applied += done
+                    if on_batch is not None:
+                        on_batch(position, goal)
+            if fault is not None:
+                outcome, error = "faulted", _last_line(fault.error)
+            else:
+                report(position - start, max(goal - start, 1))
         except Cancelled:
             outcome = "cancelled"
             raise
         except CheckpointMoved as moved:
             outcome, error = "conflict", str(moved)
             raise
+        except ProjectionInactive as stopped:
+            outcome, error = "stopped", str(stopped)
+            raise
         except BaseException as failure:
             outcome, error = "failed", f"{type(failure).__name__}: {failure}"
+            self._forget()
             raise
         finally:
             seconds = time.perf_counter() - began
@@ -203,12 +260,23 @@ class ProjectionRunner:
                         applied,
                         outcome,
                         error,
+                        worker or (lease[0] if lease else None),
                     )
                 )
-        return RunResult(self.model, start, position, applied, position - start, seconds)
+        return RunResult(self.model, start, position, applied, position - start, seconds, fault)
 
-    def _batch(self, after: int, upto: int) -> int:
-        """Apply the events in ``after < position <= upto`` and commit; returns how many."""
+    def _forget(self) -> None:
+        """Drop the cache (the read model may have changed behind this runner's back)."""
+        self._cache.clear()
+        self._complete = False
+        self._checkpoint = -1
+
+    def _batch(self, after: int, upto: int) -> tuple[int, int, Fault | None]:
+        """Apply the events in ``after < position <= upto`` and commit them.
+
+        Returns (events applied, the new checkpoint, the fault if a handler failed: the
+        checkpoint is then the position before its event).
+        """
         store = self.history.store
         events = store.read(
             EventFilter(types=self._types, from_position=after + 1, to_position=upto)
@@ -217,21 +285,67 @@ class ProjectionRunner:
             events = self.upcasters.upcast_all(events, _raise)
         view = _RecordingView(self)
         apply = self._instance.apply
+        watch = self._watch
         applied = 0
+        fault: Fault | None = None
+        checkpoint = upto
         for event in events:
             view.position = event.position
-            apply(view, event)
+            kept = len(view.changes)
+            watch.position = event.position
+            try:
+                apply(view, event)
+            except (Exception, HandlerTimedOut) as failure:
+                watch.position = 0
+                del view.changes[kept:]
+                fault = Fault(event.position, event.event_id, self._describe(failure))
+                checkpoint = event.position - 1
+                break
+            watch.position = 0
             applied += 1
-        if not self.history.commit(self.model, after, upto, view.changes):
-            self._cache.clear()
-            self._complete = False
-            raise CheckpointMoved(
-                f"{self.model}: another runner moved the checkpoint past {after}; "
-                "this batch was not applied"
+        self._commit(after, checkpoint, view, fault)
+        return applied, checkpoint, fault
+
+    def _describe(self, failure: BaseException) -> str:
+        """A fault's text: the handler's traceback, or the time limit it ran past."""
+        if isinstance(failure, HandlerTimedOut):
+            return (
+                f"HandlerTimedOut: the handler ran past the projection's time limit of "
+                f"{self.projection.time_limit:g} s"
             )
+        return "".join(traceback.format_exception(failure)).rstrip()
+
+    def _commit(
+        self, after: int, checkpoint: int, view: _RecordingView, fault: Fault | None
+    ) -> None:
+        """Commit a batch's changes and checkpoint (compare-and-set); update the cache."""
+        lease = None
+        if self._lease is not None:
+            owner, seconds = self._lease
+            lease = (owner, wall_clock_micros() + int(seconds * 1_000_000))
+        if not self.history.commit(
+            self.model, after, checkpoint, view.changes, lease=lease, fault=fault
+        ):
+            self._forget()
+            status = self.history.status(self.model)
+            if status is not None and status.checkpoint == after and status.state != ACTIVE:
+                raise ProjectionInactive(status)
+            raise CheckpointMoved(
+                f"{self.model}: another runner moved the checkpoint past {after} or took "
+                "its lease; this batch was not applied"
+            )
+        if fault is not None:
+            self._forget()  # the pending changes include the faulting event's
+            return
         for key, stored in view.pending.items():
             self._remember(key, stored)
-        return applied
+        self._checkpoint = checkpoint
+
+
+def _last_line(text: str) -> str:
+    """The last line of a traceback: the exception and its message."""
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else text
 
 
 def _raise(failure: UpcastFailed) -> None:

@@ -36,7 +36,7 @@ __all__ = [
 #: Bumped whenever the tables change; a store with a higher number is refused. Version 1
 #: is ``metadata`` below; every later version is a step in ``MIGRATIONS``, run on new
 #: stores too, so a migrated store and a new one are the same.
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
 metadata = MetaData()
 
@@ -166,9 +166,25 @@ def _to_version_4(dialect: str) -> list[str]:
     ]
 
 
+def _to_version_5(dialect: str) -> list[str]:
+    """Leases and the worker of each run, for schedulers in several processes.
+
+    A worker holds a read model's lease (``lease_owner`` until ``lease_expires``,
+    microseconds) while it runs it; its batch commits check the lease, so two workers
+    never apply the same read model at once, and a worker that died loses the lease
+    when it expires.
+    """
+    return [
+        f"ALTER TABLE {READ_MODELS_TABLE} ADD COLUMN lease_owner VARCHAR",
+        f"ALTER TABLE {READ_MODELS_TABLE} ADD COLUMN lease_expires BIGINT NOT NULL DEFAULT 0",
+        f"ALTER TABLE {RUNS_TABLE} ADD COLUMN worker VARCHAR",
+    ]
+
+
 #: from version -> the DDL (for a dialect) that takes a store to the next version.
 MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {
     1: _to_version_2,
     2: _to_version_3,
     3: _to_version_4,
+    4: _to_version_5,
 }

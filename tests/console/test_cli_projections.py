@@ -48,7 +48,7 @@ def test_list_run_replay_rebuild_reset(
     assert ran["projection"] == "order_summary:2"
     assert (ran["from_position"], ran["checkpoint"]) == (0, head)
     after = {p["projection"]: p for p in lines(run(capsysbinary, store, "projections", "list")[1])}
-    assert (after["order_summary:2"]["state"], after["order_summary:2"]["lag"]) == ("active", 0)
+    assert (after["order_summary:2"]["state"], after["order_summary:2"]["lag"]) == ("caught up", 0)
     assert after["order_summary:1"]["state"] == "never run"
     # From history now, byte for byte what the fold gave.
     assert run(capsysbinary, store, "replay", f"order_summary:2@{middle}")[1] == folded
@@ -64,9 +64,18 @@ def test_list_run_replay_rebuild_reset(
     code, out, _ = run(capsysbinary, store, "projections", "rebuild", "order_summary:2")
     assert code == 0 and lines(out)[0]["from_position"] == 0
     code, out, _ = run(capsysbinary, store, "projections", "reset", "customer_stats")
-    assert code == 0 and lines(out) == [{"projection": "customer_stats:1", "checkpoint": 0}]
+    (reset,) = lines(out)
+    assert code == 0 and (reset["projection"], reset["checkpoint"]) == ("customer_stats:1", 0)
     listed_after_reset = lines(run(capsysbinary, store, "projections", "list", "customer_stats")[1])
-    assert [(p["checkpoint"], p["lag"]) for p in listed_after_reset] == [(0, head)]
+    # The rebuild and the reset were each recorded in $audit: two events past the demo.
+    assert [(p["checkpoint"], p["lag"], p["head"]) for p in listed_after_reset] == [
+        (0, head + 2, head + 2)
+    ]
+    audit = lines(run(capsysbinary, store, "read", "--stream", "$audit")[1])
+    assert [(e["type"], e["data"]["projection"]) for e in audit] == [
+        ("ProjectionReset", "order_summary:2"),
+        ("ProjectionReset", "customer_stats:1"),
+    ]
 
 
 def test_bad_projection_commands(

@@ -1,0 +1,201 @@
+"""Projections kept current on APScheduler's BackgroundScheduler: one job per projection.
+
+Each enabled projection version (not retired) gets an interval job (its class's
+``interval``; ``max_instances=1`` and coalescing, so a slow run is never doubled up
+and missed ticks collapse into one). A tick that finds the read model caught up, or
+paused, faulted or retired, costs two small queries and does nothing. Otherwise the
+tick takes the read model's lease (so a second worker on the same store, in another
+process or on another machine, leaves it alone), runs it to the head, and reports the
+run. Paused / faulted / retired live in the store, so an operator's pause in the
+console stops a headless worker too.
+
+Stopping cancels the runs in flight between batches (what they committed stays),
+waits for them, and gives the leases back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from core.errors import Cancelled, EventscopeError
+from core.jobs import Job
+from core.projections.definition import Projection
+from core.projections.history import ACTIVE, HistoryStore
+from core.projections.runner import (
+    CheckpointMoved,
+    ProjectionInactive,
+    ProjectionRunner,
+    RunResult,
+)
+from core.workspace import Workspace
+
+__all__ = ["DEFAULT_LEASE_SECONDS", "ProjectionScheduler", "TickOutcome", "default_worker_name"]
+
+#: How long a worker's lease lasts without a commit renewing it. A worker that died
+#: holds its projections this long at most.
+DEFAULT_LEASE_SECONDS: Final = 30.0
+
+_log = logging.getLogger(__name__)
+
+
+def default_worker_name() -> str:
+    """``host:pid:xxxx``: unique enough to tell workers apart in leases and run history."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:4]}"
+
+
+@dataclass(frozen=True, slots=True)
+class TickOutcome:
+    """What one scheduled run of a projection did (only ticks that ran are reported)."""
+
+    model: str
+    result: RunResult | None  # None when the run failed or was cancelled
+    error: str | None = None  # the run's error (a conflict, a store failure, ...)
+
+
+class ProjectionScheduler:
+    """Runs projections on a BackgroundScheduler until shut down.
+
+    Args:
+        workspace: the open (writable) store and its plugins.
+        references: ``NAME[:VERSION]`` of the projections to run (default: every loaded
+            projection version).
+        worker: this worker's name in leases and the run history.
+        lease_seconds: how long a lease lasts without being renewed.
+        on_tick: called (on a scheduler thread) after each tick that ran.
+        max_threads: projections that may run at the same time.
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        references: Iterable[str] | None = None,
+        worker: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        on_tick: Callable[[TickOutcome], None] | None = None,
+        max_threads: int = 4,
+    ) -> None:
+        self.workspace = workspace
+        self.worker = worker or default_worker_name()
+        self.lease_seconds = lease_seconds
+        self._on_tick = on_tick
+        registry = workspace.registry
+        if references is None:
+            chosen = [p for _, p in sorted(registry.projections.items())]
+        else:
+            chosen = [workspace.projection_of(reference) for reference in references]
+        self.projections: dict[str, type[Projection]] = {p.reference(): p for p in chosen}
+        self._history = workspace.require_history()
+        self._runners = {
+            model: ProjectionRunner(self._history, p, upcasters=registry.upcasters)
+            for model, p in self.projections.items()
+        }
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_threads)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+
+    @property
+    def history(self) -> HistoryStore:
+        """The read models this scheduler keeps current."""
+        return self._history
+
+    def start(self) -> None:
+        """Schedule one job per projection (the first tick is now) and start."""
+        now = datetime.now(UTC)
+        for model, projection in self.projections.items():
+            self._history.ensure(projection.name, projection.version)
+            self._scheduler.add_job(
+                self._tick,
+                "interval",
+                seconds=projection.interval,
+                args=[model],
+                id=model,
+                name=model,
+                next_run_time=now,
+            )
+        self._scheduler.start()
+
+    def running(self) -> set[str]:
+        """The projection versions being run at this moment."""
+        with self._lock:
+            return set(self._jobs)
+
+    def shutdown(self, *, timeout: float = 30.0) -> None:
+        """Stop: cancel the runs in flight (they stop between batches), wait for them,
+        and give this worker's leases back."""
+        self._stopping.set()
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.cancel()
+        if self._scheduler.running:
+            # A handler stuck in C code could hold its thread: wait, but not forever.
+            finisher = threading.Thread(
+                target=self._scheduler.shutdown, kwargs={"wait": True}, daemon=True
+            )
+            finisher.start()
+            finisher.join(timeout)
+            if finisher.is_alive():
+                _log.warning("projection runs still going after %.0f s; not waiting", timeout)
+        for model in self.projections:
+            try:
+                self._history.release_lease(model, self.worker)
+            except EventscopeError as error:
+                _log.warning("could not release the lease of %s: %s", model, error)
+
+    def _tick(self, model: str) -> None:
+        """One scheduled run of ``model``: nothing if it is caught up or not active."""
+        if self._stopping.is_set():
+            return
+        try:
+            status = self._history.status(model)
+            if status is None or status.state != ACTIVE:
+                return
+            if status.checkpoint >= self.workspace.head_position():
+                return
+            if not self._history.acquire_lease(model, self.worker, seconds=self.lease_seconds):
+                return  # another worker is running it
+        except EventscopeError as error:
+            _log.warning("%s: %s", model, error)
+            return
+        job = Job()
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._jobs[model] = job
+        outcome = TickOutcome(model, None)
+        try:
+            with job.running():
+                result = self._runners[model].run(
+                    lease=(self.worker, self.lease_seconds), worker=self.worker
+                )
+            outcome = TickOutcome(model, result)
+        except (Cancelled, CheckpointMoved, ProjectionInactive) as stopped:
+            outcome = TickOutcome(model, None, str(stopped))
+        except EventscopeError as error:
+            _log.warning("%s: %s", model, error)
+            outcome = TickOutcome(model, None, str(error))
+        except Exception as error:  # a bug: reported, and the other projections go on
+            _log.exception("%s: the run failed", model)
+            outcome = TickOutcome(model, None, f"{type(error).__name__}: {error}")
+        finally:
+            with self._lock:
+                self._jobs.pop(model, None)
+        if self._on_tick is not None:
+            self._on_tick(outcome)
