@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_STORE ?= $(CURDIR)/demo-store.db
 
-.PHONY: run test lint bench bench-projections bench-console clean
+.PHONY: run test test-full lint bench bench-projections bench-console clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(VENV)/.installed-test lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; \
 	exit $$rc
+
+## The suite with the long crash test: 50 kill -9 rounds of a rebuilding worker.
+test-full: $(VENV)/.installed-test lint
+	EVENTSCOPE_KILL_ROUNDS=50 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check core console plugins tests

@@ -172,6 +172,9 @@ def _parser() -> argparse.ArgumentParser:
         help="how long a worker that died keeps its projections (default %(default)s)",
     )
     worker.add_argument("--threads", type=_positive_int, default=4, help="projections at once")
+    worker.add_argument(
+        "--batch-size", type=_positive_int, default=5_000, help="positions per transaction"
+    )
 
     replay = commands.add_parser("replay", help="a read model at a point: NAME[:VERSION][@POINT]")
     replay.add_argument("ref")
@@ -536,6 +539,7 @@ def _worker(args: argparse.Namespace) -> int:
             lease_seconds=args.lease_seconds,
             on_tick=report,
             max_threads=max(1, args.threads),
+            batch_size=max(1, args.batch_size),
         )
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())

@@ -33,6 +33,7 @@ from core.jobs import Job
 from core.projections.definition import Projection
 from core.projections.history import ACTIVE, HistoryStore
 from core.projections.runner import (
+    BATCH_SIZE,
     CheckpointMoved,
     ProjectionInactive,
     ProjectionRunner,
@@ -74,6 +75,7 @@ class ProjectionScheduler:
         lease_seconds: how long a lease lasts without being renewed.
         on_tick: called (on a scheduler thread) after each tick that ran.
         max_threads: projections that may run at the same time.
+        batch_size: positions per transaction (see :class:`ProjectionRunner`).
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class ProjectionScheduler:
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         on_tick: Callable[[TickOutcome], None] | None = None,
         max_threads: int = 4,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         self.workspace = workspace
         self.worker = worker or default_worker_name()
@@ -98,7 +101,9 @@ class ProjectionScheduler:
         self.projections: dict[str, type[Projection]] = {p.reference(): p for p in chosen}
         self._history = workspace.require_history()
         self._runners = {
-            model: ProjectionRunner(self._history, p, upcasters=registry.upcasters)
+            model: ProjectionRunner(
+                self._history, p, upcasters=registry.upcasters, batch_size=batch_size
+            )
             for model, p in self.projections.items()
         }
         self._jobs: dict[str, Job] = {}
