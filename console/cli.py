@@ -18,6 +18,7 @@ import orjson
 
 from core.commands.definition import Rejected
 from core.errors import (
+    Cancelled,
     EventscopeError,
     ImportFailed,
     StoreUnusable,
@@ -40,6 +41,7 @@ EXIT_USAGE = 2
 EXIT_CONFLICT = 3
 EXIT_REJECTED = 4
 EXIT_STORE_UNUSABLE = 5
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 #: ``eventscope projections ACTION``; those after "reset" need a projection named.
@@ -158,6 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     projections.add_argument("--limit", type=_positive_int, default=100, help="runs: how many")
     projections.add_argument(
         "--progress", action="store_true", help="run/rebuild: report progress on stderr"
+    )
+    projections.add_argument(
+        "--batch-size", type=_positive_int, help="run/rebuild: positions per transaction"
     )
 
     worker = commands.add_parser(
@@ -437,7 +442,9 @@ def _projections(args: argparse.Namespace) -> int:
                 if action == "rebuild":
                     workspace.reset_projection(reference)
                 try:
-                    result = _run_with_progress(workspace, reference, args.progress)
+                    result = _run_with_progress(
+                        workspace, reference, args.progress, args.batch_size
+                    )
                 except ProjectionInactive as inactive:
                     if args.ref is not None:
                         raise
@@ -493,7 +500,9 @@ def _run_line(result: RunResult) -> dict[str, Any]:
     return line
 
 
-def _run_with_progress(workspace: Workspace, reference: str, show: bool) -> RunResult:
+def _run_with_progress(
+    workspace: Workspace, reference: str, show: bool, batch_size: int | None
+) -> RunResult:
     """Run a projection; Ctrl-C stops it between batches (what was committed stays)."""
     meter = ProgressMeter()
     shown = [0.0]
@@ -510,7 +519,12 @@ def _run_with_progress(workspace: Workspace, reference: str, show: bool) -> RunR
     previous = signal.signal(signal.SIGINT, lambda *_: job.cancel())
     try:
         with job.running():
-            return workspace.run_projection(reference)
+            return workspace.run_projection(reference, batch_size=batch_size)
+    except Cancelled:
+        checkpoint = workspace.projection_status(reference).checkpoint
+        raise Cancelled(
+            f"{reference}: cancelled at checkpoint {checkpoint}; the batches done are kept"
+        ) from None
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -569,6 +583,8 @@ def _matches(reference: str, name: str, version: int) -> bool:
 
 
 def _exit_code(error: BaseException) -> int:
+    if isinstance(error, Cancelled):
+        return EXIT_INTERRUPTED
     if isinstance(error, UsageError):
         return EXIT_USAGE
     if isinstance(error, Rejected):
@@ -598,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         os.dup2(devnull, sys.stdout.fileno())
         code = EXIT_OK
     except KeyboardInterrupt:
-        code = 130
+        code = EXIT_INTERRUPTED
     sys.exit(code)
 
 

@@ -48,6 +48,7 @@ from core.upcasting import UpcastFailed
 
 __all__ = [
     "AUDIT_STREAM",
+    "ProjectionHandlerFailed",
     "ProjectionStateError",
     "ProjectionStatus",
     "Replay",
@@ -70,6 +71,10 @@ def operator_name() -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name nor passwd entry (some containers)
         return "unknown"
+
+
+class ProjectionHandlerFailed(EventscopeError):
+    """A projection's handler raised while a read model was folded for a replay."""
 
 
 class ProjectionStateError(EventscopeError):
@@ -515,6 +520,7 @@ class Workspace:
         *,
         until: int | None = None,
         lease: tuple[str, float] | None = None,
+        batch_size: int | None = None,
     ) -> RunResult:
         """Catch one projection version up (``NAME[:VERSION]``), a batch per transaction.
 
@@ -533,6 +539,8 @@ class Workspace:
         if runner is None:
             runner = ProjectionRunner(history, projection, upcasters=self.registry.upcasters)
             self._runners[projection.reference()] = runner
+        if batch_size is not None:
+            runner.batch_size = max(1, batch_size)
         return runner.run(until=until, lease=lease)
 
     def reset_projection(self, reference: str) -> None:
@@ -686,10 +694,26 @@ class Workspace:
         def note(failure: UpcastFailed) -> None:
             failures.append(str(failure))
 
-        events = self.store.read(EventFilter(types=projection.event_types(), to_position=position))
-        documents = fold_projection(
-            projection, events, upcasters=self.registry.upcasters, on_upcast_failure=note
-        )
+        read = self.store.read(EventFilter(types=projection.event_types(), to_position=position))
+        last: list[RecordedEvent] = []
+
+        def events() -> Iterator[RecordedEvent]:
+            for event in read:
+                last[:] = [event]
+                yield event
+
+        try:
+            documents = fold_projection(
+                projection, events(), upcasters=self.registry.upcasters, on_upcast_failure=note
+            )
+        except EventscopeError:
+            raise
+        except Exception as error:  # the plugin's handler: say where, as a fault does
+            where = f" at position {last[0].position} (event {last[0].event_id})" if last else ""
+            raise ProjectionHandlerFailed(
+                f"{projection.reference()}: its handler raised{where}: "
+                f"{type(error).__name__}: {error}"
+            ) from error
         return Replay(ref, projection.reference(), position, documents, tuple(failures), "fold")
 
 

@@ -32,6 +32,8 @@ __all__ = [
     "RunRecord",
 ]
 
+#: Runs kept per read model in the run history (the oldest go first).
+KEEP_RUNS: Final = 10_000
 #: A document as stored: compact JSON, keys sorted (equal documents, equal bytes).
 DUMP_OPTIONS: Final = orjson.OPT_SORT_KEYS
 
@@ -125,10 +127,12 @@ class HistoryStore:
 
     Args:
         store: the store whose database holds the read models (schema 4).
+        keep_runs: how many runs of each read model the run history keeps (the newest).
     """
 
-    def __init__(self, store: SqlEventStore) -> None:
+    def __init__(self, store: SqlEventStore, *, keep_runs: int = KEEP_RUNS) -> None:
         self.store = store
+        self.keep_runs = keep_runs
         m = store.marker
         self._m = m
         self._leases = store.schema_version >= 5
@@ -392,7 +396,8 @@ class HistoryStore:
     # -- runs -------------------------------------------------------------------------------
 
     def record_run(self, run: RunRecord) -> None:
-        """Keep a run in the run history."""
+        """Keep a run in the run history (and forget the read model's oldest runs beyond
+        ``keep_runs``)."""
         m = self._m
         with self.store.write_transaction() as cursor:
             cursor.execute(
@@ -410,6 +415,11 @@ class HistoryStore:
                     run.error,
                     *((run.worker,) if self._leases else ()),
                 ),
+            )
+            cursor.execute(
+                f"DELETE FROM {RUNS_TABLE} WHERE model = {m} AND id <= (SELECT id FROM "
+                f"{RUNS_TABLE} WHERE model = {m} ORDER BY id DESC LIMIT 1 OFFSET {m})",
+                (run.model, run.model, self.keep_runs),
             )
 
     def runs(self, model: str | None = None, *, limit: int = 100) -> list[RunRecord]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -87,3 +91,143 @@ def test_bad_projection_commands(
     assert code == 2 and "name the projection" in err
     code, _, err = run(capsysbinary, store, "projections", "run", "ledger")
     assert code == 1 and "unknown projection 'ledger'" in err
+
+
+FRAGILE = """
+from core.api import Projection, handles
+
+class Fragile(Projection):
+    name = "fragile"
+    version = 1
+
+    @handles("Booked")
+    def booked(self, view, event):
+        if event.data.get("poison"):
+            raise ValueError("poisoned booking")
+        doc = view.get("total") or {"sum": 0}
+        doc["sum"] += event.data["amount"]
+        view.put("total", doc)
+"""
+
+
+def test_operator_actions_on_a_faulted_projection(
+    capsysbinary: pytest.CaptureFixture[bytes], tmp_path: Path
+) -> None:
+    store = tmp_path / "shop.db"
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "fragile.py").write_text(FRAGILE)
+    for n, extra in enumerate(["{}", "{}", '{"poison": true}', "{}"]):
+        data = orjson.loads(extra) | {"amount": n + 1}
+        assert run(capsysbinary, store, "append", "b-1", "Booked", "--data",
+                   orjson.dumps(data).decode())[0] == 0  # fmt: skip
+    with_plugins = ("--plugins", str(plugins))
+
+    def cli(*args: str) -> tuple[int, bytes, str]:
+        return run(capsysbinary, store, *with_plugins, *args)
+
+    code, out, _ = cli("projections", "run", "fragile")
+    (ran,) = lines(out)
+    assert code == 1  # a fault is a failed run
+    assert (ran["checkpoint"], ran["fault"]["position"]) == (2, 3)
+    assert "ValueError: poisoned booking" in ran["fault"]["error"]
+    (listed,) = lines(cli("projections", "list", "fragile")[1])
+    assert (listed["state"], listed["fault"]["position"], listed["lag"]) == ("faulted", 3, 2)
+    code, _, err = cli("projections", "run", "fragile")
+    assert code == 1 and "fragile:1 is faulted at position 3" in err and "retry or skip" in err
+    code, out, _ = cli("projections", "retry", "fragile")
+    assert code == 0 and lines(out)[0]["state"] == "behind"
+    assert cli("projections", "run", "fragile")[0] == 1  # still poisoned
+    code, out, _ = cli("projections", "skip", "fragile")
+    assert code == 0 and lines(out)[0]["skipped_position"] == 3
+    code, out, _ = cli("projections", "run", "fragile")
+    assert code == 0 and "fault" not in lines(out)[0]
+    assert cli("replay", "fragile")[1] == b'{"total":{"sum":7}}\n'  # 1 + 2 + 4: 3 skipped
+    code, out, _ = cli("projections", "pause", "fragile")
+    assert code == 0 and lines(out)[0]["state"] == "paused"
+    code, _, err = cli("projections", "pause", "nothing")
+    assert code == 1 and "unknown projection 'nothing'" in err
+    code, out, _ = cli("projections", "resume", "fragile")
+    assert code == 0 and lines(out)[0]["state"] in ("caught up", "behind")
+    code, _, err = cli("projections", "skip", "fragile")
+    assert code == 1 and "not faulted" in err
+    runs = lines(cli("projections", "runs", "fragile")[1])
+    assert [r["outcome"] for r in runs] == ["ok", "faulted", "faulted"]  # newest first
+    audit = lines(cli("read", "--stream", "$audit")[1])
+    assert [e["type"] for e in audit] == [
+        "ProjectionRetried",
+        "ProjectionEventSkipped",
+        "ProjectionPaused",
+        "ProjectionResumed",
+    ]
+    code, out, _ = cli("projections", "retain", "fragile", "--since", "4")
+    assert code == 0 and lines(out)[0]["history_from"] == 4
+    code, out, _ = cli("projections", "retire", "fragile")
+    assert code == 0 and lines(out)[0]["state"] == "retired"
+    assert cli("replay", "fragile@2")[1] == b'{"total":{"sum":3}}\n'  # folded from the log
+    code, _, err = cli("replay", "fragile")  # a fold cannot skip: the poisoned event raises
+    assert code == 1 and err.count("\n") == 1
+    assert "fragile:1: its handler raised at position 3 (event " in err
+    assert "ValueError: poisoned booking" in err
+    code, _, err = cli("projections", "retain", "fragile")
+    assert code == 2 and "--since" in err
+
+
+def test_a_rebuild_reports_progress_and_ctrl_c_stops_it_between_batches(
+    capsysbinary: pytest.CaptureFixture[bytes], tmp_path: Path
+) -> None:
+    store = tmp_path / "shop.db"
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "slow.py").write_text(
+        "import time\n"
+        "from core.api import Projection, handles\n"
+        "class Slow(Projection):\n"
+        "    name = 'slow'\n"
+        "    @handles('OrderPlaced', 'OrderPaid', 'ItemAdded')\n"
+        "    def changed(self, view, event):\n"
+        "        time.sleep(0.001)\n"
+        "        view.put(event.data['order_id'], {'last': event.type})\n"
+    )
+    assert run(capsysbinary, store, "demo", "--orders", "800")[0] == 0
+    rebuild = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "console.cli",
+            "--store",
+            str(store),
+            "--plugins",
+            str(plugins),
+            "projections",
+            "rebuild",
+            "slow",
+            "--progress",
+            "--batch-size",
+            "100",
+        ],
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert rebuild.stderr is not None
+    shown = re.compile(r"slow:1: ([\d,]+)/[\d,]+ events \(\d+%\), [\d,]+ events/s")
+    while True:  # progress lines until one says a batch is done
+        line = rebuild.stderr.readline().decode()
+        done = shown.match(line)
+        assert done, line
+        if done[1] != "0":
+            break
+    assert re.search(r", [\d,]+ s left$", line), line
+    rebuild.send_signal(signal.SIGINT)
+    out, err = rebuild.communicate(timeout=60)
+    assert rebuild.returncode == 130 and out == b""
+    _code, out, _ = run(
+        capsysbinary, store, "--plugins", str(plugins), "projections", "list", "slow"
+    )
+    (status,) = lines(out)
+    assert 0 < status["checkpoint"] < status["head"]  # the batches done are kept
+    assert f"cancelled at checkpoint {status['checkpoint']}" in err.decode()
+    runs = lines(run(capsysbinary, store, "--plugins", str(plugins), "projections", "runs")[1])
+    assert runs[0]["outcome"] == "cancelled"
+    assert runs[0]["to_position"] == status["checkpoint"]

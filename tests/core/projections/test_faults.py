@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from core.projections.fold import fold_projection
+from core.projections.history import HistoryStore
 from core.projections.runner import CheckpointMoved, ProjectionInactive, ProjectionRunner
 from core.registry import Registry
 from core.store import EventFilter, SqlEventStore
@@ -221,3 +222,14 @@ def test_a_lease_held_by_another_worker_stops_a_runner(workspace: Workspace) -> 
     assert result.checkpoint == workspace.head_position()
     (run,) = workspace.projection_runs("ledger", limit=1)
     assert run.worker == "worker-a"
+
+
+def test_the_run_history_keeps_the_newest_runs(workspace: Workspace) -> None:
+    history = HistoryStore(workspace.store, keep_runs=3)  # type: ignore[arg-type]
+    history.ensure("ledger", 1)
+    runner = ProjectionRunner(history, workspace.registry.projection("ledger"))
+    for n in range(5):
+        book(workspace, 1)
+        runner.run()
+        assert len(history.runs("ledger:1")) == min(n + 1, 3)
+    assert [run.to_position for run in history.runs("ledger:1")] == [5, 4, 3]
