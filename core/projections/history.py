@@ -36,6 +36,10 @@ __all__ = [
 KEEP_RUNS: Final = 10_000
 #: A document as stored: compact JSON, keys sorted (equal documents, equal bytes).
 DUMP_OPTIONS: Final = orjson.OPT_SORT_KEYS
+#: The SQLite writer's page cache while it commits batches (64 MiB, where a connection
+#: starts with 8): a batch's versions land in the pages of recent keys, which then stay
+#: cached from one batch to the next (the setting stays with the connection).
+_WRITER_CACHE: Final = "PRAGMA cache_size=-65536"
 
 _STATUS_COLUMNS: Final = (
     "model, name, version, checkpoint, state, history_from, fault_position, fault_event_id, "
@@ -382,6 +386,8 @@ class HistoryStore:
             condition += f" AND lease_owner = {m}"
             values.append(lease[0])
         with self.store.write_transaction() as cursor:
+            if self.store.dialect == "sqlite":
+                cursor.execute(_WRITER_CACHE)
             cursor.execute(
                 f"UPDATE {READ_MODELS_TABLE} SET {assignments} WHERE {condition}", values
             )
