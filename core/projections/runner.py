@@ -39,8 +39,8 @@ from core.upcasting import Upcasters, UpcastFailed
 __all__ = ["CheckpointMoved", "ProjectionInactive", "ProjectionRunner", "RunResult"]
 
 #: Positions per transaction. Each commit rewrites the pages its versions land in: a
-#: rebuild of 1M events spent 24 s committing in batches of 5,000, 19 s in 20,000
-#: (a commit holds the write lock for about 0.4 s); 50,000 saved little more.
+#: rebuild of 1M events spent 32 s committing in batches of 5,000, 24 s in 20,000 and
+#: 19 s in 50,000, which would hold the write lock (and appends) for over a second.
 BATCH_SIZE: Final = 20_000
 #: Documents kept decoded-free (as stored JSON) between batches, newest used last.
 CACHE_SIZE: Final = 100_000
