@@ -108,3 +108,18 @@ def bank_registry(bank_plugins: Path) -> Registry:
     registry = Registry.discover([bank_plugins], environ={}, builtin=False, entry_points=False)
     assert not registry.failed, registry.failed
     return registry
+
+
+FAULTY_PLUGIN = Path(__file__).parent / "core" / "projections" / "faulty_plugin.py"
+
+
+@pytest.fixture
+def faulty_registry(tmp_path: Path) -> Registry:
+    """The projections of ``faulty_plugin.py`` (ledger, fragile, sluggish), loaded from
+    disk like any plugin, and nothing else."""
+    folder = tmp_path / "faulty-plugins"
+    folder.mkdir()
+    shutil.copy(FAULTY_PLUGIN, folder / "faulty.py")
+    registry = Registry.discover([folder], environ={}, builtin=False, entry_points=False)
+    assert not registry.failed, registry.failed
+    return registry

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,17 +19,10 @@ from core.scheduler import ProjectionScheduler, TickOutcome
 from core.store import EventFilter, SqlEventStore
 from core.workspace import Workspace
 
-PLUGIN = Path(__file__).parent / "projections" / "faulty_plugin.py"
-
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    shutil.copy(PLUGIN, folder / "faulty.py")
-    found = Registry.discover([folder], environ={}, builtin=False, entry_points=False)
-    assert not found.failed, found.failed
-    return found
+def registry(faulty_registry: Registry) -> Registry:
+    return faulty_registry
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -7,7 +7,6 @@ the events it should have applied.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,17 +21,10 @@ from core.registry import Registry
 from core.store import EventFilter, SqlEventStore
 from core.workspace import AUDIT_STREAM, ProjectionStateError, Workspace
 
-PLUGIN = Path(__file__).with_name("faulty_plugin.py")
-
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    shutil.copy(PLUGIN, folder / "faulty.py")
-    found = Registry.discover([folder], environ={}, builtin=False, entry_points=False)
-    assert not found.failed, found.failed
-    return found
+def registry(faulty_registry: Registry) -> Registry:
+    return faulty_registry
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -63,16 +63,15 @@ def test_version_1_keeps_serving_while_version_2_builds_and_both_stay_current(
     workspace.close()
 
 
-def test_lag_in_events_and_seconds_and_throughput(tmp_path: Path) -> None:
+def test_lag_in_events_and_seconds_and_throughput(
+    tmp_path: Path, faulty_registry: Registry
+) -> None:
     an_hour_ago = wall_clock_micros() - 3_600_000_000
     ticks = iter(range(an_hour_ago, an_hour_ago + 10_000_000, 1_000))
     store = SqlEventStore.open(tmp_path / "store.db", clock=lambda: next(ticks))
     for n in range(30):
         store.append_to_stream("account-a", [NewEvent("Booked", {"account": "a", "amount": n})])
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "ledger.py").write_text((Path(__file__).with_name("faulty_plugin.py")).read_text())
-    workspace = Workspace(store, Registry.discover([plugins], environ={}, builtin=False))
+    workspace = Workspace(store, faulty_registry)
     never = workspace.projection_status("ledger")
     assert (never.state, never.lag, never.throughput) == ("never run", 30, 0.0)
     assert 3_590 < never.lag_seconds < 3_700  # the oldest unapplied event is an hour old
