@@ -306,6 +306,19 @@ class HistoryStore:
         doc = row[0]
         return doc.encode() if isinstance(doc, str) else bytes(doc)
 
+    def current_keys(self, model: str, *, limit: int) -> set[str] | None:
+        """The keys of a read model's current documents, or None if there are more than
+        ``limit`` (an index range over ``valid_to``, no document read)."""
+        m = self._m
+        with self.store.read_transaction() as cursor:
+            cursor.execute(
+                f"SELECT key FROM {DOCUMENTS_TABLE} WHERE model = {m} "
+                f"AND valid_to = {CURRENT} LIMIT {m}",
+                (model, limit + 1),
+            )
+            keys = {row[0] for row in cursor}
+        return keys if len(keys) <= limit else None
+
     def documents_at(self, model: str, position: int | None = None) -> dict[str, Any]:
         """The read model as it was after ``position`` (None: now), as {key: doc}.
 

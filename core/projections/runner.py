@@ -45,8 +45,8 @@ BATCH_SIZE: Final = 20_000
 #: Documents kept decoded-free (as stored JSON) between batches, newest used last.
 CACHE_SIZE: Final = 100_000
 _DELETED: Final = b""
-#: Keys a rebuild remembers as written, at most (about 100 bytes each): while it knows
-#: them all, a document it never wrote needs no query to be found absent.
+#: Keys a runner remembers as written, at most (about 100 bytes each): while it knows
+#: them all, a document never written needs no query to be found absent.
 KNOWN_KEYS: Final = 1_000_000
 
 
@@ -157,9 +157,9 @@ class ProjectionRunner:
         self._lease: tuple[str, float] | None = None
         self._checkpoint = -1  # where this runner's cache left the read model
         self._cache: OrderedDict[str, bytes] = OrderedDict()
-        # Every key with a committed version, while that is known (None: unknown): from
-        # a run that started on an empty read model, up to KNOWN_KEYS keys. A cache miss
-        # on any other key is an absent document.
+        # Every key with a committed version, while that is known (None: unknown): the
+        # current keys when a run starts (up to KNOWN_KEYS), then every key it writes.
+        # A cache miss on any other key is an absent document, with no query.
         self._written: set[str] | None = None
         self._types = projection.event_types()
 
@@ -224,8 +224,7 @@ class ProjectionRunner:
         start = status.checkpoint
         if start != self._checkpoint:  # someone else moved it: what we cached may be stale
             self._forget()
-            if start == 0 and self.history.versions(self.model) == 0:
-                self._written = set()
+            self._written = self.history.current_keys(self.model, limit=KNOWN_KEYS)
         self._lease = lease
         goal = store.head_position() if until is None else min(until, store.head_position())
         began = time.perf_counter()
