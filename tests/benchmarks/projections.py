@@ -136,12 +136,12 @@ class Report:
 
 
 def render(rows: Sequence[Row]) -> str:
-    """The markdown table."""
+    """The markdown table, in row-number order."""
     lines = [
         "| # | benchmark | Eventscope | baseline (same run) | ratio | target | result |",
         "|---|---|--:|--:|--:|---|---|",
     ]
-    for row in rows:
+    for row in sorted(rows, key=lambda row: row.number):
         lines.append(
             f"| {row.number} | {row.name} | {row.eventscope} | {row.baseline} | {row.ratio} "
             f"| {row.target} | {row.result} |"
@@ -153,7 +153,8 @@ def render(rows: Sequence[Row]) -> str:
 
 
 def rebuild(path: Path, reference: str = MODEL) -> tuple[float, int, int]:
-    """Rebuild a read model with history from position 0 through ``Workspace.run_projection``.
+    """Run a read model with history from its checkpoint (0: a rebuild) to the head through
+    ``Workspace.run_projection``, in a freshly opened workspace.
 
     Returns (seconds, positions covered, events applied); opening the store is not timed.
     """
@@ -167,6 +168,20 @@ def rebuild(path: Path, reference: str = MODEL) -> tuple[float, int, int]:
     return seconds, result.scanned, result.events
 
 
+def resume(path: Path) -> tuple[float, int]:
+    """Build ``MODEL`` to the middle of the log, then time a fresh workspace catching it up.
+
+    Returns (seconds, positions covered) of the catch-up.
+    """
+    workspace = Workspace.open(str(path), read_only=False)
+    try:
+        workspace.run_projection(MODEL, until=workspace.head_position() // 2)
+    finally:
+        workspace.close()
+    seconds, positions, _ = rebuild(path)
+    return seconds, positions
+
+
 def _raise(failure: UpcastFailed) -> None:
     raise failure
 
@@ -178,6 +193,7 @@ class FoldTimes:
     read_seconds: float  # read + upcast into a list
     fold_seconds: float  # fold_projection over the list
     streamed_seconds: float  # fold_projection over store.read(), upcasting as it goes
+    drain_seconds: float  # store.read() upcast and dropped: no handler, nothing kept
     events: int
     documents: dict[str, dict[str, Any]]
 
@@ -205,9 +221,13 @@ def pure_fold(path: Path, reference: str = MODEL) -> FoldTimes:
         started = time.perf_counter()
         fold_projection(projection, workspace.store.read(where), upcasters=upcasters)
         streamed_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        for _event in upcasters.upcast_all(workspace.store.read(where), _raise):
+            pass
+        drain_seconds = time.perf_counter() - started
     finally:
         workspace.close()
-    return FoldTimes(read_seconds, fold_seconds, streamed_seconds, count, documents)
+    return FoldTimes(read_seconds, fold_seconds, streamed_seconds, drain_seconds, count, documents)
 
 
 def _name_version(reference: str) -> tuple[str, int]:
@@ -364,6 +384,29 @@ def bench(report: Report, folder: Path, source: Path, orders: int) -> None:
             "—",
         )
     )
+    report.rows.append(
+        Row(
+            "2c",
+            "the floor under row 1: reading and upcasting the same events alone (no handler, "
+            "no write; `store.read` through the upcasters, nothing kept)",
+            per_second(positions, seconds),
+            per_second(positions, fold.drain_seconds),
+            f"{speed * fold.drain_seconds / positions:.2f}x",
+            "—",
+        )
+    )
+    resumed_seconds, resumed_positions = resume(fresh_copy(source, folder, "resume"))
+    report.rows.append(
+        Row(
+            "1b",
+            f"catch up the second half ({resumed_positions:,} positions) of `{MODEL}` after "
+            "a restart (a fresh runner on a read model built to the middle)",
+            per_second(resumed_positions, resumed_seconds),
+            "—",
+            "—",
+            "—",
+        )
+    )
     sizes = disk_usage(copy)
     docs = sum(sizes.get(name, 0) for name in table_and_indexes(copy, "read_model_docs"))
     events = sum(sizes.get(name, 0) for name in table_and_indexes(copy, "events"))
@@ -464,6 +507,10 @@ def notes(
         "into a list before the timing, then `fold_projection` (a dict in memory, no "
         f"history). The runner's read model was checked against the fold's: "
         f"{'equal' if equal else '**DIFFERENT**'} ({documents:,} documents).",
+        "- row 1b: a fresh copy; `run_projection` to half the head in one workspace, then "
+        "the timed run to the head in a new one (a restarted worker: nothing cached).",
+        "- row 2c: `for event in upcasters.upcast_all(store.read(...))` with nothing kept, "
+        "as positions per second: what the runner's reading costs before any handler runs.",
         f"- row 3: `SELECT name, sum(pgsize) FROM dbstat GROUP BY name` after the rebuild "
         f"(`read_model_docs` then holds only `{MODEL}`: {versions:,} versions); the events "
         "side is the `events` table and its indexes (not the search index, not `streams`). "
