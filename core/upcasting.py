@@ -110,8 +110,13 @@ class Upcasters:
         """Whether an upcaster would change this event."""
         return (event.type, schema_version_of(event)) in self._steps
 
-    def upcast(self, event: RecordedEvent) -> RecordedEvent:
+    def upcast(self, event: RecordedEvent, *, keep_raw: bool = True) -> RecordedEvent:
         """The event in its current schema (the same object when nothing applies).
+
+        Args:
+            keep_raw: give each step a copy, so the event passed in stays as stored (an
+                inspector shows both). A reader that drops the raw event (a projection
+                runner) passes False and saves the copy.
 
         Raises:
             UpcastFailed: a step raised or returned something that is not a dict.
@@ -125,7 +130,7 @@ class Upcasters:
         data: Any = event.data
         while step is not None:
             try:
-                data = step.function(copy.deepcopy(data))
+                data = step.function(copy.deepcopy(data) if keep_raw else data)
             except Exception as error:
                 raise UpcastFailed(event, step, f"{type(error).__name__}: {error}") from error
             if not isinstance(data, dict):
@@ -138,11 +143,15 @@ class Upcasters:
         self,
         events: Iterable[RecordedEvent],
         on_failure: Callable[[UpcastFailed], None],
+        *,
+        keep_raw: bool = True,
     ) -> Iterator[RecordedEvent]:
-        """Upcast a stream of events; a failure is reported and the raw event passed on."""
+        """Upcast a stream of events; a failure is reported and the raw event passed on
+        (with ``keep_raw=False`` it may have been changed by the steps before the one
+        that failed)."""
         for event in events:
             try:
-                yield self.upcast(event)
+                yield self.upcast(event, keep_raw=keep_raw)
             except UpcastFailed as failure:
                 on_failure(failure)
                 yield event

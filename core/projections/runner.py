@@ -296,7 +296,8 @@ class ProjectionRunner:
             EventFilter(types=self._types, from_position=after + 1, to_position=upto)
         )
         if self.upcasters is not None:
-            events = self.upcasters.upcast_all(events, _raise)
+            # The raw events are dropped after the batch: no copy for the upcasters.
+            events = self.upcasters.upcast_all(events, _raise, keep_raw=False)
         view = _RecordingView(self)
         apply = self._instance.apply
         watch = self._watch
