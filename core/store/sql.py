@@ -797,7 +797,8 @@ class SqlEventStore(EventStore):
         """
         searching = bool(where.words) or where.correlation_id is not None
         if not searching:
-            return [_Part(self._content_conditions(where, indexed=False), low, high)]
+            narrow = high is not None and high - low < SCAN_WINDOW
+            return [_Part(self._content_conditions(where, indexed=False, narrow=narrow), low, high)]
         indexed_to = self.indexed_position()
         parts: list[_Part] = []
         covered = indexed_to if high is None else min(high, indexed_to)
@@ -907,12 +908,14 @@ class SqlEventStore(EventStore):
         return self._pages(conditions, part.key, cursor, backwards, limit, part.source)
 
     def _content_conditions(
-        self, where: EventFilter, *, indexed: bool
+        self, where: EventFilter, *, indexed: bool, narrow: bool = False
     ) -> list[ColumnElement[bool]]:
         """The filter's tests on an event's content, as SQL conditions.
 
         ``indexed``: the search terms are answered by the index join of
         :meth:`_index_join`; otherwise they are tested on each event (a scan).
+        ``narrow``: the read covers at most SCAN_WINDOW positions, so SQLite tests
+        several types on each row of that range instead of merging their index ranges.
         """
         conditions: list[ColumnElement[bool]] = []
         if where.stream_id is not None:
@@ -922,7 +925,13 @@ class SqlEventStore(EventStore):
             conditions.append(events.c.stream_id < where.stream_prefix + "\U0010ffff")
         if where.category is not None:
             conditions.append(events.c.category == where.category)
-        if where.types:
+        if where.types and narrow and self._sqlite and len(where.types) > 1:
+            # "+type" keeps SQLite off the (type, position) index: for several types it
+            # sorts each page's rows of every type in a temporary B-tree (a projection
+            # runner's batches of 20,000 positions read 2.6x slower that way).
+            types = bindparam("narrow_types", list(where.types), expanding=True)
+            conditions.append(literal_column("+events.type").in_(types))
+        elif where.types:
             conditions.append(events.c.type.in_(list(where.types)))
         words = where.words
         if indexed:

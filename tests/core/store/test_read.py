@@ -194,7 +194,14 @@ def test_time_lookup_and_keyset_reads_use_indexes(tmp_path) -> None:  # type: ig
     time_plans = plans_of(lambda: store.position_at(datetime(2100, 1, 1, tzinfo=UTC)))
     type_plans = plans_of(lambda: list(store.read(EventFilter(types=("A",)))))
     category_plans = plans_of(lambda: list(store.read(EventFilter(category="order"))))
+    # A projection runner's batch: several types over a bounded range scans that range.
+    batch = EventFilter(types=("A", "B"), from_position=3, to_position=8)
+    batch_plans = plans_of(lambda: list(store.read(batch)))
+    batch_read = [e.position for e in store.read(batch)]
     store.close()
+    assert batch_read == [3, 4, 5, 6, 7, 8]
+    assert batch_plans and all("INTEGER PRIMARY KEY" in plan for plan in batch_plans)
+    assert all("TEMP B-TREE" not in plan for plan in batch_plans)
     assert time_plans and all("ix_events_recorded_at" in plan for plan in time_plans)
     assert len(type_plans) == 3  # pages of 2 over 5 matches: keyset pages, not one scan
     assert all("ix_events_type_position" in plan for plan in type_plans)
