@@ -36,7 +36,7 @@ import psutil
 
 from core.events import RecordedEvent
 from core.projections.fold import fold_projection
-from core.projections.history import HistoryStore
+from core.projections.history import CURRENT, Change, HistoryStore
 from core.projections.runner import BATCH_SIZE
 from core.registry import Registry
 from core.scheduler import ProjectionScheduler
@@ -172,6 +172,48 @@ def commit_time() -> Iterator[list[float]]:
     HistoryStore.commit = timed  # type: ignore[method-assign]
     try:
         yield spent
+    finally:
+        HistoryStore.commit = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def without_history() -> Iterator[None]:
+    """Batches commit each document's latest version only, overwritten in place (one row
+    per document, as a store without history keeps): the baseline of row 1c."""
+    original = HistoryStore.commit
+
+    def current_only(
+        self: HistoryStore,
+        model: str,
+        expected_checkpoint: int,
+        checkpoint: int,
+        changes: Sequence[Change],
+        **_: Any,
+    ) -> bool:
+        latest = {change.key: change.doc for change in changes}
+        m = self.store.marker
+        with self.store.write_transaction() as cursor:
+            cursor.execute("PRAGMA cache_size=-65536")  # as HistoryStore.commit does
+            cursor.execute(
+                f"UPDATE read_models SET checkpoint = {m} WHERE model = {m} AND checkpoint = {m}",
+                (checkpoint, model, expected_checkpoint),
+            )
+            if cursor.rowcount != 1:
+                return False
+            cursor.executemany(
+                f"DELETE FROM read_model_docs WHERE model = {m} AND key = {m}",
+                sorted((model, key) for key, doc in latest.items() if doc is None),
+            )
+            cursor.executemany(
+                "INSERT OR REPLACE INTO read_model_docs (model, key, valid_from, valid_to, doc) "
+                f"VALUES ({m}, {m}, 0, {CURRENT}, {m})",
+                sorted((model, key, doc.decode()) for key, doc in latest.items() if doc),
+            )
+        return True
+
+    HistoryStore.commit = current_only  # type: ignore[assignment]
+    try:
+        yield
     finally:
         HistoryStore.commit = original  # type: ignore[method-assign]
 
@@ -428,6 +470,20 @@ def bench(report: Report, folder: Path, source: Path, orders: int) -> None:
         report.explanations += why_rebuild_misses(
             positions, seconds, committing[0], fold, fold_speed, speed
         )
+    with without_history():
+        bare_seconds, _, _ = rebuild(fresh_copy(source, folder, "bare"))
+    print(f"rebuild without history: {bare_seconds:.1f} s", file=sys.stderr)
+    report.rows.append(
+        Row(
+            "1c",
+            "what history costs a rebuild: row 1 vs the same runner committing only each "
+            "document's latest version, overwritten in place (one row per document)",
+            per_second(positions, seconds),
+            per_second(positions, bare_seconds),
+            f"{bare_seconds / seconds:.2f}x",
+            "—",
+        )
+    )
     resumed_seconds, resumed_positions = resume(fresh_copy(source, folder, "resume"))
     report.rows.append(
         Row(
