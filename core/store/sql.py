@@ -929,8 +929,8 @@ class SqlEventStore(EventStore):
             # "+type" keeps SQLite off the (type, position) index: for several types it
             # sorts each page's rows of every type in a temporary B-tree (a projection
             # runner's batches of 20,000 positions read 2.6x slower that way).
-            types = bindparam("narrow_types", list(where.types), expanding=True)
-            conditions.append(literal_column("+events.type").in_(types))
+            types = bindparam("narrow_types", list(where.types), String(), expanding=True)
+            conditions.append(literal_column("+events.type", String()).in_(types))
         elif where.types:
             conditions.append(events.c.type.in_(list(where.types)))
         words = where.words
