@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ from core.jobs import Job, ProgressMeter
 from core.projections.runner import ProjectionInactive, RunResult
 from core.registry import Registry
 from core.store import EventFilter
+from core.timetravel.diff import collect_diff, summarize_diff
 from core.timetravel.reference import ReadModelRef
 from core.workspace import Workspace
 
@@ -185,6 +187,15 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("ref")
     replay.add_argument("--key", help="only this document")
     replay.add_argument("--limit", type=_positive_int, help="only the first N documents")
+
+    diff = commands.add_parser(
+        "diff", help="compare two read models: NAME[:VERSION][@POINT] NAME[:VERSION][@POINT]"
+    )
+    diff.add_argument("before", metavar="REF_A")
+    diff.add_argument("after", metavar="REF_B")
+    diff.add_argument(
+        "--summary", action="store_true", help="counts by kind and by field path only"
+    )
     return parser
 
 
@@ -398,18 +409,38 @@ def _run(args: argparse.Namespace) -> int:
     if command == "worker":
         return _worker(args)
     if command == "replay":
+        return _replay(args)
+    if command == "diff":
         with _open(args, read_only=True, plugins=True) as workspace:
-            replayed = workspace.replay(args.ref)
-        for failure in replayed.upcast_failures:
-            print(f"eventscope: warning: {failure}", file=sys.stderr)
-        documents = replayed.documents
-        if args.key is not None:
-            documents = {args.key: documents[args.key]} if args.key in documents else {}
-        if args.limit is not None:
-            documents = dict(list(documents.items())[: args.limit])
-        _write_lines([orjson.dumps(documents, option=orjson.OPT_SORT_KEYS) + b"\n"])
+            changes = workspace.diff(args.before, args.after)
+            result: Any = summarize_diff(changes).to_dict() if args.summary else None
+            if result is None:
+                result = collect_diff(changes)
+        _write_lines([orjson.dumps(result, option=orjson.OPT_SORT_KEYS) + b"\n"])
         return EXIT_OK
     raise UsageError(f"unknown command {command!r}")  # pragma: no cover - argparse stops it
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """``replay REF [--key K] [--limit N]``: one JSON object; from history, only the
+    documents asked for are read."""
+    with _open(args, read_only=True, plugins=True) as workspace:
+        at = workspace.locate(args.ref)
+        if at.from_history and args.key is not None:
+            found = workspace.document(at, args.key)
+            documents = {} if found is None else {args.key: found}
+        elif at.from_history:
+            documents = dict(itertools.islice(workspace.iter_documents(at), args.limit))
+        else:
+            replayed = workspace.replay(at.reference)
+            for failure in replayed.upcast_failures:
+                print(f"eventscope: warning: {failure}", file=sys.stderr)
+            documents = replayed.documents
+            if args.key is not None:
+                documents = {args.key: documents[args.key]} if args.key in documents else {}
+            documents = dict(itertools.islice(documents.items(), args.limit))
+    _write_lines([orjson.dumps(documents, option=orjson.OPT_SORT_KEYS) + b"\n"])
+    return EXIT_OK
 
 
 def _projections(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ from core.store import (
 )
 from core.store.jsonlines import export_line, parse_import_lines
 from core.store.sql import display_location
+from core.timetravel.diff import DocumentDiff, diff_documents
 from core.timetravel.reference import ReadModelRef
 from core.upcasting import UpcastFailed
 
@@ -51,6 +52,7 @@ __all__ = [
     "ProjectionHandlerFailed",
     "ProjectionStateError",
     "ProjectionStatus",
+    "ReadModelAt",
     "Replay",
     "UnknownDemo",
     "UpcastView",
@@ -109,6 +111,27 @@ class Replay:
     documents: dict[str, dict[str, Any]]
     upcast_failures: tuple[str, ...] = ()
     source: str = "fold"  # "history": read from the read model's history; "fold": replayed
+
+
+@dataclass(frozen=True, slots=True)
+class ReadModelAt:
+    """A read model at a point, located but not read: which projection version, which
+    position, and whether its history answers (else the log is folded)."""
+
+    reference: ReadModelRef
+    projection: type[Projection]
+    position: int
+    from_history: bool
+
+    @property
+    def model(self) -> str:
+        """``name:version``."""
+        return self.projection.reference()
+
+    @property
+    def source(self) -> str:
+        """``history`` or ``fold``."""
+        return "history" if self.from_history else "fold"
 
 
 @dataclass(frozen=True, slots=True)
@@ -672,6 +695,49 @@ class Workspace:
             )
         return history
 
+    def locate(self, reference: ReadModelRef | str) -> ReadModelAt:
+        """Where a read model at a point comes from: its history, when its runner has
+        passed the point (and history is kept there), else a fold of the log.
+
+        Raises:
+            InvalidReference: the reference does not parse (names the part).
+            UnknownProjection: no such projection or version.
+        """
+        ref = reference if isinstance(reference, ReadModelRef) else ReadModelRef.parse(reference)
+        projection = self.registry.projection(ref.name, ref.version)
+        position = self.resolve_position(ref)
+        history = self.history
+        status = history.status(projection.reference()) if history is not None else None
+        kept = status is not None and status.history_from <= position <= status.checkpoint
+        return ReadModelAt(ref, projection, position, kept)
+
+    def iter_documents(
+        self, at: ReadModelAt, *, after_key: str | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """A located read model's (key, document) pairs in key order, after ``after_key``:
+        streamed in pages from history, or sorted out of a fold."""
+        history = self.history
+        if at.from_history and history is not None:
+            position = None if at.position >= self.store.head_position() else at.position
+            yield from history.iter_documents_at(at.model, position, after_key=after_key)
+            return
+        for key, doc in self._fold(at).documents.items():  # sorted by the fold
+            if after_key is None or key > after_key:
+                yield key, doc
+
+    def document(self, at: ReadModelAt, key: str) -> dict[str, Any] | None:
+        """One document of a located read model (one index probe from history)."""
+        history = self.history
+        if at.from_history and history is not None:
+            return history.document_at(at.model, key, at.position)
+        return self._fold(at).documents.get(key)
+
+    def diff(self, before: ReadModelRef | str, after: ReadModelRef | str) -> DocumentDiff:
+        """The read model ``after`` compared with ``before`` (two versions, two points, or
+        both), as a streaming merge by key (see :mod:`core.timetravel.diff`)."""
+        first, second = self.locate(before), self.locate(after)
+        return diff_documents(self.iter_documents(first), self.iter_documents(second))
+
     def replay(self, reference: ReadModelRef | str) -> Replay:
         """A read model at a point: from its history when its runner has passed the
         point, else folded from the log (upcasting applied).
@@ -679,22 +745,23 @@ class Workspace:
         Raises:
             InvalidReference: the reference does not parse.
             UnknownProjection: no such projection or version.
+            ProjectionHandlerFailed: a handler raised during the fold.
         """
-        ref = reference if isinstance(reference, ReadModelRef) else ReadModelRef.parse(reference)
-        projection = self.registry.projection(ref.name, ref.version)
-        position = self.resolve_position(ref)
-        history = self.history
-        if history is not None:
-            status = history.status(projection.reference())
-            if status is not None and status.history_from <= position <= status.checkpoint:
-                documents = history.documents_at(projection.reference(), position)
-                return Replay(ref, projection.reference(), position, documents, (), "history")
+        at = self.locate(reference)
+        if at.from_history:
+            documents = dict(self.iter_documents(at))
+            return Replay(at.reference, at.model, at.position, documents, (), "history")
+        return self._fold(at)
+
+    def _fold(self, at: ReadModelAt) -> Replay:
+        projection = at.projection
         failures: list[str] = []
 
         def note(failure: UpcastFailed) -> None:
             failures.append(str(failure))
 
-        read = self.store.read(EventFilter(types=projection.event_types(), to_position=position))
+        where = EventFilter(types=projection.event_types(), to_position=at.position)
+        read = self.store.read(where)
         last: list[RecordedEvent] = []
 
         def events() -> Iterator[RecordedEvent]:
@@ -709,12 +776,12 @@ class Workspace:
         except EventscopeError:
             raise
         except Exception as error:  # the plugin's handler: say where, as a fault does
-            where = f" at position {last[0].position} (event {last[0].event_id})" if last else ""
+            place = f" at position {last[0].position} (event {last[0].event_id})" if last else ""
             raise ProjectionHandlerFailed(
-                f"{projection.reference()}: its handler raised{where}: "
+                f"{projection.reference()}: its handler raised{place}: "
                 f"{type(error).__name__}: {error}"
             ) from error
-        return Replay(ref, projection.reference(), position, documents, tuple(failures), "fold")
+        return Replay(at.reference, at.model, at.position, documents, tuple(failures), "fold")
 
 
 _VERBS = {ACTIVE: "resumed or retried", PAUSED: "paused"}

@@ -9,13 +9,14 @@ compare-and-set, so two runners never apply a batch twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
 
 from core.events import wall_clock_micros
+from core.projections.definition import JsonDoc
 from core.store.schema import CURRENT, DOCUMENTS_TABLE, READ_MODELS_TABLE, RUNS_TABLE
 from core.store.sql import SqlEventStore
 
@@ -320,28 +321,70 @@ class HistoryStore:
         return keys if len(keys) <= limit else None
 
     def documents_at(self, model: str, position: int | None = None) -> dict[str, Any]:
-        """The read model as it was after ``position`` (None: now), as {key: doc}.
+        """The read model as it was after ``position`` (None: now), as {key: doc}."""
+        return dict(self.iter_documents_at(model, position))
 
-        An index range over ``valid_to``: the versions still valid after ``position``,
-        minus those written later.
+    def iter_documents_at(
+        self,
+        model: str,
+        position: int | None = None,
+        *,
+        after_key: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[tuple[str, JsonDoc]]:
+        """The read model after ``position`` (None: now) as (key, doc) pairs in key order
+        (code-point order, as Python sorts ``str``), after ``after_key`` if given.
+
+        Keyset pages of ``page_size`` along the primary key (model, key, valid_from): the
+        first documents of a model of millions cost one short index range, and nothing
+        holds more than a page.
         """
+        m = self._m
+        collate = "" if self.store.dialect == "sqlite" else ' COLLATE "C"'
+        if position is None:
+            valid = f"valid_to = {CURRENT}"
+            bounds: tuple[int, ...] = ()
+        else:
+            valid = f"valid_from <= {m} AND valid_to > {m}"
+            bounds = (position, position)
+
+        def page_after(comparison: str) -> str:
+            return (
+                f"SELECT key, doc FROM {DOCUMENTS_TABLE} WHERE model = {m} AND "
+                f"key{collate} {comparison} {m} AND {valid} ORDER BY key{collate} LIMIT {m}"
+            )
+
+        from_start, after = page_after(">="), page_after(">")  # "" is a key too
+        loads = orjson.loads
+        last = after_key if after_key is not None else ""
+        first = after_key is None
+        while True:
+            with self.store.read_transaction() as cursor:
+                cursor.execute(from_start if first else after, (model, last, *bounds, page_size))
+                rows = cursor.fetchall()
+            for key, doc in rows:
+                yield key, loads(doc)
+            if len(rows) < page_size:
+                return
+            last, first = rows[-1][0], False
+
+    def document_at(self, model: str, key: str, position: int | None = None) -> JsonDoc | None:
+        """One document after ``position`` (None: now), or None: one index probe."""
         m = self._m
         with self.store.read_transaction() as cursor:
             if position is None:
-                cursor.execute(
-                    f"SELECT key, doc FROM {DOCUMENTS_TABLE} WHERE model = {m} "
-                    f"AND valid_to = {CURRENT} ORDER BY key",
-                    (model,),
-                )
+                cursor.execute(self._sql_current, (model, key))
             else:
                 cursor.execute(
-                    f"SELECT key, doc FROM {DOCUMENTS_TABLE} WHERE model = {m} "
-                    f"AND valid_to > {m} AND valid_from <= {m} ORDER BY key",
-                    (model, position, position),
+                    f"SELECT doc FROM {DOCUMENTS_TABLE} WHERE model = {m} AND key = {m} "
+                    f"AND valid_from <= {m} AND valid_to > {m}",
+                    (model, key, position, position),
                 )
-            rows = cursor.fetchall()
-        loads = orjson.loads
-        return {key: loads(doc) for key, doc in rows}
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        found: JsonDoc = orjson.loads(row[0])
+        return found
 
     def versions(self, model: str) -> int:
         """How many document versions the history holds (current ones included)."""
