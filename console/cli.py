@@ -188,6 +188,21 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--key", help="only this document")
     replay.add_argument("--limit", type=_positive_int, help="only the first N documents")
 
+    lineage = commands.add_parser(
+        "lineage", help="every event that changed one document, up to REF's point"
+    )
+    lineage.add_argument("ref", metavar="REF", help="NAME[:VERSION][@POINT]")
+    lineage.add_argument("key", help="the document's key")
+
+    stream = commands.add_parser(
+        "stream-state", help="a stream folded by its plugin's evolver, at a version"
+    )
+    stream.add_argument("stream")
+    stream.add_argument("--version", type=_positive_int, help="fold up to this version")
+
+    step = commands.add_parser("step", help="what the event at REF's point changed")
+    step.add_argument("ref", metavar="REF", help="NAME[:VERSION]@POSITION (or a time)")
+
     diff = commands.add_parser(
         "diff", help="compare two read models: NAME[:VERSION][@POINT] NAME[:VERSION][@POINT]"
     )
@@ -410,6 +425,21 @@ def _run(args: argparse.Namespace) -> int:
         return _worker(args)
     if command == "replay":
         return _replay(args)
+    if command == "lineage":
+        with _open(args, read_only=True, plugins=True) as workspace:
+            changes = workspace.lineage(args.ref, args.key)
+        _write_lines(_json_line(change.to_dict()) for change in changes)
+        return EXIT_OK
+    if command == "stream-state":
+        with _open(args, read_only=True, plugins=True) as workspace:
+            folded = workspace.stream_state(args.stream, args.version)
+        _write_lines([_json_line(folded.to_dict())])
+        return EXIT_OK
+    if command == "step":
+        with _open(args, read_only=True, plugins=True) as workspace:
+            effect = workspace.event_effect(args.ref)
+        _write_lines([_json_line(effect.to_dict())])
+        return EXIT_OK
     if command == "diff":
         with _open(args, read_only=True, plugins=True) as workspace:
             changes = workspace.diff(args.before, args.after)

@@ -18,6 +18,7 @@ from core.events import (
     NewEvent,
     RecordedEvent,
     StreamInfo,
+    category_of,
     wall_clock_micros,
 )
 from core.jobs import checkpoint
@@ -25,6 +26,7 @@ from core.projections.definition import Projection
 from core.projections.fold import fold_projection
 from core.projections.history import (
     ACTIVE,
+    CURRENT,
     FAULTED,
     PAUSED,
     RETIRED,
@@ -44,7 +46,15 @@ from core.store import (
 from core.store.jsonlines import export_line, parse_import_lines
 from core.store.sql import display_location
 from core.timetravel.diff import DocumentDiff, diff_documents
-from core.timetravel.reference import ReadModelRef
+from core.timetravel.lineage import (
+    DocumentChange,
+    EventEffect,
+    apply_one_event,
+    changes_by_fold,
+    changes_of,
+)
+from core.timetravel.reference import Point, ReadModelRef
+from core.timetravel.streams import StreamState
 from core.upcasting import UpcastFailed
 
 __all__ = [
@@ -738,6 +748,72 @@ class Workspace:
         first, second = self.locate(before), self.locate(after)
         return diff_documents(self.iter_documents(first), self.iter_documents(second))
 
+    def event_effect(self, reference: ReadModelRef | str) -> EventEffect:
+        """What the event at the reference's point did to the read model: each document
+        it changed, before and after (stepping through time one event at a time).
+
+        Raises:
+            InvalidReference, UnknownProjection: as :meth:`locate`.
+            StoreError: there is no event at that point (an empty log, or position 0).
+        """
+        at = self.locate(reference)
+        event = next(self.store.read(EventFilter(from_position=at.position), limit=1), None)
+        if event is None or at.position == 0:
+            raise StoreError(f"there is no event at position {at.position} of the log")
+        event = self.registry.upcasters.upcast(event, keep_raw=False)
+        before = self.locate(replace(at.reference, point=Point("position", at.position - 1)))
+        if before.from_history:
+            return apply_one_event(at.projection, event, lambda key: self.document(before, key))
+        documents = self._fold(before).documents
+        return apply_one_event(at.projection, event, documents.get)
+
+    def stream_state(self, stream_id: str, version: int | None = None) -> StreamState:
+        """A stream folded by its category's ``@evolver`` up to ``version`` (default: its
+        last), upcasting applied: what a command on that stream would have decided on."""
+        folding = self.registry.evolvers.get(category_of(stream_id))
+        state = folding.initial() if folding is not None else None
+        reached: int | None = None
+        limit = None if version is None else version + 1
+        upcast = self.registry.upcasters.upcast
+        for event in self.store.read_stream(stream_id, limit=limit):
+            reached = event.version
+            if folding is not None:
+                state = folding.function(state, upcast(event, keep_raw=False))
+        return StreamState(stream_id, reached, folding.category if folding else None, state)
+
+    def lineage(self, reference: ReadModelRef | str, key: str) -> list[DocumentChange]:
+        """Every event that changed one document, up to the reference's point, oldest
+        first, with the change each made (from history when it reaches back to the first
+        event, else by folding the log).
+
+        Raises:
+            InvalidReference, UnknownProjection: as :meth:`locate`.
+        """
+        at = self.locate(reference)
+        history = self.history
+        status = history.status(at.model) if history is not None else None
+        if (
+            history is not None
+            and status is not None
+            and status.history_from == 0
+            and status.checkpoint >= at.position
+        ):
+            versions = history.versions_of(at.model, key)
+            changes = [c for c in changes_of(key, versions, CURRENT) if c.position <= at.position]
+        else:
+            where = EventFilter(types=at.projection.event_types(), to_position=at.position)
+            events = self.registry.upcasters.upcast_all(
+                self.store.read(where), _raise_upcast, keep_raw=False
+            )
+            changes = changes_by_fold(at.projection, events, key)
+        return [replace(c, event=self._event_at(c.position)) for c in changes]
+
+    def _event_at(self, position: int) -> RecordedEvent | None:
+        found = next(self.store.read(EventFilter(from_position=position), limit=1), None)
+        if found is None or found.position != position:
+            return None
+        return self.registry.upcasters.upcast(found, keep_raw=False)
+
     def replay(self, reference: ReadModelRef | str) -> Replay:
         """A read model at a point: from its history when its runner has passed the
         point, else folded from the log (upcasting applied).
@@ -794,3 +870,7 @@ def _micros(moment: datetime) -> int:
 def _last_line(text: str) -> str:
     lines = text.strip().splitlines()
     return lines[-1] if lines else text
+
+
+def _raise_upcast(failure: UpcastFailed) -> None:
+    raise failure

@@ -368,6 +368,19 @@ class HistoryStore:
                 return
             last, first = rows[-1][0], False
 
+    def versions_of(self, model: str, key: str) -> list[tuple[int, int, JsonDoc]]:
+        """Every stored version of one document, oldest first: (valid_from, valid_to, doc)
+        (one primary-key range)."""
+        m = self._m
+        with self.store.read_transaction() as cursor:
+            cursor.execute(
+                f"SELECT valid_from, valid_to, doc FROM {DOCUMENTS_TABLE} WHERE model = {m} "
+                f"AND key = {m} ORDER BY valid_from",
+                (model, key),
+            )
+            rows = cursor.fetchall()
+        return [(int(start), int(end), orjson.loads(doc)) for start, end, doc in rows]
+
     def document_at(self, model: str, key: str, position: int | None = None) -> JsonDoc | None:
         """One document after ``position`` (None: now), or None: one index probe."""
         m = self._m

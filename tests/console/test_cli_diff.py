@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import orjson
@@ -104,3 +105,28 @@ def test_replay_reads_one_key_or_the_first_page_from_history(
         capsysbinary, "--store", shop, "replay", "order_summary@900", "--key", "nope"
     )
     assert code == 0 and orjson.loads(out) == {}
+
+
+def test_lineage_and_step_from_the_command_line(
+    capsysbinary: pytest.CaptureFixture[bytes], shop: str
+) -> None:
+    run(capsysbinary, "--store", shop, "projections", "run", "order_summary:1")
+    summary = orjson.loads(run(capsysbinary, "--store", shop, "replay", "order_summary:1",
+                               "--limit", "1")[1])  # fmt: skip
+    (key,) = summary
+    code, out, err = run(capsysbinary, "--store", shop, "lineage", "order_summary:1", key)
+    assert code == 0, err
+    changes = [orjson.loads(line) for line in out.splitlines()]
+    assert changes[0]["kind"] == "added" and changes[0]["event"]["type"] == "OrderPlaced"
+    assert changes[-1]["after"] == summary[key]  # the story ends at the current document
+    for earlier, later in itertools.pairwise(changes):
+        assert earlier["after"] == later["before"] and earlier["position"] < later["position"]
+    last = changes[-1]
+    code, out, _ = run(capsysbinary, "--store", shop, "step", f"order_summary:1@{last['position']}")
+    effect = orjson.loads(out)
+    assert code == 0 and effect["handled"] is True
+    assert effect["event"]["position"] == last["position"]
+    assert [c["key"] for c in effect["changes"]] == [key]
+    assert effect["changes"][0]["paths"] == last["paths"]
+    code, _, err = run(capsysbinary, "--store", shop, "step", "order_summary:1@0")
+    assert code == 1 and "no event at position 0" in err
