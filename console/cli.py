@@ -6,8 +6,10 @@ import argparse
 import itertools
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -202,6 +204,17 @@ def _parser() -> argparse.ArgumentParser:
 
     step = commands.add_parser("step", help="what the event at REF's point changed")
     step.add_argument("ref", metavar="REF", help="NAME[:VERSION]@POSITION (or a time)")
+
+    what_if = commands.add_parser(
+        "what-if",
+        help="replay a projection into a scratch database and diff it against a live one",
+    )
+    what_if.add_argument("candidate", metavar="REF", help="NAME[:VERSION][@POINT] to replay")
+    what_if.add_argument("--against", required=True, metavar="REF", help="the live read model")
+    what_if.add_argument(
+        "--plugin-file", metavar="FILE", help="a plugin file not installed yet that defines REF"
+    )
+    what_if.add_argument("--summary", action="store_true", help="counts only")
 
     diff = commands.add_parser(
         "diff", help="compare two read models: NAME[:VERSION][@POINT] NAME[:VERSION][@POINT]"
@@ -440,6 +453,8 @@ def _run(args: argparse.Namespace) -> int:
             effect = workspace.event_effect(args.ref)
         _write_lines([_json_line(effect.to_dict())])
         return EXIT_OK
+    if command == "what-if":
+        return _what_if(args)
     if command == "diff":
         with _open(args, read_only=True, plugins=True) as workspace:
             changes = workspace.diff(args.before, args.after)
@@ -471,6 +486,29 @@ def _replay(args: argparse.Namespace) -> int:
             documents = dict(itertools.islice(documents.items(), args.limit))
     _write_lines([orjson.dumps(documents, option=orjson.OPT_SORT_KEYS) + b"\n"])
     return EXIT_OK
+
+
+def _what_if(args: argparse.Namespace) -> int:
+    """``what-if REF --against REF [--plugin-file FILE]``: nothing in the store changes."""
+    with tempfile.TemporaryDirectory(prefix="eventscope-plugin-") as folder:
+        if args.plugin_file is not None:
+            source = Path(args.plugin_file)
+            if not source.is_file():
+                raise UsageError(f"--plugin-file: {source} is not a file")
+            shutil.copyfile(source, Path(folder) / source.name)
+            args.plugins = [*args.plugins, folder]
+        with _open(args, read_only=True, plugins=True) as workspace:
+            for plugin in workspace.plugins():
+                if plugin.location.startswith(folder) and plugin.error is not None:
+                    raise UsageError(f"--plugin-file: {_last_line(plugin.error)}")
+            result = workspace.what_if(args.candidate, args.against, summary=args.summary)
+    _write_lines([orjson.dumps(result.to_dict(), option=orjson.OPT_SORT_KEYS) + b"\n"])
+    return EXIT_OK
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else text
 
 
 def _projections(args: argparse.Namespace) -> int:

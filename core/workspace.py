@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import getpass
 import os
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from core.commands.bus import CommandBus, CommandResult
@@ -45,7 +47,7 @@ from core.store import (
 )
 from core.store.jsonlines import export_line, parse_import_lines
 from core.store.sql import display_location
-from core.timetravel.diff import DocumentDiff, diff_documents
+from core.timetravel.diff import DocumentDiff, collect_diff, diff_documents, summarize_diff
 from core.timetravel.lineage import (
     DocumentChange,
     EventEffect,
@@ -66,6 +68,7 @@ __all__ = [
     "Replay",
     "UnknownDemo",
     "UpcastView",
+    "WhatIf",
     "Workspace",
     "operator_name",
 ]
@@ -142,6 +145,25 @@ class ReadModelAt:
     def source(self) -> str:
         """``history`` or ``fold``."""
         return "history" if self.from_history else "fold"
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """A projection replayed into a scratch database, compared with a live read model."""
+
+    candidate: str  # name:version replayed
+    against: str  # the live reference it was compared with
+    position: int  # the point both were taken at
+    diff: Mapping[str, Any]  # the contract diff from ``against`` to the candidate, or a summary
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready values."""
+        return {
+            "candidate": self.candidate,
+            "against": self.against,
+            "position": self.position,
+            "diff": self.diff,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -766,6 +788,53 @@ class Workspace:
             return apply_one_event(at.projection, event, lambda key: self.document(before, key))
         documents = self._fold(before).documents
         return apply_one_event(at.projection, event, documents.get)
+
+    def what_if(
+        self,
+        candidate: ReadModelRef | str,
+        against: ReadModelRef | str,
+        *,
+        summary: bool = False,
+    ) -> WhatIf:
+        """Replay a projection version into a scratch database up to its point, without
+        touching the store's read models, and compare the live read model ``against``
+        with it (at the same point, unless ``against`` names one).
+
+        The candidate is any loaded projection version, such as one from a plugin folder
+        that no worker runs yet. The scratch database is deleted afterwards.
+
+        Raises:
+            InvalidReference, UnknownProjection: as :meth:`locate`.
+            ProjectionHandlerFailed: the candidate's handler raised (where is named).
+        """
+        wanted = candidate if isinstance(candidate, ReadModelRef) else ReadModelRef.parse(candidate)
+        projection = self.registry.projection(wanted.name, wanted.version)
+        position = self.resolve_position(wanted)
+        live = against if isinstance(against, ReadModelRef) else ReadModelRef.parse(against)
+        if live.point.kind == "head":
+            live = replace(live, point=Point("position", position))
+        with tempfile.TemporaryDirectory(prefix="eventscope-what-if-") as folder:
+            scratch = SqlEventStore.open(Path(folder) / "scratch.db")
+            try:
+                history = HistoryStore(scratch)
+                runner = ProjectionRunner(
+                    history, projection, upcasters=self.registry.upcasters, source=self.store
+                )
+                fault = runner.run(until=position).fault
+                if fault is not None:
+                    raise ProjectionHandlerFailed(
+                        f"{projection.reference()}: its handler raised at position "
+                        f"{fault.position} (event {fault.event_id}): "
+                        f"{_last_line(fault.error)}"
+                    )
+                changes = diff_documents(
+                    self.iter_documents(self.locate(live)),
+                    history.iter_documents_at(projection.reference()),
+                )
+                compared = summarize_diff(changes).to_dict() if summary else collect_diff(changes)
+            finally:
+                scratch.close()
+        return WhatIf(projection.reference(), str(live), position, compared)
 
     def stream_state(self, stream_id: str, version: int | None = None) -> StreamState:
         """A stream folded by its category's ``@evolver`` up to ``version`` (default: its

@@ -33,7 +33,7 @@ from core.projections.history import (
     RunRecord,
 )
 from core.projections.watchdog import HandlerTimedOut, HandlerWatch
-from core.store import EventFilter
+from core.store import EventFilter, EventStore
 from core.upcasting import Upcasters, UpcastFailed
 
 __all__ = ["CheckpointMoved", "ProjectionInactive", "ProjectionRunner", "RunResult"]
@@ -137,6 +137,8 @@ class ProjectionRunner:
         projection: the projection class (``name``, ``version``, ``@handles``).
         upcasters: applied to every event before the projection sees it.
         batch_size: positions per transaction.
+        source: where the events are read (default: the history's own store; a what-if
+            replay reads the real store and writes its read model into a scratch one).
     """
 
     def __init__(
@@ -146,8 +148,10 @@ class ProjectionRunner:
         *,
         upcasters: Upcasters | None = None,
         batch_size: int = BATCH_SIZE,
+        source: EventStore | None = None,
     ) -> None:
         self.history = history
+        self.source: EventStore = source if source is not None else history.store
         self.projection = projection
         self.model = projection.reference()
         self.upcasters = upcasters
@@ -219,7 +223,7 @@ class ProjectionRunner:
             Cancelled: the current job was cancelled (after recording the run).
             CheckpointMoved: another runner advanced this read model, or took its lease.
         """
-        store = self.history.store
+        store = self.source
         status = self.history.ensure(self.projection.name, self.projection.version)
         if status.state != ACTIVE:
             raise ProjectionInactive(status)
@@ -291,8 +295,7 @@ class ProjectionRunner:
         Returns (events applied, the new checkpoint, the fault if a handler failed: the
         checkpoint is then the position before its event).
         """
-        store = self.history.store
-        events = store.read(
+        events = self.source.read(
             EventFilter(types=self._types, from_position=after + 1, to_position=upto)
         )
         if self.upcasters is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from pathlib import Path
 
@@ -130,3 +131,50 @@ def test_lineage_and_step_from_the_command_line(
     assert effect["changes"][0]["paths"] == last["paths"]
     code, _, err = run(capsysbinary, "--store", shop, "step", "order_summary:1@0")
     assert code == 1 and "no event at position 0" in err
+
+
+CANDIDATE = """
+from core.api import handles
+from plugins.orders.projections import OrderSummaryV2
+
+
+class OrderSummaryV3(OrderSummaryV2):
+    version = 3
+
+    @handles("OrderCancelled")
+    def order_cancelled(self, view, event):
+        super().order_cancelled(view, event)
+        doc = view.get(event.data["order_id"])
+        if doc is not None:
+            doc["status"] = "void"
+            view.put(doc["order_id"], doc)
+"""
+
+
+def test_what_if_replays_an_uninstalled_plugin_into_a_scratch_database(
+    capsysbinary: pytest.CaptureFixture[bytes], shop: str, tmp_path: Path
+) -> None:
+    plugin = tmp_path / "candidate.py"
+    plugin.write_text(CANDIDATE)
+    before = hashlib.sha256(Path(shop).read_bytes()).hexdigest()
+    code, out, err = run(capsysbinary, "--store", shop, "what-if", "order_summary:3",
+                         "--against", "order_summary:2", "--plugin-file", str(plugin))  # fmt: skip
+    assert code == 0, err
+    result = orjson.loads(out)
+    assert result["candidate"] == "order_summary:3"
+    diff = result["diff"]
+    assert diff["added"] == diff["removed"] == {} and diff["changed"]
+    assert all(c["paths"] == ["status"] for c in diff["changed"].values())
+    assert all(c["after"]["status"] == "void" for c in diff["changed"].values())
+    assert hashlib.sha256(Path(shop).read_bytes()).hexdigest() == before  # nothing written
+    code, out, _ = run(capsysbinary, "--store", shop, "what-if", "order_summary:3@400",
+                       "--against", "order_summary:2", "--plugin-file", str(plugin),
+                       "--summary")  # fmt: skip
+    early = orjson.loads(out)
+    assert code == 0 and early["position"] == 400 and early["against"] == "order_summary:2@400"
+    assert early["diff"]["changed"] < len(diff["changed"])
+    (tmp_path / "broken.py").write_text("import nowhere\n")
+    code, _, err = run(capsysbinary, "--store", shop, "what-if", "order_summary:3",
+                       "--against", "order_summary:2", "--plugin-file",
+                       str(tmp_path / "broken.py"))  # fmt: skip
+    assert code == 2 and "No module named 'nowhere'" in err and err.count("\n") == 1
