@@ -24,8 +24,7 @@ from core.events import (
     wall_clock_micros,
 )
 from core.jobs import checkpoint
-from core.projections.definition import Projection
-from core.projections.fold import fold_projection
+from core.projections.definition import DictView, Projection
 from core.projections.history import (
     ACTIVE,
     CURRENT,
@@ -56,6 +55,7 @@ from core.timetravel.lineage import (
     changes_of,
 )
 from core.timetravel.reference import Point, ReadModelRef
+from core.timetravel.snapshots import FoldSnapshots
 from core.timetravel.streams import StreamState
 from core.upcasting import UpcastFailed
 
@@ -232,6 +232,8 @@ class Workspace:
         self.commands = CommandBus(store, self.registry)
         self._history: HistoryStore | None = None
         self._runners: dict[str, ProjectionRunner] = {}
+        #: Folds of read models without history, kept so repeated seeks fold less.
+        self.snapshots = FoldSnapshots()
 
     @classmethod
     def open(
@@ -899,13 +901,17 @@ class Workspace:
         return self._fold(at)
 
     def _fold(self, at: ReadModelAt) -> Replay:
+        """Fold the log up to the point, from the nearest snapshot of an earlier fold."""
         projection = at.projection
         failures: list[str] = []
 
         def note(failure: UpcastFailed) -> None:
             failures.append(str(failure))
 
-        where = EventFilter(types=projection.event_types(), to_position=at.position)
+        start, documents = self.snapshots.nearest(at.model, at.position)
+        where = EventFilter(
+            types=projection.event_types(), from_position=start + 1, to_position=at.position
+        )
         read = self.store.read(where)
         last: list[RecordedEvent] = []
 
@@ -914,10 +920,11 @@ class Workspace:
                 last[:] = [event]
                 yield event
 
+        view = DictView(documents)
+        instance = projection()
         try:
-            documents = fold_projection(
-                projection, events(), upcasters=self.registry.upcasters, on_upcast_failure=note
-            )
+            for event in self.registry.upcasters.upcast_all(events(), note):
+                instance.apply(view, event)
         except EventscopeError:
             raise
         except Exception as error:  # the plugin's handler: say where, as a fault does
@@ -926,7 +933,9 @@ class Workspace:
                 f"{projection.reference()}: its handler raised{place}: "
                 f"{type(error).__name__}: {error}"
             ) from error
-        return Replay(at.reference, at.model, at.position, documents, tuple(failures), "fold")
+        folded = {key: view.documents[key] for key in sorted(view.documents)}
+        self.snapshots.keep(at.model, at.position, folded)
+        return Replay(at.reference, at.model, at.position, folded, tuple(failures), "fold")
 
 
 _VERBS = {ACTIVE: "resumed or retried", PAUSED: "paused"}

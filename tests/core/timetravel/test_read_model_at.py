@@ -147,3 +147,34 @@ def test_diff_of_two_versions_and_of_two_points(tmp_path: Path) -> None:
     )
     assert [key for key, _ in first_page] == sorted(b)[:3]
     workspace.close()
+
+
+class CountingTally(Tally):
+    """Tally that counts the events its handlers apply (class-wide)."""
+
+    applied = 0
+
+    def apply(self, view: Any, event: Any) -> bool:
+        CountingTally.applied += 1
+        return super().apply(view, event)
+
+
+def test_repeated_seeks_by_fold_start_from_the_nearest_snapshot(tmp_path: Path) -> None:
+    workspace, clock = tally_workspace(tmp_path / "store.db")
+    workspace.registry.projections[(Tally.name, Tally.version)] = CountingTally
+    write(workspace, clock, [(n % 3, "Added", n, 0) for n in range(100)])
+    CountingTally.applied = 0
+    at_60 = workspace.replay("tally@60")
+    assert CountingTally.applied == 60 and at_60.source == "fold"
+    at_75 = workspace.replay("tally@75")
+    assert CountingTally.applied == 60 + 15  # only the events after the snapshot at 60
+    at_30 = workspace.replay("tally@30")
+    assert CountingTally.applied == 75 + 30  # no snapshot at or before 30: from the start
+    for replayed, position in ((at_60, 60), (at_75, 75), (at_30, 30)):
+        assert replayed.documents == fold_upto(workspace, position)
+    assert workspace.replay("tally@75").documents == at_75.documents
+    assert CountingTally.applied == 105  # the same point again: straight from its snapshot
+    workspace.snapshots.budget = 10  # a model bigger than the budget is not kept
+    workspace.snapshots.keep("other:1", 5, {"k": {"big": "x" * 100}})
+    assert workspace.snapshots.nearest("other:1", 9) == (0, {})
+    workspace.close()
