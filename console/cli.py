@@ -26,6 +26,7 @@ from core.errors import (
     ImportFailed,
     StoreUnusable,
     WrongExpectedVersion,
+    last_line,
 )
 from core.events import ExpectedVersion, parse_time
 from core.jobs import Job, ProgressMeter
@@ -500,15 +501,10 @@ def _what_if(args: argparse.Namespace) -> int:
         with _open(args, read_only=True, plugins=True) as workspace:
             for plugin in workspace.plugins():
                 if plugin.location.startswith(folder) and plugin.error is not None:
-                    raise UsageError(f"--plugin-file: {_last_line(plugin.error)}")
+                    raise UsageError(f"--plugin-file: {last_line(plugin.error)}")
             result = workspace.what_if(args.candidate, args.against, summary=args.summary)
     _write_lines([orjson.dumps(result.to_dict(), option=orjson.OPT_SORT_KEYS) + b"\n"])
     return EXIT_OK
-
-
-def _last_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[-1] if lines else text
 
 
 def _projections(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ __all__ = [
     "StoreUnreachable",
     "StoreUnusable",
     "WrongExpectedVersion",
+    "last_line",
 ]
 
 
@@ -113,3 +114,9 @@ class StoreUnreachable(StoreUnusable):
 
 class Cancelled(EventscopeError):
     """The caller cancelled the work (see :mod:`core.jobs`); nothing it wrote was kept."""
+
+
+def last_line(text: str) -> str:
+    """The last line of a traceback (the exception and its message), for one-line reports."""
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else text

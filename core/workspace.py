@@ -13,7 +13,7 @@ from typing import Any
 
 from core.commands.bus import CommandBus, CommandResult
 from core.demo import write_demo
-from core.errors import EventscopeError, StoreError
+from core.errors import EventscopeError, StoreError, last_line
 from core.events import (
     ANY,
     ExpectedVersion,
@@ -660,7 +660,7 @@ class Workspace:
                 "projection": projection.reference(),
                 "position": status.fault_position,
                 "event_id": status.fault_event_id,
-                "error": _last_line(status.fault_error or ""),
+                "error": last_line(status.fault_error or ""),
             },
         )
         skipped = history.skip_fault(projection.reference())
@@ -827,7 +827,7 @@ class Workspace:
                     raise ProjectionHandlerFailed(
                         f"{projection.reference()}: its handler raised at position "
                         f"{fault.position} (event {fault.event_id}): "
-                        f"{_last_line(fault.error)}"
+                        f"{last_line(fault.error)}"
                     )
                 changes = diff_documents(
                     self.iter_documents(self.locate(live)),
@@ -943,11 +943,6 @@ _VERBS = {ACTIVE: "resumed or retried", PAUSED: "paused"}
 
 def _micros(moment: datetime) -> int:
     return int(moment.timestamp()) * 1_000_000 + moment.microsecond
-
-
-def _last_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[-1] if lines else text
 
 
 def _raise_upcast(failure: UpcastFailed) -> None:

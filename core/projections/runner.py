@@ -19,7 +19,7 @@ from typing import Final
 
 import orjson
 
-from core.errors import Cancelled, EventscopeError
+from core.errors import Cancelled, EventscopeError, last_line
 from core.events import wall_clock_micros
 from core.jobs import checkpoint as report
 from core.projections.definition import JsonDoc, Projection
@@ -64,10 +64,9 @@ class ProjectionInactive(EventscopeError):
     def __init__(self, status: ModelStatus) -> None:
         detail = ""
         if status.fault_position is not None:
-            first_line = (status.fault_error or "").strip().splitlines()[-1:] or [""]
             detail = (
                 f" at position {status.fault_position} (event {status.fault_event_id}): "
-                f"{first_line[0]}; retry or skip the event"
+                f"{last_line(status.fault_error or '')}; retry or skip the event"
             )
         super().__init__(f"{status.model} is {status.state}{detail}")
         self.status = status
@@ -249,7 +248,7 @@ class ProjectionRunner:
                     if on_batch is not None:
                         on_batch(position, goal)
             if fault is not None:
-                outcome, error = "faulted", _last_line(fault.error)
+                outcome, error = "faulted", last_line(fault.error)
             else:
                 report(position - start, max(goal - start, 1))
         except Cancelled:
@@ -358,12 +357,6 @@ class ProjectionRunner:
         for key, stored in view.pending.items():
             self._remember(key, stored)
         self._checkpoint = checkpoint
-
-
-def _last_line(text: str) -> str:
-    """The last line of a traceback: the exception and its message."""
-    lines = text.strip().splitlines()
-    return lines[-1] if lines else text
 
 
 def _raise(failure: UpcastFailed) -> None:
