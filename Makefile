@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_STORE ?= $(CURDIR)/demo-store.db
 
-.PHONY: run test test-full lint bench bench-projections bench-console clean
+.PHONY: run test test-full lint bench bench-projections bench-timetravel bench-console clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ bench: $(VENV)/.installed-bench
 ## Projection benchmarks on a ~1M-event orders demo store (built once, cached; --profile).
 bench-projections: $(VENV)/.installed-bench
 	$(BIN)/python -m tests.benchmarks.projections --profile $(BENCH_ARGS)
+
+## Time-travel benchmarks on the same ~1M-event store (pages, documents, lineage, diff; --profile).
+bench-timetravel: $(VENV)/.installed-bench
+	$(BIN)/python -m tests.benchmarks.timetravel --profile $(BENCH_ARGS)
 
 ## Console benchmarks on a 10M-event store (built once, cached; several minutes).
 bench-console: $(VENV)/.installed-bench
