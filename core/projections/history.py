@@ -9,7 +9,7 @@ compare-and-set, so two runners never apply a batch twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -41,6 +41,14 @@ DUMP_OPTIONS: Final = orjson.OPT_SORT_KEYS
 #: starts with 8): a batch's versions land in the pages of recent keys, which then stay
 #: cached from one batch to the next (the setting stays with the connection).
 _WRITER_CACHE: Final = "PRAGMA cache_size=-65536"
+#: A point by which at most this many versions of a read model had begun is read from
+#: the ``valid_from`` index (schema 6): those versions, the ones alive there sorted by
+#: key, instead of a walk in key order that passes every later version to find few alive.
+#: (A page out of 10,000 begun versions takes about 3 ms on SQLite.)
+SPARSE_VERSIONS: Final = 10_000
+#: The first page of documents read: a caller showing 50 does not wait for 1,000. Each
+#: later page doubles, up to the caller's ``page_size``.
+FIRST_PAGE: Final = 64
 
 _STATUS_COLUMNS: Final = (
     "model, name, version, checkpoint, state, history_from, fault_position, fault_event_id, "
@@ -141,6 +149,8 @@ class HistoryStore:
         m = store.marker
         self._m = m
         self._leases = store.schema_version >= 5
+        self._by_valid_from = store.schema_version >= 6
+        self._sparse_limits: dict[str, int] = {}  # model -> see _sparse_before
         self._status_select = (
             f"SELECT {_STATUS_COLUMNS}{_LEASE_COLUMNS if self._leases else _NO_LEASE} "
             f"FROM {READ_MODELS_TABLE}"
@@ -335,38 +345,118 @@ class HistoryStore:
         """The read model after ``position`` (None: now) as (key, doc) pairs in key order
         (code-point order, as Python sorts ``str``), after ``after_key`` if given.
 
-        Keyset pages of ``page_size`` along the primary key (model, key, valid_from): the
-        first documents of a model of millions cost one short index range, and nothing
-        holds more than a page.
+        Keyset pages, the first of ``FIRST_PAGE`` documents and each next one twice the
+        last up to ``page_size``, so nothing holds more than a page and the first
+        documents of a model of millions cost one short index range. Two paths: the
+        current documents or a point where many versions had begun walk the primary key
+        (model, key, valid_from), skipping versions not valid there; a point by which
+        few had begun (``SPARSE_VERSIONS``: early in the log, before the model's first
+        document) reads those from the ``valid_from`` index instead, where the walk
+        would pass every later version to prove nothing else is alive.
         """
         m = self._m
-        collate = "" if self.store.dialect == "sqlite" else ' COLLATE "C"'
+        sqlite = self.store.dialect == "sqlite"
+        collate = "" if sqlite else ' COLLATE "C"'
+        pages: Callable[[str], str]
+        parameters: Callable[[str, int], tuple[Any, ...]]
         if position is None:
-            valid = f"valid_to = {CURRENT}"
-            bounds: tuple[int, ...] = ()
-        else:
-            valid = f"valid_from <= {m} AND valid_to > {m}"
-            bounds = (position, position)
 
-        def page_after(comparison: str) -> str:
-            return (
-                f"SELECT key, doc FROM {DOCUMENTS_TABLE} WHERE model = {m} AND "
-                f"key{collate} {comparison} {m} AND {valid} ORDER BY key{collate} LIMIT {m}"
-            )
+            def pages(comparison: str) -> str:
+                return (
+                    f"SELECT key, doc FROM {DOCUMENTS_TABLE} WHERE model = {m} AND "
+                    f"key{collate} {comparison} {m} AND valid_to = {CURRENT} "
+                    f"ORDER BY key{collate} LIMIT {m}"
+                )
 
-        from_start, after = page_after(">="), page_after(">")  # "" is a key too
+            def parameters(last: str, size: int) -> tuple[Any, ...]:
+                return (model, last, size)
+
+        elif not self._sparse(model, position):
+
+            def pages(comparison: str) -> str:
+                return (
+                    f"SELECT key, doc FROM {DOCUMENTS_TABLE} WHERE model = {m} AND "
+                    f"key{collate} {comparison} {m} AND valid_from <= {m} AND valid_to > {m} "
+                    f"ORDER BY key{collate} LIMIT {m}"
+                )
+
+            def parameters(last: str, size: int) -> tuple[Any, ...]:
+                return (model, last, position, position, size)
+
+        else:  # few versions had begun: their index range, the alive ones' keys sorted
+            # there, then their documents by primary key. SQLite is told the index and
+            # PostgreSQL gets the range as a materialized CTE: neither plans the walk.
+            if sqlite:
+                begun = (
+                    f"WITH begun AS (SELECT key, valid_from, valid_to FROM {DOCUMENTS_TABLE} "
+                    f"INDEXED BY ix_{DOCUMENTS_TABLE}_valid_from WHERE model = {m} "
+                    f"AND valid_from <= {m})"
+                )
+            else:
+                begun = (
+                    f"WITH begun AS MATERIALIZED (SELECT key, valid_from, valid_to FROM "
+                    f"{DOCUMENTS_TABLE} WHERE model = {m} AND valid_from <= {m})"
+                )
+
+            def pages(comparison: str) -> str:
+                return (
+                    f"{begun} SELECT d.key, d.doc FROM (SELECT key, valid_from FROM begun "
+                    f"WHERE valid_to > {m} AND key{collate} {comparison} {m} "
+                    f"ORDER BY key{collate} LIMIT {m}) AS alive JOIN {DOCUMENTS_TABLE} AS d "
+                    f"ON d.model = {m} AND d.key = alive.key AND d.valid_from = alive.valid_from "
+                    f"ORDER BY d.key{collate}"
+                )
+
+            def parameters(last: str, size: int) -> tuple[Any, ...]:
+                return (model, position, position, last, size, model)
+
+        from_start, after = pages(">="), pages(">")
         loads = orjson.loads
-        last = after_key if after_key is not None else ""
+        last = after_key if after_key is not None else ""  # "" is a key too
         first = after_key is None
+        size = min(FIRST_PAGE, page_size)
         while True:
             with self.store.read_transaction() as cursor:
-                cursor.execute(from_start if first else after, (model, last, *bounds, page_size))
+                cursor.execute(from_start if first else after, parameters(last, size))
                 rows = cursor.fetchall()
             for key, doc in rows:
                 yield key, loads(doc)
-            if len(rows) < page_size:
+            if len(rows) < size:
                 return
             last, first = rows[-1][0], False
+            size = min(size * 2, page_size)
+
+    def _sparse(self, model: str, position: int) -> bool:
+        """Whether few enough versions of ``model`` had begun by ``position`` for the
+        ``valid_from`` index (schema 6) to answer faster than the key-order walk."""
+        if not self._by_valid_from:
+            return False
+        before = self._sparse_before(model)
+        return before is not None and position < before
+
+    def _sparse_before(self, model: str) -> int | None:
+        """The position where ``model``'s version number ``SPARSE_VERSIONS + 1`` begins (in
+        ``valid_from`` order): before it, fewer versions had begun. None while the model
+        has no more versions than that (then every walk is that short anyway).
+
+        Kept once found: the versions of a position never change once it is behind the
+        checkpoint (a rebuild writes the same ones again; retention only removes some,
+        which at worst sends a few sparse points down the walk). Both paths give the same
+        documents, so a stale value costs time, never correctness.
+        """
+        found = self._sparse_limits.get(model)
+        if found is None:
+            m = self._m
+            with self.store.read_transaction() as cursor:
+                cursor.execute(
+                    f"SELECT valid_from FROM {DOCUMENTS_TABLE} WHERE model = {m} "
+                    f"ORDER BY valid_from LIMIT 1 OFFSET {SPARSE_VERSIONS}",
+                    (model,),
+                )
+                row = cursor.fetchone()
+            if row is not None:
+                found = self._sparse_limits[model] = int(row[0])
+        return found
 
     def versions_of(self, model: str, key: str) -> list[tuple[int, int, JsonDoc]]:
         """Every stored version of one document, oldest first: (valid_from, valid_to, doc)

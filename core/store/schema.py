@@ -36,7 +36,7 @@ __all__ = [
 #: Bumped whenever the tables change; a store with a higher number is refused. Version 1
 #: is ``metadata`` below; every later version is a step in ``MIGRATIONS``, run on new
 #: stores too, so a migrated store and a new one are the same.
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 
 metadata = MetaData()
 
@@ -181,10 +181,25 @@ def _to_version_5(dialect: str) -> list[str]:
     ]
 
 
+def _to_version_6(dialect: str) -> list[str]:
+    """Document versions by ``valid_from``, for the state at an early point.
+
+    The primary key (model, key, valid_from) pages a read model in key order, but at a
+    point where few of its documents exist that walk reads every later version to find
+    none. This index holds the versions begun by a point as one short range (with
+    ``valid_to`` and ``key``, so the documents alive there are found in the index alone).
+    """
+    return [
+        f"CREATE INDEX ix_{DOCUMENTS_TABLE}_valid_from ON {DOCUMENTS_TABLE} "
+        "(model, valid_from, valid_to, key)",
+    ]
+
+
 #: from version -> the DDL (for a dialect) that takes a store to the next version.
 MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {
     1: _to_version_2,
     2: _to_version_3,
     3: _to_version_4,
     4: _to_version_5,
+    5: _to_version_6,
 }

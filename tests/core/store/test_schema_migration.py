@@ -13,7 +13,7 @@ from core.events import NewEvent
 from core.store import EventFilter, SqlEventStore
 from core.store.schema import SCHEMA_VERSION
 
-NEW_INDEXES = {"ix_streams_last_position"}
+NEW_INDEXES = {"ix_streams_last_position", "ix_read_model_docs_valid_from"}
 SEARCH_TABLES = {"event_words", "event_correlations"}
 READ_MODEL_TABLES = {"read_models", "read_model_docs", "projection_runs"}
 
@@ -60,7 +60,7 @@ def make_version_1(path: Path) -> None:
 
 def test_a_new_store_is_at_the_current_version_with_its_indexes(tmp_path: Path) -> None:
     SqlEventStore.open(tmp_path / "new.db").close()
-    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "5"
+    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "6"
     assert NEW_INDEXES <= sqlite_indexes(tmp_path / "new.db")
     assert SEARCH_TABLES | READ_MODEL_TABLES <= sqlite_tables(tmp_path / "new.db")
 
@@ -85,7 +85,7 @@ def test_an_older_store_reads_as_it_is_read_only_and_migrates_when_writable(
     assert writer.update_index() == 2
     assert [e.stream_id for e in writer.read(EventFilter(correlation_id="c-1"))] == ["order-1"]
     writer.close()
-    assert stored_version(path) == "5"
+    assert stored_version(path) == "6"
     assert NEW_INDEXES <= sqlite_indexes(path)
     assert SEARCH_TABLES | READ_MODEL_TABLES <= sqlite_tables(path)
 
@@ -104,7 +104,7 @@ def test_the_correlation_filter_works_on_postgres(pg_location: str) -> None:
         ).scalar_one()
     engine.dispose()
     store.close()
-    assert version == "5"
+    assert version == "6"
 
 
 @pytest.mark.parametrize("missing", sorted(NEW_INDEXES))

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.events import format_time
+import core.projections.history as history_module
+import core.store.sql as sql_module
+from core.events import NewEvent, format_time
 from core.projections.fold import fold_projection
 from core.registry import Registry
 from core.store import EventFilter, SqlEventStore
@@ -72,10 +76,16 @@ def fold_upto(workspace: Workspace, position: int) -> dict[str, Any]:
 )
 @given(history=steps, data=st.data())
 def test_history_and_fold_agree_at_every_point(
-    tmp_path_factory: Any, history: list[tuple[int, str, int, int]], data: st.DataObject
+    tmp_path_factory: Any,
+    monkeypatch: Any,
+    history: list[tuple[int, str, int, int]],
+    data: st.DataObject,
 ) -> None:
     """The state at P is the fold of the first P events, from the fold and from history
-    alike; the state at time T is the state at the last position recorded at or before T."""
+    alike; the state at time T is the state at the last position recorded at or before T.
+    (History answers early points from the valid_from index, later ones along the key:
+    the threshold between them is drawn too.)"""
+    monkeypatch.setattr(history_module, "SPARSE_VERSIONS", data.draw(st.integers(0, 40)))
     workspace, clock = tally_workspace(tmp_path_factory.mktemp("h") / "store.db")
     times = write(workspace, clock, history)
     head = workspace.head_position()
@@ -178,3 +188,102 @@ def test_repeated_seeks_by_fold_start_from_the_nearest_snapshot(tmp_path: Path) 
     workspace.snapshots.keep("other:1", 5, {"k": {"big": "x" * 100}})
     assert workspace.snapshots.nearest("other:1", 9) == (0, {})
     workspace.close()
+
+
+def sparse_store(workspace: Workspace, later: int) -> None:
+    """Six events on five streams, then ``later`` more on two streams: a point early in
+    the log has every key alive but few of the model's versions begun."""
+    store = workspace.store
+    for n in range(5):
+        store.append_to_stream(f"acct-{n}", [NewEvent("Added", {"n": n})])
+    store.append_to_stream("acct-0", [NewEvent("Closed", {})])
+    for stream in ("acct-1", "acct-2"):
+        store.append_to_stream(stream, [NewEvent("Added", {"n": 1}) for _ in range(later // 2)])
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_pages_at_a_point_before_most_versions_equal_the_fold(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: Any
+) -> None:
+    """Early points are read from the valid_from index (few versions begun there), later
+    ones along the primary key: page by page, after a key, both give the fold."""
+    monkeypatch.setattr(history_module, "SPARSE_VERSIONS", 30)
+    if backend == "sqlite":
+        location = str(tmp_path / "store.db")
+    else:
+        location = str(request.getfixturevalue("pg_location"))
+    registry = Registry()
+    registry.projections[(Tally.name, Tally.version)] = Tally
+    workspace = Workspace(SqlEventStore.open(location), registry)
+    sparse_store(workspace, 80)
+    workspace.run_projection("tally")
+    history = workspace.require_history()
+    sparse_before = history._sparse_before("tally:1")
+    assert sparse_before is not None and 6 < sparse_before < workspace.head_position()
+    for point in (0, 1, 3, 6, sparse_before - 1, sparse_before, workspace.head_position()):
+        expected = fold_upto(workspace, point)
+        assert history._sparse("tally:1", point) == (point < sparse_before)
+        assert list(history.iter_documents_at("tally:1", point)) == sorted(expected.items())
+        assert list(history.iter_documents_at("tally:1", point, page_size=1)) == sorted(
+            expected.items()
+        )
+        assert list(history.iter_documents_at("tally:1", point, after_key="acct-2")) == [
+            (key, doc) for key, doc in sorted(expected.items()) if key > "acct-2"
+        ]
+    workspace.close()
+
+
+def test_a_page_before_most_versions_does_not_read_them(tmp_path: Path, monkeypatch: Any) -> None:
+    """The first page at a point where few versions had begun costs the same however many
+    versions follow (SQLite virtual-machine steps, counted by the store's progress
+    handler): the walk along the key would read every one of them."""
+    steps: list[int] = []
+    original = sql_module._sqlite_job_cancelled
+
+    def counting() -> bool:
+        steps.append(1)
+        return original()
+
+    monkeypatch.setattr(sql_module, "_SQLITE_CANCEL_CHECK_STEPS", 100)
+    monkeypatch.setattr(sql_module, "_sqlite_job_cancelled", counting)
+    monkeypatch.setattr(history_module, "SPARSE_VERSIONS", 50)
+    cost = {}
+    for later in (200, 4000):
+        workspace, _ = tally_workspace(tmp_path / f"store-{later}.db")
+        sparse_store(workspace, later)
+        workspace.run_projection("tally")
+        at = workspace.locate("tally@6")
+        assert at.from_history
+        list(itertools.islice(workspace.iter_documents(at), 50))  # the limit found once
+        steps.clear()
+        page = list(itertools.islice(workspace.iter_documents(at), 50))
+        cost[later] = len(steps)
+        assert dict(page) == fold_upto(workspace, 6)
+        workspace.close()
+    assert cost[4000] <= cost[200] + 2, cost
+
+
+def test_a_store_without_the_valid_from_index_read_only_walks_the_key(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A schema-5 store opened read-only (not migrated) has no valid_from index: early
+    points are still answered from history, by the walk along the key."""
+    monkeypatch.setattr(history_module, "SPARSE_VERSIONS", 30)
+    path = tmp_path / "store.db"
+    workspace, _ = tally_workspace(path)
+    sparse_store(workspace, 80)
+    workspace.run_projection("tally")
+    workspace.close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("DROP INDEX ix_read_model_docs_valid_from")
+        raw.execute("UPDATE eventscope_meta SET value = '5' WHERE key = 'schema_version'")
+    raw.close()
+    registry = Registry()
+    registry.projections[(Tally.name, Tally.version)] = Tally
+    reader = Workspace(SqlEventStore.open(path, read_only=True), registry)
+    assert reader.store.schema_version == 5
+    for point in (1, 6, 20):
+        at = reader.locate(f"tally@{point}")
+        assert at.from_history
+        assert dict(reader.iter_documents(at)) == fold_upto(reader, point)
+    reader.close()
