@@ -359,29 +359,21 @@ class HistoryStore:
         collate = "" if sqlite else ' COLLATE "C"'
         pages: Callable[[str], str]
         parameters: Callable[[str, int], tuple[Any, ...]]
-        if position is None:
+        if position is None or not self._sparse(model, position):  # along the key
+            bounds: tuple[int, ...]
+            if position is None:
+                valid, bounds = f"valid_to = {CURRENT}", ()
+            else:
+                valid, bounds = f"valid_from <= {m} AND valid_to > {m}", (position, position)
 
             def pages(comparison: str) -> str:
                 return (
                     f"SELECT key, doc FROM {DOCUMENTS_TABLE} WHERE model = {m} AND "
-                    f"key{collate} {comparison} {m} AND valid_to = {CURRENT} "
-                    f"ORDER BY key{collate} LIMIT {m}"
+                    f"key{collate} {comparison} {m} AND {valid} ORDER BY key{collate} LIMIT {m}"
                 )
 
             def parameters(last: str, size: int) -> tuple[Any, ...]:
-                return (model, last, size)
-
-        elif not self._sparse(model, position):
-
-            def pages(comparison: str) -> str:
-                return (
-                    f"SELECT key, doc FROM {DOCUMENTS_TABLE} WHERE model = {m} AND "
-                    f"key{collate} {comparison} {m} AND valid_from <= {m} AND valid_to > {m} "
-                    f"ORDER BY key{collate} LIMIT {m}"
-                )
-
-            def parameters(last: str, size: int) -> tuple[Any, ...]:
-                return (model, last, position, position, size)
+                return (model, last, *bounds, size)
 
         else:  # few versions had begun: their index range, the alive ones' keys sorted
             # there, then their documents by primary key. SQLite is told the index and

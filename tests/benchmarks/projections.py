@@ -43,7 +43,14 @@ from core.scheduler import ProjectionScheduler
 from core.store import EventFilter
 from core.upcasting import UpcastFailed
 from core.workspace import Workspace
-from tests.benchmarks.run import CACHE_DIR, ROOT, environment, per_second, profile
+from tests.benchmarks.run import (
+    CACHE_DIR,
+    ROOT,
+    environment,
+    per_second,
+    profile,
+    write_markdown,
+)
 
 REPORT: Final = ROOT / "docs" / "benchmarks-projections.md"
 #: Bump when the demo store must be rebuilt for a reason the hashed files do not show.
@@ -671,38 +678,6 @@ def profile_misses(report: Report, folder: Path, source: Path) -> str:
     return "".join(parts)
 
 
-def write_report(
-    output: Path, report: Report, table: str, profiles: str, header: list[str]
-) -> None:
-    """Overwrite the markdown report."""
-    command = " ".join([".venv/bin/python -m tests.benchmarks.projections", *sys.argv[1:]])
-    text = "\n".join(
-        [
-            "# Projection benchmarks",
-            "",
-            "Measured by `tests/benchmarks/projections.py` (`make bench-projections`); every "
-            "figure in one run, on the same events.",
-            "",
-            *header,
-            f"- command: `{command}`",
-            "",
-            table,
-            "",
-            "## How it was measured",
-            "",
-            *report.notes,
-            "",
-        ]
-    )
-    if report.explanations:
-        text += "\n## Why row 1 misses\n\n" + "\n".join(report.explanations) + "\n"
-    if profiles:
-        text += "\n## Profiles of the rows that missed\n" + profiles
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
-    print(f"\nwritten to {output}", file=sys.stderr)
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -737,7 +712,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         profiles = profile_misses(report, folder, source) if args.profile else ""
         if profiles:
             print(profiles)
-        write_report(args.output, report, table, profiles, environment(busy_before))
+        why = ""
+        if report.explanations:
+            why = "\n## Why row 1 misses\n\n" + "\n".join(report.explanations) + "\n"
+        write_markdown(
+            args.output,
+            title="Projection benchmarks",
+            module="tests.benchmarks.projections",
+            target="bench-projections",
+            scope="every figure in one run, on the same events",
+            header=environment(busy_before),
+            table=table,
+            notes=report.notes,
+            extra=why,
+            profiles=profiles,
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -1073,7 +1073,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         profiles = profile_misses(report, folder, events, singles, es_file) if args.profile else ""
         if profiles:
             print(profiles)
-        write_report(args, report, table, profiles, environment(busy_before))
+        write_markdown(
+            args.output,
+            title="Benchmarks",
+            module="tests.benchmarks.run",
+            target="bench",
+            scope="every figure in one run",
+            header=environment(busy_before),
+            table=table,
+            notes=report.notes,
+            profiles=profiles,
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -1114,16 +1124,28 @@ def notes(
     ]
 
 
-def write_report(
-    args: argparse.Namespace, report: Report, table: str, profiles: str, header: list[str]
+def write_markdown(
+    output: Path,
+    *,
+    title: str,
+    module: str,
+    target: str,
+    scope: str,
+    header: Sequence[str],
+    table: str,
+    notes: Sequence[str],
+    extra: str = "",
+    profiles: str = "",
 ) -> None:
-    """Overwrite the markdown report."""
-    command = " ".join([".venv/bin/python -m tests.benchmarks.run", *sys.argv[1:]])
+    """Overwrite a benchmark's markdown report: what ran it (``module`` through ``make
+    target``) and where, the table, how each figure was measured, then the ``extra``
+    sections and the profiles of the rows that missed."""
+    command = " ".join([f".venv/bin/python -m {module}", *sys.argv[1:]])
     text = "\n".join(
         [
-            "# Benchmarks",
+            f"# {title}",
             "",
-            "Measured by `tests/benchmarks/run.py` (`make bench`); every figure in one run.",
+            f"Measured by `{module.replace('.', '/')}.py` (`make {target}`); {scope}.",
             "",
             *header,
             f"- command: `{command}`",
@@ -1132,15 +1154,16 @@ def write_report(
             "",
             "## How it was measured",
             "",
-            *report.notes,
+            *notes,
             "",
         ]
     )
+    text += extra
     if profiles:
         text += "\n## Profiles of the rows that missed\n" + profiles
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(f"\nwritten to {args.output}", file=sys.stderr)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    print(f"\nwritten to {output}", file=sys.stderr)
 
 
 if __name__ == "__main__":

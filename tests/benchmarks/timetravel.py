@@ -43,7 +43,7 @@ import psutil
 from core.timetravel.diff import collect_diff
 from core.workspace import Workspace
 from tests.benchmarks.projections import MIB, Row, demo_store, fresh_copy, render
-from tests.benchmarks.run import CACHE_DIR, ROOT, environment, profile
+from tests.benchmarks.run import CACHE_DIR, ROOT, environment, profile, write_markdown
 
 REPORT: Final = ROOT / "docs" / "benchmarks-timetravel.md"
 SEED: Final = 6
@@ -621,37 +621,6 @@ def why_pages_miss(figures: dict[str, Any], plan: dict[str, Any]) -> str:
     )
 
 
-def write_report(
-    output: Path, table: str, lines: list[str], profiles: str, header: list[str], extra: str
-) -> None:
-    """Overwrite the markdown report."""
-    command = " ".join([".venv/bin/python -m tests.benchmarks.timetravel", *sys.argv[1:]])
-    text = "\n".join(
-        [
-            "# Time-travel benchmarks",
-            "",
-            "Measured by `tests/benchmarks/timetravel.py` (`make bench-timetravel`); every "
-            "figure in one run.",
-            "",
-            *header,
-            f"- command: `{command}`",
-            "",
-            table,
-            "",
-            "## How it was measured",
-            "",
-            *lines,
-            "",
-        ]
-    )
-    text += extra
-    if profiles:
-        text += "\n## Profiles of the rows that missed\n" + profiles
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
-    print(f"\nwritten to {output}", file=sys.stderr)
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -697,8 +666,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         if figures["profiles"]:
             print(figures["profiles"])
         extra = why_pages_miss(figures, plan) if misses(figures)["1"] else ""
-        write_report(
-            args.output, table, lines, figures["profiles"], environment(busy_before), extra
+        write_markdown(
+            args.output,
+            title="Time-travel benchmarks",
+            module="tests.benchmarks.timetravel",
+            target="bench-timetravel",
+            scope="every figure in one run",
+            header=environment(busy_before),
+            table=table,
+            notes=lines,
+            extra=extra,
+            profiles=figures["profiles"],
         )
     finally:
         if child.poll() is None:  # the preparation failed: the child still waits
