@@ -47,11 +47,13 @@ class SetClock:
         return self.now
 
 
-def tally_workspace(path: Path) -> tuple[Workspace, SetClock]:
+def tally_workspace(location: Path | str, **options: Any) -> tuple[Workspace, SetClock]:
+    """A workspace with the tally projection on a store at ``location`` (a SQLite path or
+    a URL; ``options`` go to ``SqlEventStore.open``), and the store's clock."""
     registry = Registry()
     registry.projections[(Tally.name, Tally.version)] = Tally
     clock = SetClock()
-    return Workspace(SqlEventStore.open(path, clock=clock), registry), clock
+    return Workspace(SqlEventStore.open(location, clock=clock, **options), registry), clock
 
 
 def write(
@@ -212,9 +214,7 @@ def test_pages_at_a_point_before_most_versions_equal_the_fold(
         location = str(tmp_path / "store.db")
     else:
         location = str(request.getfixturevalue("pg_location"))
-    registry = Registry()
-    registry.projections[(Tally.name, Tally.version)] = Tally
-    workspace = Workspace(SqlEventStore.open(location), registry)
+    workspace, _ = tally_workspace(location)
     sparse_store(workspace, 80)
     workspace.run_projection("tally")
     history = workspace.require_history()
@@ -278,9 +278,7 @@ def test_a_store_without_the_valid_from_index_read_only_walks_the_key(
         raw.execute("DROP INDEX ix_read_model_docs_valid_from")
         raw.execute("UPDATE eventscope_meta SET value = '5' WHERE key = 'schema_version'")
     raw.close()
-    registry = Registry()
-    registry.projections[(Tally.name, Tally.version)] = Tally
-    reader = Workspace(SqlEventStore.open(path, read_only=True), registry)
+    reader, _ = tally_workspace(path, read_only=True)
     assert reader.store.schema_version == 5
     for point in (1, 6, 20):
         at = reader.locate(f"tally@{point}")
