@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 from core.errors import ImportFailed, StoreReadOnly, WrongExpectedVersion
@@ -28,6 +29,7 @@ from core.store.port import (
     ImportRecord,
     ImportResult,
     RawEvent,
+    WriteTransaction,
     decide_append,
     prepare_events,
 )
@@ -102,6 +104,23 @@ class InMemoryEventStore(EventStore):
             return AppendResult(
                 stream_id, rows[-1].version, rows[0].position, rows[-1].position, False, rows
             )
+
+    @contextmanager
+    def transaction(self) -> Iterator[WriteTransaction]:
+        """A write transaction (see :meth:`EventStore.transaction`): the store stays
+        locked for the block; a block that raises takes back what it appended and runs
+        the ``on_rollback`` callbacks of what it changed elsewhere."""
+        if self.read_only:
+            raise StoreReadOnly("the store is read-only")
+        with self._lock:
+            start = len(self._rows)
+            unit = _MemoryTransaction(self)
+            try:
+                yield unit
+            except BaseException:
+                self._truncate(start)
+                unit.rolled_back()
+                raise
 
     def _add(self, row: RawEvent) -> None:
         self._streams.setdefault(row.stream_id, []).append(len(self._rows))
@@ -300,3 +319,20 @@ class InMemoryEventStore(EventStore):
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+class _MemoryTransaction(WriteTransaction):
+    """A write transaction of an :class:`InMemoryEventStore` (which it holds locked)."""
+
+    def __init__(self, store: InMemoryEventStore) -> None:
+        super().__init__()
+        self._store = store
+
+    def append_to_stream(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion | int | str | None = ANY,
+    ) -> AppendResult:
+        """Append in this transaction (taken back if it rolls back)."""
+        return self._store.append_to_stream(stream_id, events, expected_version)

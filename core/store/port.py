@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal, NamedTuple
@@ -35,6 +36,7 @@ __all__ = [
     "ImportResult",
     "PreparedEvent",
     "RawEvent",
+    "WriteTransaction",
     "decide_append",
     "prepare_events",
     "search_words",
@@ -360,6 +362,47 @@ class CheckReport:
         }
 
 
+class WriteTransaction(abc.ABC):
+    """One write transaction of a store: its appends and the read-model changes made on
+    it (``cursor``) commit together, or not at all.
+
+    Got from :meth:`EventStore.transaction`; it commits when the ``with`` block ends and
+    rolls back when the block raises.
+    """
+
+    def __init__(self, cursor: Any = None) -> None:
+        #: The transaction's driver cursor (SQL stores), for read-model changes; None in
+        #: memory.
+        self.cursor = cursor
+        self._undo: list[Callable[[], None]] = []
+
+    @abc.abstractmethod
+    def append_to_stream(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion | int | str | None = ANY,
+    ) -> AppendResult:
+        """Append events to one stream in this transaction (the rules of
+        :meth:`EventStore.append_to_stream`); nothing is visible before the commit.
+
+        Raises:
+            WrongExpectedVersion, DuplicateEventId, InvalidEvent: as for an append; the
+                caller's transaction is then rolled back when the exception leaves it.
+        """
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Call ``undo`` if the transaction rolls back (in-memory twins restore their
+        state this way; a database rolls back on its own)."""
+        self._undo.append(undo)
+
+    def rolled_back(self) -> None:
+        """Run the ``on_rollback`` callbacks, newest first (the store calls this)."""
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+
+
 class EventStore(abc.ABC):
     """An append-only log of events in streams (DESIGN §2–3).
 
@@ -511,6 +554,15 @@ class EventStore(abc.ABC):
             StoreReadOnly: the store is open read-only.
         """
         return 0
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[WriteTransaction]:
+        """A write transaction: appends (and read-model changes on its cursor) made in
+        the ``with`` block commit together when it ends, and none of them when it raises.
+
+        Raises:
+            StoreReadOnly: the store is open read-only.
+        """
 
     @abc.abstractmethod
     def close(self) -> None:

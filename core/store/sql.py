@@ -76,6 +76,7 @@ from core.store.port import (
     ImportResult,
     PreparedEvent,
     RawEvent,
+    WriteTransaction,
     decide_append,
     prepare_events,
     stream_info_from_row,
@@ -444,6 +445,26 @@ class SqlEventStore(EventStore):
         """
         with self._writing(None if self._sqlite else "SELECT 1") as cursor:
             yield cursor
+
+    @contextmanager
+    def transaction(self) -> Iterator[WriteTransaction]:
+        """A write transaction for appends and read-model changes together (see
+        :meth:`EventStore.transaction`).
+
+        SQLite takes the write lock at once (``BEGIN IMMEDIATE``). PostgreSQL locks the
+        events table only at the transaction's first append, as every append does, so
+        read-model changes made before it do not hold appends up.
+
+        Raises:
+            StoreReadOnly: the store is open read-only.
+        """
+        with self._writing(None if self._sqlite else "SELECT 1") as cursor:
+            unit = _SqlTransaction(self, cursor)
+            try:
+                yield unit
+            except BaseException:
+                unit.rolled_back()
+                raise
 
     @contextmanager
     def read_transaction(self) -> Iterator[Any]:
@@ -1391,6 +1412,33 @@ def _decoded(pages: Iterable[list[tuple[Any, ...]]]) -> Iterator[RecordedEvent]:
                     last_time,
                 ),
             )
+
+
+class _SqlTransaction(WriteTransaction):
+    """A write transaction of a :class:`SqlEventStore` (its driver cursor)."""
+
+    def __init__(self, store: SqlEventStore, cursor: Any) -> None:
+        super().__init__(cursor)
+        self._store = store
+        self._locked = store.dialect == "sqlite"  # BEGIN IMMEDIATE holds the write lock
+
+    def append_to_stream(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion | int | str | None = ANY,
+    ) -> AppendResult:
+        """Append in this transaction (ids are checked first: a failed insert would abort
+        a PostgreSQL transaction)."""
+        validate_stream_id(stream_id)
+        expected = ExpectedVersion.coerce(expected_version)
+        prepared = prepare_events(events, self._store.max_payload_bytes)
+        if not prepared:
+            return self._store._empty_append(stream_id, expected)
+        if not self._locked:
+            self.cursor.execute(self._store._sql_begin_write)  # positions stay commit-ordered
+            self._locked = True
+        return self._store._append_in(self.cursor, stream_id, prepared, expected, check_ids=True)
 
 
 class _EventIdCollision(Exception):
