@@ -22,15 +22,10 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QApplication
 
-from console.main_window import (
-    AUDIT_STREAM,
-    INDEX_INTERVAL_MS,
-    RATE_INTERVAL_MS,
-    MainWindow,
-    operator_name,
-)
+from console.main_window import INDEX_INTERVAL_MS, RATE_INTERVAL_MS, MainWindow
 from console.workers import TaskRunner
 from core.errors import EventscopeError, NotAnEventStore, StoreNotFound, StoreUnusable
+from core.services.events import EventQueries
 from core.store import EventFilter
 from core.workspace import Workspace
 
@@ -75,7 +70,7 @@ def run_gui(
         return EXIT_STORE_UNUSABLE
     if writable:
         try:
-            _audit_writable_start(workspace)
+            workspace.writing.record_writable_start()
         except EventscopeError as error:
             workspace.close()
             print(f"eventscope: {error}", file=sys.stderr)
@@ -199,25 +194,16 @@ def _dispose(window: MainWindow | None, runner: TaskRunner, workspace: Workspace
     workspace.close()
 
 
-def _audit_writable_start(workspace: Workspace) -> None:
-    """Record in $audit that the console started writable (``--writable``)."""
-    workspace.append(
-        AUDIT_STREAM,
-        "WritableModeEntered",
-        {"store": workspace.display_location, "user": operator_name(), "at_start": True},
-    )
-
-
 def _seed_demo_if_empty(location: str) -> None:
     """Seed the demo history into a store that is missing or holds no events."""
     try:
         with Workspace.open(location, read_only=True) as probe:
-            if probe.head_position() > 0:
+            if probe.events.head_position() > 0:
                 return
     except (StoreNotFound, NotAnEventStore):
         pass  # missing, an empty file or no schema yet: the writable open creates it
     with Workspace.open(location, read_only=False) as workspace:
-        workspace.write_demo("orders", orders=DEMO_ORDERS, seed=DEMO_SEED)
+        workspace.writing.write_demo("orders", orders=DEMO_ORDERS, seed=DEMO_SEED)
 
 
 def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> int:
@@ -242,8 +228,8 @@ def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> i
         window.show,
     )
     if shown:
-        workspace = window.workspace
-        finder = runner.submit(lambda: _position_to_inspect(workspace))
+        events = window.workspace.events
+        finder = runner.submit(lambda: _position_to_inspect(events))
         position: list[int] = []
         finder.succeeded.connect(lambda _tag, found: position.append(found))
         found = _wait_for({"an event to inspect": (finder.succeeded, finder.failed)}, failures)
@@ -328,10 +314,10 @@ def _wait_for(
     return code == EXIT_OK
 
 
-def _position_to_inspect(workspace: Workspace) -> int:
+def _position_to_inspect(events: EventQueries) -> int:
     """An event that shows the inspector off: an OrderPlaced stored in schema 1, else the last."""
-    placed = workspace.read(EventFilter(types=("OrderPlaced",)), limit=2_000)
+    placed = events.read(EventFilter(types=("OrderPlaced",)), limit=2_000)
     for event in placed:
         if event.metadata.get("schema_version") == 1 and "causation_id" not in event.metadata:
             return event.position
-    return workspace.head_position()
+    return events.head_position()

@@ -32,6 +32,7 @@ from core.events import ExpectedVersion, parse_time
 from core.jobs import Job, ProgressMeter
 from core.projections.runner import ProjectionInactive, RunResult
 from core.registry import Registry
+from core.services.projections import ProjectionLeased
 from core.store import EventFilter
 from core.timetravel.diff import collect_diff, summarize_diff
 from core.timetravel.reference import ReadModelRef
@@ -347,7 +348,7 @@ def _run(args: argparse.Namespace) -> int:
                 expected = ExpectedVersion.parse(args.expected_version)
             except ValueError as error:
                 raise UsageError(f"--expected-version: {error}") from None
-            recorded = workspace.append(
+            recorded = workspace.writing.append(
                 args.stream,
                 args.type,
                 data,
@@ -360,32 +361,36 @@ def _run(args: argparse.Namespace) -> int:
     if command in ("read", "export"):
         where = _filter(args)
         with _open(args, read_only=True) as workspace:
-            _write_lines(workspace.export_lines(where, backwards=args.backwards, limit=args.limit))
+            _write_lines(
+                workspace.events.export_lines(where, backwards=args.backwards, limit=args.limit)
+            )
         return EXIT_OK
     if command == "streams":
         with _open(args, read_only=True) as workspace:
-            infos = workspace.streams(prefix=args.prefix, category=args.category, limit=args.limit)
+            infos = workspace.events.streams(
+                prefix=args.prefix, category=args.category, limit=args.limit
+            )
             _write_lines(_json_line(info.to_dict()) for info in infos)
         return EXIT_OK
     if command == "import":
         lines = _input_lines(args.file)
         with _open(args, read_only=False) as workspace:
-            result = workspace.import_lines(lines)
+            result = workspace.writing.import_lines(lines)
         _write_lines([_json_line(result.to_dict())])
         return EXIT_OK
     if command == "index":
         with _open(args, read_only=False) as workspace:
-            indexed = workspace.update_index()
+            indexed = workspace.writing.update_index()
             summary = {
                 "indexed": indexed,
-                "indexed_position": workspace.indexed_position(),
-                "head": workspace.head_position(),
+                "indexed_position": workspace.events.indexed_position(),
+                "head": workspace.events.head_position(),
             }
         _write_lines([_json_line(summary)])
         return EXIT_OK
     if command == "check":
         with _open(args, read_only=True) as workspace:
-            report = workspace.check()
+            report = workspace.events.check()
         _write_lines([_json_line(report.to_dict())])
         return EXIT_OK if report.ok else EXIT_CHECK_FAILED
     if command == "plugins":
@@ -395,7 +400,7 @@ def _run(args: argparse.Namespace) -> int:
     if command == "command":
         data = _json_object("--data", args.data)
         with _open(args, read_only=args.dry_run, plugins=True) as workspace:
-            result = workspace.execute(
+            result = workspace.commands.execute(
                 args.name,
                 data,
                 idempotency_key=args.idempotency_key,
@@ -423,13 +428,13 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if command == "demo":
         with _open(args, read_only=False, plugins=True) as workspace:
-            written = workspace.write_demo(args.name, orders=args.orders, seed=args.seed)
+            written = workspace.writing.write_demo(args.name, orders=args.orders, seed=args.seed)
             summary = {
                 "demo": args.name,
                 "orders": args.orders,
                 "seed": args.seed,
                 **written.to_dict(),
-                "head": workspace.head_position(),
+                "head": workspace.events.head_position(),
             }
         _write_lines([_json_line(summary)])
         return EXIT_OK
@@ -441,24 +446,24 @@ def _run(args: argparse.Namespace) -> int:
         return _replay(args)
     if command == "lineage":
         with _open(args, read_only=True, plugins=True) as workspace:
-            changes = workspace.lineage(args.ref, args.key)
+            changes = workspace.timetravel.lineage(args.ref, args.key)
         _write_lines(_json_line(change.to_dict()) for change in changes)
         return EXIT_OK
     if command == "stream-state":
         with _open(args, read_only=True, plugins=True) as workspace:
-            folded = workspace.stream_state(args.stream, args.version)
+            folded = workspace.timetravel.stream_state(args.stream, args.version)
         _write_lines([_json_line(folded.to_dict())])
         return EXIT_OK
     if command == "step":
         with _open(args, read_only=True, plugins=True) as workspace:
-            effect = workspace.event_effect(args.ref)
+            effect = workspace.timetravel.step(args.ref)
         _write_lines([_json_line(effect.to_dict())])
         return EXIT_OK
     if command == "what-if":
         return _what_if(args)
     if command == "diff":
         with _open(args, read_only=True, plugins=True) as workspace:
-            changes = workspace.diff(args.before, args.after)
+            changes = workspace.timetravel.diff(args.before, args.after)
             result: Any = summarize_diff(changes).to_dict() if args.summary else None
             if result is None:
                 result = collect_diff(changes)
@@ -471,14 +476,14 @@ def _replay(args: argparse.Namespace) -> int:
     """``replay REF [--key K] [--limit N]``: one JSON object; from history, only the
     documents asked for are read."""
     with _open(args, read_only=True, plugins=True) as workspace:
-        at = workspace.locate(args.ref)
+        at = workspace.timetravel.locate(args.ref)
         if at.from_history and args.key is not None:
-            found = workspace.document(at, args.key)
+            found = workspace.timetravel.document(at, args.key)
             documents = {} if found is None else {args.key: found}
         elif at.from_history:
-            documents = dict(itertools.islice(workspace.iter_documents(at), args.limit))
+            documents = dict(itertools.islice(workspace.timetravel.iter_documents(at), args.limit))
         else:
-            replayed = workspace.replay(at.reference)
+            replayed = workspace.timetravel.replay(at.reference)
             for failure in replayed.upcast_failures:
                 print(f"eventscope: warning: {failure}", file=sys.stderr)
             documents = replayed.documents
@@ -499,10 +504,12 @@ def _what_if(args: argparse.Namespace) -> int:
             shutil.copyfile(source, Path(folder) / source.name)
             args.plugins = [*args.plugins, folder]
         with _open(args, read_only=True, plugins=True) as workspace:
-            for plugin in workspace.plugins():
+            for plugin in workspace.plugins.catalog():
                 if plugin.location.startswith(folder) and plugin.error is not None:
                     raise UsageError(f"--plugin-file: {last_line(plugin.error)}")
-            result = workspace.what_if(args.candidate, args.against, summary=args.summary)
+            result = workspace.timetravel.what_if(
+                args.candidate, args.against, summary=args.summary
+            )
     _write_lines([orjson.dumps(result.to_dict(), option=orjson.OPT_SORT_KEYS) + b"\n"])
     return EXIT_OK
 
@@ -512,14 +519,14 @@ def _projections(args: argparse.Namespace) -> int:
     action = args.action
     if action == "list":
         with _open(args, read_only=True, plugins=True) as workspace:
-            statuses = workspace.projection_statuses()
+            statuses = workspace.projections.statuses()
         if args.ref is not None:
             statuses = [s for s in statuses if _matches(args.ref, s.name, s.version)]
         _write_lines(_json_line(status.to_dict()) for status in statuses)
         return EXIT_OK
     if action == "runs":
         with _open(args, read_only=True, plugins=True) as workspace:
-            runs = workspace.projection_runs(args.ref, limit=args.limit)
+            runs = workspace.projections.runs(args.ref, limit=args.limit)
         _write_lines(_json_line(run.to_dict()) for run in runs)
         return EXIT_OK
     if args.ref is None and action not in ("run", "rebuild"):
@@ -528,31 +535,36 @@ def _projections(args: argparse.Namespace) -> int:
         raise UsageError("projections retain: say --since POINT (a position or a time)")
     with _open(args, read_only=False, plugins=True) as workspace:
         if args.ref is not None:
-            references = [workspace.projection_of(args.ref).reference()]
+            references = [workspace.projections.projection_of(args.ref).reference()]
         else:
-            references = [p.reference() for _, p in sorted(workspace.registry.projections.items())]
+            references = workspace.projections.references()
         lines, faulted = [], False
         for reference in references:
             if action in ("run", "rebuild"):
-                if action == "rebuild":
-                    workspace.reset_projection(reference)
                 try:
                     result = _run_with_progress(
-                        workspace, reference, args.progress, args.batch_size
+                        workspace, reference, args, rebuild=action == "rebuild"
                     )
                 except ProjectionInactive as inactive:
                     if args.ref is not None:
                         raise
                     lines.append({"projection": reference, "state": inactive.status.state})
                     continue
+                except ProjectionLeased as leased:
+                    if args.ref is not None:
+                        raise
+                    lines.append({"projection": reference, "leased": str(leased)})
+                    continue
                 lines.append(_run_line(result))
                 faulted = faulted or result.fault is not None
             elif action == "retain":
-                since = workspace.resolve_position(ReadModelRef.parse(f"{reference}@{args.since}"))
-                deleted = workspace.retain_history(reference, since)
+                since = workspace.timetravel.resolve_position(
+                    ReadModelRef.parse(f"{reference}@{args.since}")
+                )
+                deleted = workspace.projections.retain(reference, since)
                 lines.append({"projection": reference, "history_from": since, "deleted": deleted})
             elif action == "skip":
-                skipped = workspace.skip_faulted_event(reference)
+                skipped = workspace.projections.skip(reference)
                 lines.append(
                     {
                         "projection": reference,
@@ -562,18 +574,19 @@ def _projections(args: argparse.Namespace) -> int:
                 )
             else:
                 _change_projection(workspace, action, reference)
-                lines.append(workspace.projection_status(reference).to_dict())
+                lines.append(workspace.projections.status(reference).to_dict())
     _write_lines(_json_line(line) for line in lines)
     return EXIT_ERROR if faulted else EXIT_OK
 
 
 def _change_projection(workspace: Workspace, action: str, reference: str) -> None:
+    projections = workspace.projections
     operations = {
-        "reset": workspace.reset_projection,
-        "pause": workspace.pause_projection,
-        "resume": workspace.resume_projection,
-        "retry": workspace.retry_projection,
-        "retire": workspace.retire_projection,
+        "reset": projections.reset,
+        "pause": projections.pause,
+        "resume": projections.resume,
+        "retry": projections.retry,
+        "retire": projections.retire,
     }
     operations[action](reference)
 
@@ -596,9 +609,12 @@ def _run_line(result: RunResult) -> dict[str, Any]:
 
 
 def _run_with_progress(
-    workspace: Workspace, reference: str, show: bool, batch_size: int | None
+    workspace: Workspace, reference: str, args: argparse.Namespace, *, rebuild: bool
 ) -> RunResult:
-    """Run a projection; Ctrl-C stops it between batches (what was committed stays)."""
+    """Run (or rebuild) a projection under a lease, as a worker does: a worker running
+    it meanwhile is refused, and it never runs it at the same time. Ctrl-C stops it
+    between batches (what was committed stays)."""
+    show = args.progress
     meter = ProgressMeter()
     shown = [0.0]
 
@@ -614,9 +630,11 @@ def _run_with_progress(
     previous = signal.signal(signal.SIGINT, lambda *_: job.cancel())
     try:
         with job.running():
-            return workspace.run_projection(reference, batch_size=batch_size)
+            return workspace.projections.run_leased(
+                reference, rebuild=rebuild, batch_size=args.batch_size
+            )
     except Cancelled:
-        checkpoint = workspace.projection_status(reference).checkpoint
+        checkpoint = workspace.projections.status(reference).checkpoint
         raise Cancelled(
             f"{reference}: cancelled at checkpoint {checkpoint}; the batches done are kept"
         ) from None

@@ -38,7 +38,8 @@ from console.panels.streams import StreamsPanel
 from console.panels.timeline import TimelinePanel
 from console.workers import TaskRunner
 from core.events import RecordedEvent
-from core.workspace import AUDIT_STREAM, Workspace, operator_name
+from core.services.writing import AUDIT_STREAM, operator_name
+from core.workspace import Workspace
 
 __all__ = [
     "AUDIT_STREAM",
@@ -189,8 +190,8 @@ class MainWindow(QMainWindow):
     """The console window over one open workspace.
 
     Args:
-        workspace: the open store; the window never closes it, but may switch it
-            between read-only and writable (``Workspace.reopen``).
+        workspace: the open store and its services; the window never closes it, but may
+            switch it between read-only and writable (``writing.set_writable``).
         runner: where store queries run.
         settings: where layout, geometry, recent stores and the theme persist; None to
             neither restore nor save them (screenshots use the default layout).
@@ -240,14 +241,14 @@ class MainWindow(QMainWindow):
         self._theme = self._saved_theme()
         self._apply_theme(self._theme)
 
-        self._streams_panel = StreamsPanel(workspace, runner, parent=self)
+        self._streams_panel = StreamsPanel(workspace.events, runner, parent=self)
         self._streams_dock = QDockWidget("Streams", self)
         self._streams_dock.setObjectName("streamsDock")
         self._streams_dock.setWidget(self._streams_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self._streams_dock)
         self._streams_panel.stream_selected.connect(self._on_streams_panel_stream_selected)
 
-        self._event_log = EventLogPanel(workspace, runner, parent=self)
+        self._event_log = EventLogPanel(workspace.events, runner, parent=self)
         self._banner = self._build_banner(location)
         central = QWidget(self)
         central.setObjectName("centralArea")
@@ -258,13 +259,13 @@ class MainWindow(QMainWindow):
         column.addWidget(self._event_log, 1)
         self.setCentralWidget(central)
 
-        self._inspector = InspectorPanel(workspace, runner, parent=self)
+        self._inspector = InspectorPanel(workspace.events, runner, parent=self)
         self._inspector_dock = QDockWidget("Inspector", self)
         self._inspector_dock.setObjectName("inspectorDock")
         self._inspector_dock.setWidget(self._inspector)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self._inspector_dock)
 
-        self._timeline = TimelinePanel(workspace, runner, parent=self)
+        self._timeline = TimelinePanel(workspace.events, runner, parent=self)
         self._timeline_dock = QDockWidget("Timeline", self)
         self._timeline_dock.setObjectName("timelineDock")
         self._timeline_dock.setWidget(self._timeline)
@@ -626,8 +627,8 @@ class MainWindow(QMainWindow):
 
     def _load_head_position(self) -> None:
         self._head_generation += 1
-        workspace = self._workspace
-        task = self._runner.submit(workspace.head_position, tag=self._head_generation)
+        events = self._workspace.events
+        task = self._runner.submit(events.head_position, tag=self._head_generation)
         task.succeeded.connect(self._on_head_task_succeeded)
         task.failed.connect(self._on_head_task_failed)
 
@@ -692,11 +693,11 @@ class MainWindow(QMainWindow):
         if self._rate_pending:
             return  # a slow store: skip a beat rather than pile queries up
         self._rate_pending = True
-        workspace = self._workspace
+        events = self._workspace.events
 
         def sample() -> tuple[float, int, int]:
-            head = workspace.head_position()
-            return time.monotonic(), head, workspace.indexed_position()
+            head = events.head_position()
+            return time.monotonic(), head, events.indexed_position()
 
         task = self._runner.submit(sample)
         task.succeeded.connect(self._on_rate_task_succeeded)
@@ -741,11 +742,11 @@ class MainWindow(QMainWindow):
         if self._index_behind == 0:
             return  # caught up as of the last sample: spare the store its write lock
         self._index_pending = True
-        workspace = self._workspace
+        events, writing = self._workspace.events, self._workspace.writing
 
         def catch_up() -> tuple[int, int]:
-            workspace.update_index(limit=INDEX_BATCH_LIMIT)
-            return workspace.head_position(), workspace.indexed_position()
+            writing.update_index(limit=INDEX_BATCH_LIMIT)
+            return events.head_position(), events.indexed_position()
 
         task = self._runner.submit(catch_up)
         task.succeeded.connect(self._on_index_task_succeeded)
@@ -803,31 +804,19 @@ class MainWindow(QMainWindow):
         if writable and not confirm_writable(self, location):
             self._show_mode()
             return
-        workspace = self._workspace
-        entry = {"store": location, "user": operator_name()}
+        writing = self._workspace.writing
 
-        def enter() -> None:
-            workspace.reopen(read_only=False)
-            try:
-                workspace.append(AUDIT_STREAM, "WritableModeEntered", entry)
-            except BaseException:
-                workspace.reopen(read_only=True)  # unaudited writes are not allowed
-                raise
+        def switch() -> None:
+            writing.set_writable(writable)  # drains the running queries, audits the switch
 
-        def leave() -> None:
-            try:
-                workspace.append(AUDIT_STREAM, "WritableModeLeft", entry)
-            finally:
-                workspace.reopen(read_only=True)  # read-only even if the audit failed
-
-        # No query may still be running on the connections the reopen closes. What
-        # the panels were loading is loaded again once the switch is over.
+        # What the panels were loading is cancelled (the switch would interrupt it
+        # anyway) and loaded again once the switch is over.
         others = self._runner.pending - int(self._rate_pending) - int(self._index_pending)
         self._reload_after_switch = others > 0
         self._runner.cancel_all()
         self._switching = True
         self._show_mode()
-        task = self._runner.submit(enter if writable else leave, tag=writable)
+        task = self._runner.submit(switch, tag=writable)
         task.succeeded.connect(self._on_switch_task_succeeded)
         task.failed.connect(self._on_switch_task_failed)
         task.cancelled.connect(self._on_switch_task_cancelled)

@@ -11,6 +11,7 @@ __all__ = [
     "NewerSchema",
     "NotAnEventStore",
     "StoreBusy",
+    "StoreClosed",
     "StoreCorrupt",
     "StoreError",
     "StoreNotFound",
@@ -82,6 +83,10 @@ class StoreError(EventscopeError):
 
 class StoreBusy(StoreError):
     """Another writer held the store for longer than the busy timeout."""
+
+
+class StoreClosed(StoreError):
+    """The store (or the handle holding it) was closed; nothing more goes through it."""
 
 
 class StoreReadOnly(StoreError):

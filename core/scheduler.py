@@ -16,14 +16,10 @@ waits for them, and gives the leases back.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -31,28 +27,17 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from core.errors import Cancelled, EventscopeError
 from core.jobs import Job
 from core.projections.definition import Projection
-from core.projections.history import ACTIVE, HistoryStore
-from core.projections.runner import (
-    BATCH_SIZE,
-    CheckpointMoved,
-    ProjectionInactive,
-    ProjectionRunner,
-    RunResult,
+from core.projections.runner import BATCH_SIZE, CheckpointMoved, ProjectionInactive, RunResult
+from core.services.projections import (
+    DEFAULT_LEASE_SECONDS,
+    ProjectionLeased,
+    default_worker_name,
 )
 from core.workspace import Workspace
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "ProjectionScheduler", "TickOutcome", "default_worker_name"]
 
-#: How long a worker's lease lasts without a commit renewing it. A worker that died
-#: holds its projections this long at most.
-DEFAULT_LEASE_SECONDS: Final = 30.0
-
 _log = logging.getLogger(__name__)
-
-
-def default_worker_name() -> str:
-    """``host:pid:xxxx``: unique enough to tell workers apart in leases and run history."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:4]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +77,14 @@ class ProjectionScheduler:
         self.workspace = workspace
         self.worker = worker or default_worker_name()
         self.lease_seconds = lease_seconds
+        self.batch_size = batch_size
         self._on_tick = on_tick
-        registry = workspace.registry
+        self._projections = workspace.projections
         if references is None:
-            chosen = [p for _, p in sorted(registry.projections.items())]
+            chosen = [p for _, p in sorted(workspace.registry.projections.items())]
         else:
-            chosen = [workspace.projection_of(reference) for reference in references]
+            chosen = [self._projections.projection_of(reference) for reference in references]
         self.projections: dict[str, type[Projection]] = {p.reference(): p for p in chosen}
-        self._history = workspace.require_history()
-        self._runners = {
-            model: ProjectionRunner(
-                self._history, p, upcasters=registry.upcasters, batch_size=batch_size
-            )
-            for model, p in self.projections.items()
-        }
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -115,16 +94,11 @@ class ProjectionScheduler:
             timezone=UTC,
         )
 
-    @property
-    def history(self) -> HistoryStore:
-        """The read models this scheduler keeps current."""
-        return self._history
-
     def start(self) -> None:
         """Schedule one job per projection (the first tick is now) and start."""
         now = datetime.now(UTC)
         for model, projection in self.projections.items():
-            self._history.ensure(projection.name, projection.version)
+            self._projections.ensure(model)
             self._scheduler.add_job(
                 self._tick,
                 "interval",
@@ -160,7 +134,7 @@ class ProjectionScheduler:
                 _log.warning("projection runs still going after %.0f s; not waiting", timeout)
         for model in self.projections:
             try:
-                self._history.release_lease(model, self.worker)
+                self._projections.give_lease_back(model, self.worker)
             except EventscopeError as error:
                 _log.warning("could not release the lease of %s: %s", model, error)
 
@@ -169,13 +143,11 @@ class ProjectionScheduler:
         if self._stopping.is_set():
             return
         try:
-            status = self._history.status(model)
-            if status is None or status.state != ACTIVE:
-                return
-            if status.checkpoint >= self.workspace.head_position():
-                return
-            if not self._history.acquire_lease(model, self.worker, seconds=self.lease_seconds):
-                return  # another worker is running it
+            if not self._projections.due(model):
+                return  # caught up, or paused, faulted or retired
+            self._projections.take_lease(model, self.worker, self.lease_seconds)
+        except ProjectionLeased:
+            return  # another worker is running it
         except EventscopeError as error:
             _log.warning("%s: %s", model, error)
             return
@@ -187,8 +159,11 @@ class ProjectionScheduler:
         outcome = TickOutcome(model, None)
         try:
             with job.running():
-                result = self._runners[model].run(
-                    lease=(self.worker, self.lease_seconds), worker=self.worker
+                result = self._projections.run(
+                    model,
+                    lease=(self.worker, self.lease_seconds),
+                    worker=self.worker,
+                    batch_size=self.batch_size,
                 )
             outcome = TickOutcome(model, result)
         except (Cancelled, CheckpointMoved, ProjectionInactive) as stopped:

@@ -40,8 +40,8 @@ from PySide6.QtWidgets import (
 from console.record_table import record_table
 from console.workers import Task, TaskGroup, TaskRunner
 from core.events import RecordedEvent, format_time, parse_time
+from core.services.events import EventQueries
 from core.store.port import EventFilter
-from core.workspace import Workspace
 
 __all__ = [
     "EVENT_ROLE",
@@ -175,7 +175,7 @@ class EventLogModel(QAbstractTableModel):
     filter cancels every query of the previous one.
 
     Args:
-        workspace: the open store.
+        events: the store's events.
         runner: where the queries run.
         page_size: events per query.
         parent: the usual QObject parent.
@@ -192,14 +192,14 @@ class EventLogModel(QAbstractTableModel):
 
     def __init__(
         self,
-        workspace: Workspace,
+        events: EventQueries,
         runner: TaskRunner,
         *,
         page_size: int = PAGE_SIZE,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self._workspace = workspace
+        self._events = events
         self._runner = runner
         self._page_size = page_size
         self._filter = EventFilter()
@@ -489,12 +489,12 @@ class EventLogModel(QAbstractTableModel):
                 self._load_page(number)
 
     def _load_page(self, number: int) -> None:
-        workspace = self._workspace
+        events = self._events
         size = self._page_size
         where = EventFilter(from_position=number * size + 1, to_position=(number + 1) * size)
 
         def load() -> list[_Row]:
-            return _rows_of(list(workspace.read(where, limit=size)))
+            return _rows_of(list(events.read(where, limit=size)))
 
         self._in_flight.add(number)
         task = self._submit(load, (self._generation, number))
@@ -533,7 +533,7 @@ class EventLogModel(QAbstractTableModel):
 
     def _load_head(self) -> None:
         self._head_pending = True
-        task = self._submit(self._workspace.head_position, self._generation)
+        task = self._submit(self._events.head_position, self._generation)
         task.succeeded.connect(self._on_head_task_succeeded)
         task.failed.connect(self._on_head_task_failed)
         task.cancelled.connect(self._on_head_task_cancelled)
@@ -574,7 +574,7 @@ class EventLogModel(QAbstractTableModel):
     # -- filtered keyset pages --------------------------------------------------------------
 
     def _fetch_filtered_page(self, *, tail: bool = False, through: int | None = None) -> None:
-        workspace = self._workspace
+        queries = self._events
         base = self._filter
         after = self._positions[-1] if self._positions else None
         if self._exhausted and self._scanned_to:
@@ -586,15 +586,15 @@ class EventLogModel(QAbstractTableModel):
 
         def load() -> tuple[list[_Row], bool, int]:
             # A short last page means every event up to this head has been looked at.
-            head = workspace.head_position()
+            head = queries.head_position()
             events: list[RecordedEvent] = []
             last = after
             if through is not None and (after is None or after < through):
                 # A jump: everything up to the target, then one more page past it.
-                events = list(workspace.read(replace(after_(after), to_position=through)))
+                events = list(queries.read(replace(after_(after), to_position=through)))
                 if events:
                     last = events[-1].position
-            page = list(workspace.read(after_(last), limit=size))
+            page = list(queries.read(after_(last), limit=size))
             return _rows_of(events + page), len(page) < size, head
 
         self._loading = True
@@ -693,7 +693,7 @@ class EventLogPanel(QWidget):
     in the bar goes on searching.
 
     Args:
-        workspace: the open store.
+        events: the store's events.
         runner: where the store queries run.
         page_size: events per query.
         live_tail: whether the live tail starts on.
@@ -711,7 +711,7 @@ class EventLogPanel(QWidget):
 
     def __init__(
         self,
-        workspace: Workspace,
+        events: EventQueries,
         runner: TaskRunner,
         *,
         page_size: int = PAGE_SIZE,
@@ -720,7 +720,7 @@ class EventLogPanel(QWidget):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("eventLogPanel")
-        self._workspace = workspace
+        self._events = events
         self._runner = runner
         self._scope_stream: str | None = None
         self._scope_to: int | None = None
@@ -731,7 +731,7 @@ class EventLogPanel(QWidget):
         self._start_at_bottom = True  # the newest events are where an operator looks first
         self._first_page_ready = False
 
-        self._model = EventLogModel(workspace, runner, page_size=page_size, parent=self)
+        self._model = EventLogModel(events, runner, page_size=page_size, parent=self)
         self._build_filter_bar()
         self._build_view()
         # After the view's own connections: it must lay out new rows before we scroll.
@@ -977,8 +977,8 @@ class EventLogPanel(QWidget):
         """Select and scroll to the last event recorded at or before ``moment``."""
         self._jump_generation += 1
         generation = self._jump_generation
-        workspace = self._workspace
-        task = self._runner.submit(lambda: workspace.position_at(moment), tag=generation)
+        events = self._events
+        task = self._runner.submit(lambda: events.position_at(moment), tag=generation)
         task.succeeded.connect(self._on_time_task_succeeded)
         task.failed.connect(self._on_jump_task_failed)
 
@@ -986,8 +986,8 @@ class EventLogPanel(QWidget):
         """Select the event with this id; filters that hide it are cleared first."""
         self._jump_generation += 1
         generation = self._jump_generation
-        store = self._workspace.store
-        task = self._runner.submit(lambda: store.event_by_id(event_id), tag=generation)
+        events = self._events
+        task = self._runner.submit(lambda: events.event_by_id(event_id), tag=generation)
         task.succeeded.connect(self._on_event_id_task_succeeded)
         task.failed.connect(self._on_jump_task_failed)
 

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from console.workers import TaskRunner
 from core.events import RecordedEvent, format_time
-from core.workspace import UpcastView, Workspace
+from core.services.events import EventQueries, UpcastView
 
 __all__ = ["EXPAND_ALL_BELOW", "InspectorPanel", "JsonTreeModel"]
 
@@ -208,7 +208,7 @@ class InspectorPanel(QWidget):
     found in the store) and ``stream_requested`` (the stream up to this event's position).
 
     Args:
-        workspace: the open store (upcasters and the causation lookup).
+        events: the store's events (upcasting and the causation lookup).
         runner: where the causation lookup runs.
         parent: the usual QWidget parent.
     """
@@ -221,11 +221,11 @@ class InspectorPanel(QWidget):
     copied = Signal(str)
 
     def __init__(
-        self, workspace: Workspace, runner: TaskRunner, *, parent: QWidget | None = None
+        self, events: EventQueries, runner: TaskRunner, *, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.setObjectName("inspectorPanel")
-        self._workspace = workspace
+        self._events = events
         self._runner = runner
         self._event: RecordedEvent | None = None
         self._view: UpcastView | None = None
@@ -398,7 +398,7 @@ class InspectorPanel(QWidget):
             self._show_nothing()
             return
         self._event = event
-        self._view = self._workspace.upcast(event)
+        self._view = self._events.upcast(event)
         view = self._view
         self._header.setText(
             f"<b>#{event.position:,}</b> &nbsp; <b>{_escape(event.stream_id)}</b>"
@@ -463,9 +463,9 @@ class InspectorPanel(QWidget):
             self.causation_resolved.emit(False)
             return
         self._causation_button.setToolTip(f"Looking up {causation}…")
-        store = self._workspace.store
+        events = self._events
         task = self._runner.submit(
-            lambda: store.event_by_id(causation), tag=self._causation_generation
+            lambda: events.event_by_id(causation), tag=self._causation_generation
         )
         task.succeeded.connect(self._on_causation_task_succeeded)
         task.failed.connect(self._on_causation_task_failed)

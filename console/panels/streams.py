@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from console.record_table import record_table
 from console.workers import TaskGroup, TaskRunner
 from core.events import StreamInfo, format_time
-from core.workspace import Workspace
+from core.services.events import EventQueries
 
 __all__ = ["PAGE_SIZE", "STREAM_ID_ROLE", "StreamsModel", "StreamsPanel"]
 
@@ -54,7 +54,7 @@ class StreamsModel(QAbstractTableModel):
     the old one is cancelled, and dropped if it arrives all the same.
 
     Args:
-        workspace: the open store.
+        events: the store's events.
         runner: where the queries run.
         page_size: streams per query.
         parent: the usual QObject parent.
@@ -65,14 +65,14 @@ class StreamsModel(QAbstractTableModel):
 
     def __init__(
         self,
-        workspace: Workspace,
+        events: EventQueries,
         runner: TaskRunner,
         *,
         page_size: int = PAGE_SIZE,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self._workspace = workspace
+        self._events = events
         self._runner = runner
         self._page_size = page_size
         self._rows: list[StreamInfo] = []
@@ -222,7 +222,7 @@ class StreamsModel(QAbstractTableModel):
     # -- loading ----------------------------------------------------------------------------
 
     def _fetch_page(self) -> None:
-        workspace = self._workspace
+        events = self._events
         prefix = self._prefix or None
         last = self._rows[-1] if self._rows else None
         limit = self._page_size
@@ -232,10 +232,10 @@ class StreamsModel(QAbstractTableModel):
             if by_activity:
                 before = last.last_position if last is not None else None
                 return list(
-                    workspace.recent_streams(prefix=prefix, before_position=before, limit=limit)
+                    events.recent_streams(prefix=prefix, before_position=before, limit=limit)
                 )
             after = last.stream_id if last is not None else None
-            return list(workspace.streams(prefix=prefix, after=after, limit=limit))
+            return list(events.streams(prefix=prefix, after=after, limit=limit))
 
         self._loading = True
         task = self._tasks.add(self._runner.submit(load_page, tag=self._generation))
@@ -282,7 +282,7 @@ class StreamsPanel(QWidget):
     row emits ``stream_selected`` with its id.
 
     Args:
-        workspace: the open store.
+        events: the store's events.
         runner: where the store queries run.
         page_size: streams per query.
         parent: the usual QWidget parent.
@@ -295,7 +295,7 @@ class StreamsPanel(QWidget):
 
     def __init__(
         self,
-        workspace: Workspace,
+        events: EventQueries,
         runner: TaskRunner,
         *,
         page_size: int = PAGE_SIZE,
@@ -305,7 +305,7 @@ class StreamsPanel(QWidget):
         self.setObjectName("streamsPanel")
         self._first_page_ready = False
 
-        self._model = StreamsModel(workspace, runner, page_size=page_size, parent=self)
+        self._model = StreamsModel(events, runner, page_size=page_size, parent=self)
         self._model.page_loaded.connect(self._on_model_page_loaded)
         self._model.load_failed.connect(self._on_model_load_failed)
 

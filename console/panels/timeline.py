@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from console.workers import TaskGroup, TaskRunner
 from core.events import from_micros, to_micros
+from core.services.events import EventQueries
 from core.store import EventFilter
-from core.workspace import Workspace
 
 __all__ = [
     "LOAD_DELAY_MS",
@@ -135,7 +135,7 @@ class TimelinePanel(QWidget):
     ``time_selected`` with that moment (aware, UTC); :meth:`set_cursor` moves it quietly.
 
     Args:
-        workspace: the open store.
+        events: the store's events.
         runner: where the store queries run.
         max_buckets: the most buckets one load asks for.
         parent: the usual QWidget parent.
@@ -147,7 +147,7 @@ class TimelinePanel(QWidget):
 
     def __init__(
         self,
-        workspace: Workspace,
+        events: EventQueries,
         runner: TaskRunner,
         *,
         max_buckets: int = MAX_BUCKETS,
@@ -155,7 +155,7 @@ class TimelinePanel(QWidget):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("timelinePanel")
-        self._workspace = workspace
+        self._events = events
         self._runner = runner
         self._max_buckets = max_buckets
         self._where: EventFilter | None = None
@@ -356,7 +356,7 @@ class TimelinePanel(QWidget):
         self._load_timer.start(delay_ms)
 
     def _start_load(self) -> None:
-        workspace = self._workspace
+        events = self._events
         where = self._where
         target = self._bucket_target()
         self._requested_target = target
@@ -368,14 +368,14 @@ class TimelinePanel(QWidget):
         def load() -> _Loaded:
             view_us, last = view, None
             if view_us is None:
-                span = workspace.time_span()
+                span = events.time_span()
                 if span is None:
                     return _Loaded(None, [], None)
                 first, last = to_micros(span[0]), to_micros(span[1])
                 margin = max(_MIN_MARGIN_US, int((last - first) * _MARGIN_FRACTION))
                 view_us = (first - margin, last + margin)
             plan = plan_buckets(view_us[0], view_us[1], target)
-            counts = workspace.timeline(
+            counts = events.timeline(
                 from_micros(plan.start_us), from_micros(plan.end_us), plan.count, where
             )
             return _Loaded(plan, counts, None if view is not None else view_us, last)

@@ -10,6 +10,7 @@ compare-and-set, so two runners never apply a batch twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -31,6 +32,7 @@ __all__ = [
     "HistoryStore",
     "ModelStatus",
     "RunRecord",
+    "open_history",
 ]
 
 #: Runs kept per read model in the run history (the oldest go first).
@@ -170,14 +172,22 @@ class HistoryStore:
 
     # -- read models ------------------------------------------------------------------------
 
-    def ensure(self, name: str, version: int) -> ModelStatus:
+    @contextmanager
+    def _writing(self, within: Any) -> Iterator[Any]:
+        if within is not None:
+            yield within.cursor
+            return
+        with self.store.write_transaction() as cursor:
+            yield cursor
+
+    def ensure(self, name: str, version: int, *, within: Any = None) -> ModelStatus:
         """The status of ``name:version``, registering it (checkpoint 0) if it is new."""
         model = f"{name}:{version}"
         found = self.status(model)
         if found is not None:
             return found
         m = self._m
-        with self.store.write_transaction() as cursor:
+        with self._writing(within) as cursor:
             cursor.execute(
                 f"INSERT INTO {READ_MODELS_TABLE} (model, name, version, checkpoint, state, "
                 f"history_from, updated_at) VALUES ({m}, {m}, {m}, 0, 'active', 0, {m}) "
@@ -185,7 +195,8 @@ class HistoryStore:
                 (model, name, version, wall_clock_micros()),
             )
         status = self.status(model)
-        assert status is not None
+        if status is None:  # inserted in the caller's transaction, not committed yet
+            return ModelStatus(model, name, version, 0, ACTIVE, 0, None, None, None, 0)
         return status
 
     def status(self, model: str) -> ModelStatus | None:
@@ -202,14 +213,14 @@ class HistoryStore:
             rows = cursor.fetchall()
         return [ModelStatus(*row) for row in rows]
 
-    def reset(self, model: str, *, state: str = ACTIVE) -> None:
+    def reset(self, model: str, *, state: str = ACTIVE, within: Any = None) -> None:
         """Forget a read model's documents and history; its checkpoint goes back to 0.
 
         ``state`` is ACTIVE (rebuild from the first event) or RETIRED (stop keeping it:
         schedulers leave it alone until it is rebuilt).
         """
         m = self._m
-        with self.store.write_transaction() as cursor:
+        with self._writing(within) as cursor:
             cursor.execute(f"DELETE FROM {DOCUMENTS_TABLE} WHERE model = {m}", (model,))
             cursor.execute(
                 f"UPDATE {READ_MODELS_TABLE} SET checkpoint = 0, state = {m}, "
@@ -218,7 +229,9 @@ class HistoryStore:
                 (state, wall_clock_micros(), model),
             )
 
-    def change_state(self, model: str, state: str, *, only_from: Sequence[str]) -> bool:
+    def change_state(
+        self, model: str, state: str, *, only_from: Sequence[str], within: Any = None
+    ) -> bool:
         """Move a read model to ``state`` if it is in one of ``only_from``; returns whether
         it moved. Leaving FAULTED clears the fault (a retry applies the event again)."""
         m = self._m
@@ -228,7 +241,7 @@ class HistoryStore:
             else ""
         )
         marks = ", ".join([m] * len(only_from))
-        with self.store.write_transaction() as cursor:
+        with self._writing(within) as cursor:
             cursor.execute(
                 f"UPDATE {READ_MODELS_TABLE} SET state = {m}, updated_at = {m}{clear} "
                 f"WHERE model = {m} AND state IN ({marks})",
@@ -236,14 +249,14 @@ class HistoryStore:
             )
             return bool(cursor.rowcount == 1)
 
-    def skip_fault(self, model: str) -> ModelStatus | None:
+    def skip_fault(self, model: str, *, within: Any = None) -> ModelStatus | None:
         """Move a faulted read model's checkpoint over the event it faulted on and make it
         active again; returns the status it had (None if it was not faulted there)."""
         status = self.status(model)
         if status is None or status.state != FAULTED or status.fault_position is None:
             return None
         m = self._m
-        with self.store.write_transaction() as cursor:
+        with self._writing(within) as cursor:
             cursor.execute(
                 f"UPDATE {READ_MODELS_TABLE} SET checkpoint = {m}, state = '{ACTIVE}', "
                 "fault_position = NULL, fault_event_id = NULL, fault_error = NULL, "
@@ -259,14 +272,14 @@ class HistoryStore:
             )
             return status if cursor.rowcount == 1 else None
 
-    def retain(self, model: str, since: int) -> int:
+    def retain(self, model: str, since: int, *, within: Any = None) -> int:
         """Keep history from position ``since`` on: versions no longer valid at any
         position >= ``since`` are deleted. Returns how many were.
 
         The read model at an earlier position is then folded from the log instead.
         """
         m = self._m
-        with self.store.write_transaction() as cursor:
+        with self._writing(within) as cursor:
             cursor.execute(
                 f"DELETE FROM {DOCUMENTS_TABLE} WHERE model = {m} AND valid_to <= {m}",
                 (model, since),
@@ -596,3 +609,11 @@ class HistoryStore:
             )
             rows = cursor.fetchall()
         return [RunRecord(*row) for row in rows]
+
+
+def open_history(store: object) -> HistoryStore | None:
+    """The read models of a store: None for one that keeps none (in memory, or an
+    older store opened read-only)."""
+    if isinstance(store, SqlEventStore) and store.schema_version >= 4:
+        return HistoryStore(store)
+    return None

@@ -11,6 +11,7 @@ from core.store.port import (
     ImportRecord,
     ImportResult,
     RawEvent,
+    WriteTransaction,
 )
 from core.store.sql import SqlEventStore
 
@@ -24,6 +25,7 @@ __all__ = [
     "InMemoryEventStore",
     "RawEvent",
     "SqlEventStore",
+    "WriteTransaction",
     "open_store",
 ]
 

@@ -555,6 +555,13 @@ class EventStore(abc.ABC):
         """
         return 0
 
+    def interrupt(self) -> None:  # noqa: B027 (a no-op until a backend overrides it)
+        """Stop the operations running on this store (from any thread): each raises
+        ``Cancelled`` in its own thread, and new ones do until :meth:`resume`."""
+
+    def resume(self) -> None:  # noqa: B027
+        """Let operations run again after :meth:`interrupt`."""
+
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[WriteTransaction]:
         """A write transaction: appends (and read-model changes on its cursor) made in

@@ -10,6 +10,7 @@ within a byte budget, the least recently used going first.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any, Final
 
@@ -32,27 +33,31 @@ class FoldSnapshots:
         self.budget = budget
         self._kept: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._size = 0
+        self._lock = threading.Lock()  # panels seek from several worker threads
 
     def nearest(self, model: str, position: int) -> tuple[int, dict[str, Any]]:
         """The latest snapshot of ``model`` at or before ``position``, decoded (a fresh
         copy), or (0, {}) when there is none."""
-        best = max((p for m, p in self._kept if m == model and p <= position), default=None)
-        if best is None:
-            return 0, {}
-        self._kept.move_to_end((model, best))
-        documents: dict[str, Any] = orjson.loads(self._kept[(model, best)])
+        with self._lock:
+            best = max((p for m, p in self._kept if m == model and p <= position), default=None)
+            if best is None:
+                return 0, {}
+            self._kept.move_to_end((model, best))
+            encoded = self._kept[(model, best)]
+        documents: dict[str, Any] = orjson.loads(encoded)
         return best, documents
 
     def keep(self, model: str, position: int, documents: dict[str, Any]) -> None:
         """Keep a fold's result (nothing happens if it alone exceeds the budget)."""
         encoded = orjson.dumps(documents)
-        if len(encoded) > self.budget or (model, position) in self._kept:
-            return
-        self._kept[(model, position)] = encoded
-        self._size += len(encoded)
-        while self._size > self.budget:
-            _, dropped = self._kept.popitem(last=False)
-            self._size -= len(dropped)
+        with self._lock:
+            if len(encoded) > self.budget or (model, position) in self._kept:
+                return
+            self._kept[(model, position)] = encoded
+            self._size += len(encoded)
+            while self._size > self.budget:
+                _, dropped = self._kept.popitem(last=False)
+                self._size -= len(dropped)
 
     def __len__(self) -> int:
         return len(self._kept)

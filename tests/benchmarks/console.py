@@ -63,7 +63,7 @@ def child(store: str) -> None:
     began = time.perf_counter()
     workspace = Workspace.open(store, read_only=True, load_plugins=False)
     runner = TaskRunner()
-    log = EventLogPanel(workspace, runner)
+    log = EventLogPanel(workspace.events, runner)
     log.resize(1000, 700)
     log.set_live_tail(False)
     opened = time.perf_counter()
@@ -71,7 +71,7 @@ def child(store: str) -> None:
     results["first_paint_ms"] = (time.perf_counter() - opened) * 1000
     results["first_paint_rss_mb"] = peak_rss_mb()
     results["open_ms"] = (opened - began) * 1000
-    head = workspace.head_position()
+    head = workspace.events.head_position()
     rng = random.Random(7)
     jumps = []
     for _ in range(30):
@@ -82,7 +82,9 @@ def child(store: str) -> None:
     results["jump_p90_ms"] = jumps[int(len(jumps) * 0.9)]
     results["jumps_rss_mb"] = peak_rss_mb()
     correlation = orjson.loads(
-        next(iter(workspace.store.iter_raw(EventFilter(from_position=head // 2), limit=1))).metadata
+        next(
+            iter(workspace.handle.store.iter_raw(EventFilter(from_position=head // 2), limit=1))
+        ).metadata
     )["correlation_id"]
     searches = (
         ("search_common_ms", EventFilter(text="warehouse")),
@@ -98,7 +100,7 @@ def child(store: str) -> None:
         )
         results[name.replace("_ms", "_rows")] = log.model.rowCount()
         results[name.replace("_ms", "_rss_mb")] = peak_rss_mb()
-    timeline = TimelinePanel(workspace, runner)
+    timeline = TimelinePanel(workspace.events, runner)
     timeline.resize(1000, 250)
     results["timeline_ms"] = wait(timeline.timeline_loaded, timeline.show) * 1000
     results["peak_rss_mb"] = peak_rss_mb()

@@ -93,7 +93,7 @@ def demo_store(orders: int) -> Path:
     started = time.perf_counter()
     workspace = Workspace.open(str(building), read_only=False)
     try:
-        workspace.write_demo("orders", orders=orders, seed=SEED)
+        workspace.writing.write_demo("orders", orders=orders, seed=SEED)
     finally:
         workspace.close()
     with sqlite3.connect(building) as conn:  # fold the WAL in: one file to copy
@@ -234,7 +234,7 @@ def rebuild(path: Path, reference: str = MODEL) -> tuple[float, int, int]:
     workspace = Workspace.open(str(path), read_only=False)
     try:
         started = time.perf_counter()
-        result = workspace.run_projection(reference)
+        result = workspace.projections.run(reference)
         seconds = time.perf_counter() - started
     finally:
         workspace.close()
@@ -248,7 +248,7 @@ def resume(path: Path) -> tuple[float, int]:
     """
     workspace = Workspace.open(str(path), read_only=False)
     try:
-        workspace.run_projection(MODEL, until=workspace.head_position() // 2)
+        workspace.projections.run(MODEL, until=workspace.events.head_position() // 2)
     finally:
         workspace.close()
     seconds, positions, _ = rebuild(path)
@@ -281,7 +281,7 @@ def pure_fold(path: Path, reference: str = MODEL) -> FoldTimes:
         where = EventFilter(types=projection.event_types())
         started = time.perf_counter()
         events: list[RecordedEvent] = list(
-            upcasters.upcast_all(workspace.store.read(where), _raise)
+            upcasters.upcast_all(workspace.handle.store.read(where), _raise)
         )
         read_seconds = time.perf_counter() - started
         gc.collect()
@@ -292,14 +292,16 @@ def pure_fold(path: Path, reference: str = MODEL) -> FoldTimes:
         del events
         gc.collect()
         started = time.perf_counter()
-        fold_projection(projection, workspace.store.read(where), upcasters=upcasters)
+        fold_projection(projection, workspace.handle.store.read(where), upcasters=upcasters)
         streamed_seconds = time.perf_counter() - started
         # The floor under the runner: the same reads it makes (its batches, no copies).
-        head = workspace.head_position()
+        head = workspace.events.head_position()
         started = time.perf_counter()
         for low in range(1, head + 1, BATCH_SIZE):
             batch = replace(where, from_position=low, to_position=low + BATCH_SIZE - 1)
-            for _event in upcasters.upcast_all(workspace.store.read(batch), _raise, keep_raw=False):
+            for _event in upcasters.upcast_all(
+                workspace.handle.store.read(batch), _raise, keep_raw=False
+            ):
                 pass
         drain_seconds = time.perf_counter() - started
     finally:
@@ -316,7 +318,7 @@ def read_model_equals_fold(path: Path, documents: dict[str, dict[str, Any]]) -> 
     """Whether the runner's current documents are exactly the fold's."""
     workspace = Workspace.open(str(path), read_only=True)
     try:
-        history = workspace.history
+        history = workspace.projections.history()
         assert history is not None
         return history.documents_at(MODEL) == documents
     finally:
@@ -352,7 +354,7 @@ def append_to_effect(path: Path, samples: int) -> list[float]:
     ``order_summary:1``'s current document for it.
     """
     workspace = Workspace.open(str(path), read_only=False)
-    history = workspace.history
+    history = workspace.projections.history()
     assert history is not None
     scheduler = ProjectionScheduler(workspace, worker="bench-projections", lease_seconds=30.0)
     latencies: list[float] = []
@@ -379,7 +381,7 @@ def appends_and_runs(path: Path, count: int) -> None:
     try:
         for _ in range(count):
             append_order(workspace)
-            workspace.run_projection(MODEL)
+            workspace.projections.run(MODEL)
     finally:
         workspace.close()
 
@@ -387,7 +389,7 @@ def appends_and_runs(path: Path, count: int) -> None:
 def append_order(workspace: Workspace) -> str:
     """Append a new order (OrderPlaced, schema 2) on its own stream; returns its id."""
     order_id = f"bench-{uuid.uuid4().hex[:12]}"
-    workspace.append(
+    workspace.writing.append(
         f"order-{order_id}",
         "OrderPlaced",
         {

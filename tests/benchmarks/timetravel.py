@@ -79,7 +79,7 @@ def prepare(folder: Path, orders: int, diff_orders: int) -> dict[str, Any]:
         try:
             for reference in references:
                 started = time.perf_counter()
-                result = workspace.run_projection(reference)
+                result = workspace.projections.run(reference)
                 seconds = time.perf_counter() - started
                 print(f"{path.name}: ran {reference} in {seconds:.1f} s", file=sys.stderr)
                 prepared["runs"][f"{path.name} {reference}"] = [seconds, result.scanned]
@@ -214,8 +214,8 @@ def summary(values: Sequence[float]) -> dict[str, float]:
 
 def first_page(workspace: Workspace, reference: str) -> tuple[int, bool]:
     """Locate a read model at a point and read its first page: (documents, from history)."""
-    at = workspace.locate(reference)
-    page = list(itertools.islice(workspace.iter_documents(at), PAGE))
+    at = workspace.timetravel.locate(reference)
+    page = list(itertools.islice(workspace.timetravel.iter_documents(at), PAGE))
     return len(page), at.from_history
 
 
@@ -247,9 +247,9 @@ def measure_documents(workspace: Workspace, plan: dict[str, Any]) -> dict[str, A
     alone, with_locate, missing, folded = [], [], 0, 0
     for key, point in plan["documents"]:
         started = time.perf_counter()
-        at = workspace.locate(f"{MODEL}@{point}")
+        at = workspace.timetravel.locate(f"{MODEL}@{point}")
         located = time.perf_counter()
-        doc = workspace.document(at, key)
+        doc = workspace.timetravel.document(at, key)
         done = time.perf_counter()
         alone.append(done - located)
         with_locate.append(done - started)
@@ -268,7 +268,7 @@ def measure_lineage(workspace: Workspace, plan: dict[str, Any]) -> dict[str, Any
     times, changes = [], []
     for key in plan["lineage_keys"]:
         started = time.perf_counter()
-        found = workspace.lineage(MODEL, key)
+        found = workspace.timetravel.lineage(MODEL, key)
         times.append(time.perf_counter() - started)
         changes.append(len(found))
     return {
@@ -280,7 +280,7 @@ def measure_lineage(workspace: Workspace, plan: dict[str, Any]) -> dict[str, Any
 
 def one_diff(workspace: Workspace) -> dict[str, int]:
     """Row 4's work: the whole diff of the two versions at the head, collected."""
-    result = collect_diff(workspace.diff(MODEL, OTHER))
+    result = collect_diff(workspace.timetravel.diff(MODEL, OTHER))
     counts = {kind: len(result[kind]) for kind in ("added", "removed", "changed")}  # type: ignore[literal-required]
     counts["unchanged"] = result["unchanged"]
     return counts
@@ -288,7 +288,10 @@ def one_diff(workspace: Workspace) -> dict[str, int]:
 
 def measure_diff(workspace: Workspace) -> dict[str, Any]:
     """Row 4: ``DIFF_RUNS`` timed runs (the slowest is gated)."""
-    both = [workspace.locate(MODEL).from_history, workspace.locate(OTHER).from_history]
+    both = [
+        workspace.timetravel.locate(MODEL).from_history,
+        workspace.timetravel.locate(OTHER).from_history,
+    ]
     times, counts = [], {}
     for _ in range(DIFF_RUNS):
         gc.collect()
@@ -316,7 +319,7 @@ def measure_folds(path: str, plan: dict[str, Any]) -> dict[str, Any]:
             print(f"fold of {OTHER}@{point}: {seconds:.1f} s", file=sys.stderr)
             if warm is None:  # the same workspace, a little later: from its snapshot, if kept
                 later = min(point + 1000, plan["head"])
-                kept = len(workspace.snapshots)
+                kept = len(workspace.timetravel.snapshots)
                 started = time.perf_counter()
                 first_page(workspace, f"{OTHER}@{later}")
                 warm = {
@@ -345,7 +348,7 @@ def child_profiles(big: Workspace, small: Workspace, plan: dict[str, Any], misse
             profile(
                 f"row 2: `document` at the {DOCUMENT_SAMPLES} (key, point) samples",
                 lambda: [
-                    big.document(big.locate(f"{MODEL}@{point}"), key)
+                    big.timetravel.document(big.timetravel.locate(f"{MODEL}@{point}"), key)
                     for key, point in plan["documents"]
                 ],
             )
@@ -354,7 +357,7 @@ def child_profiles(big: Workspace, small: Workspace, plan: dict[str, Any], misse
         parts.append(
             profile(
                 f"row 3: lineage of the {LINEAGE_SAMPLES} keys",
-                lambda: [big.lineage(MODEL, key) for key in plan["lineage_keys"]],
+                lambda: [big.timetravel.lineage(MODEL, key) for key in plan["lineage_keys"]],
             )
         )
     if "4" in missed:
@@ -464,7 +467,7 @@ def rows(figures: dict[str, Any], plan: dict[str, Any], diff_orders: int) -> lis
         ),
         Row(
             "4",
-            f"full diff `{MODEL}` vs `{OTHER}` (`collect_diff(workspace.diff(...))`, "
+            f"full diff `{MODEL}` vs `{OTHER}` (`collect_diff(workspace.timetravel.diff(...))`, "
             f"{diff_orders:,}-order store, {compared:,} documents compared: "
             f"{counts['changed']:,} changed, {counts['added']:,} added, "
             f"{counts['removed']:,} removed, {counts['unchanged']:,} unchanged), slowest of "
@@ -533,19 +536,19 @@ def notes(figures: dict[str, Any], plan: dict[str, Any], args: argparse.Namespac
         f"({SEED})` and passed them in the plan. Times are `time.perf_counter()` around "
         "each call, one call per sample.",
         f"- row 1: {WARM_UP} untimed warm-up pages, then {pages['n']} points uniform in "
-        f"[1, head]; each sample is `workspace.locate('{MODEL}@P')` (checked: "
+        f"[1, head]; each sample is `workspace.timetravel.locate('{MODEL}@P')` (checked: "
         f"{pages['n'] - pages['folded']} of {pages['n']} answered from history) and "
-        f"`list(itertools.islice(workspace.iter_documents(at), {PAGE}))`. "
+        f"`list(itertools.islice(workspace.timetravel.iter_documents(at), {PAGE}))`. "
         f"{pages['short_pages']} points were so early that fewer than {PAGE} documents "
         "existed.",
         f"- row 2: {docs['n']} keys drawn from `{MODEL}`'s documents, each at a point "
         "uniform between its first version and the head (so it exists); the gated time is "
-        "`workspace.document(at, key)` alone, `locate` outside it (the row also shows both "
+        "`timetravel.document(at, key)` alone, `locate` outside it (the row also shows both "
         f"together). Documents not found: {docs['missing']}; folded: {docs['folded']}.",
         f"- row 3: {LINEAGE_SAMPLES} keys drawn from `{MODEL}`'s documents; "
-        f"`workspace.lineage('{MODEL}', key)` at the head (from history: its versions, and "
+        f"`timetravel.lineage('{MODEL}', key)` at the head (from history: its versions, and "
         "the event of each change looked up).",
-        f"- row 4: `collect_diff(workspace.diff('{MODEL}', '{OTHER}'))` at the head, both "
+        f"- row 4: `collect_diff(timetravel.diff('{MODEL}', '{OTHER}'))` at the head, both "
         f"from history ({'checked' if diff['from_history'] else '**NOT from history**'}); "
         f"{DIFF_RUNS} runs: {', '.join(f'{s:.2f} s' for s in diff['times'])}.",
         f"- row 5: RSS of the child from `psutil` sampled every 2 ms in a thread during rows "

@@ -107,7 +107,9 @@ def history_hash(store: SqlEventStore, model: str) -> str:
 
 def fold_at(workspace: Workspace, name: str, position: int) -> Any:
     projection = workspace.registry.projection(name)
-    events = workspace.read(EventFilter(types=projection.event_types(), to_position=position))
+    events = workspace.events.read(
+        EventFilter(types=projection.event_types(), to_position=position)
+    )
     return fold_projection(projection, events, upcasters=workspace.registry.upcasters)
 
 
@@ -121,10 +123,10 @@ def test_a_worker_keeps_read_models_current_and_stops_on_sigterm(
     workspace = Workspace(SqlEventStore.open(location), registry)
     try:
         every_one_caught_up = lambda: all(  # noqa: E731
-            s.state == "caught up" for s in workspace.projection_statuses()
+            s.state == "caught up" for s in workspace.projections.statuses()
         )
         wait_until(every_one_caught_up)
-        workspace.execute(
+        workspace.commands.execute(
             "PlaceOrder",
             {
                 "order_id": "late-1",
@@ -133,8 +135,8 @@ def test_a_worker_keeps_read_models_current_and_stops_on_sigterm(
             },
         )
         wait_until(every_one_caught_up)  # the new order reached every read model
-        assert "late-1" in workspace.replay("order_summary").documents
-        assert {s.worker for s in workspace.projection_statuses()} == {"w-term"}
+        assert "late-1" in workspace.timetravel.replay("order_summary").documents
+        assert {s.worker for s in workspace.projections.statuses()} == {"w-term"}
         worker.send_signal(signal.SIGTERM)
         out, err = worker.communicate(timeout=20)
     finally:
@@ -144,9 +146,9 @@ def test_a_worker_keeps_read_models_current_and_stops_on_sigterm(
     assert b"worker w-term stopped" in err
     ran = [orjson.loads(line) for line in out.splitlines()]
     assert {line["projection"] for line in ran} == {
-        s.reference for s in workspace.projection_statuses()
+        s.reference for s in workspace.projections.statuses()
     }
-    assert all(s.worker is None for s in workspace.projection_statuses())  # leases returned
+    assert all(s.worker is None for s in workspace.projections.statuses())  # leases returned
     workspace.close()
 
 
@@ -164,10 +166,10 @@ def test_kill_9_during_rebuilds_loses_nothing_and_applies_nothing_twice(
     killed_mid_rebuild = 0
     try:
         for round_ in range(KILL_ROUNDS):
-            if workspace.projection_status("paced_orders").lag < 1500:
+            if workspace.projections.status("paced_orders").lag < 1500:
                 for model in models:  # (nearly) caught up: rebuild again, and kill that
-                    workspace.reset_projection(model)
-            before = {m: workspace.projection_status(m).checkpoint for m in models}
+                    workspace.projections.reset(model)
+            before = {m: workspace.projections.status(m).checkpoint for m in models}
             worker = start_worker(
                 location, plugins, *models, "--name", "w-kill", "--batch-size", "50"
             )
@@ -180,17 +182,17 @@ def test_kill_9_during_rebuilds_loses_nothing_and_applies_nothing_twice(
                 if worker.poll() is None:
                     worker.kill()
             assert worker.returncode == -signal.SIGKILL, f"round {round_}: the worker exited"
-            statuses = [workspace.projection_status(model) for model in models]
+            statuses = [workspace.projections.status(model) for model in models]
             killed_mid_rebuild += any(status.lag > 0 for status in statuses)
             for model, status in zip(models, statuses, strict=True):
-                documents = workspace.require_history().documents_at(f"{status.reference}")
+                documents = workspace.projections.history().documents_at(f"{status.reference}")
                 assert documents == fold_at(workspace, model, status.checkpoint), (
                     f"round {round_}: {model} at {status.checkpoint} is not the fold"
                 )
         # Let the last rebuild finish, without kills.
         worker = start_worker(location, plugins, *models, "--name", "w-kill")
         try:
-            wait_until(lambda: all(workspace.projection_status(m).lag == 0 for m in models))
+            wait_until(lambda: all(workspace.projections.status(m).lag == 0 for m in models))
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.communicate(timeout=20)
@@ -222,7 +224,7 @@ def started(
     return lambda: (
         worker.poll() is not None
         or any(
-            workspace.projection_status(model).checkpoint != checkpoint
+            workspace.projections.status(model).checkpoint != checkpoint
             for model, checkpoint in before.items()
         )
     )
@@ -246,20 +248,20 @@ def test_two_workers_on_postgres_apply_each_event_once(pg_location: str, plugins
         name: start_worker(pg_location, plugins, *args, "--name", name) for name in ("a", "b")
     }
     try:
-        wait_until(lambda: workspace.projection_status("paced_orders").worker is not None)
-        holder = workspace.projection_status("paced_orders").worker
+        wait_until(lambda: workspace.projections.status("paced_orders").worker is not None)
+        holder = workspace.projections.status("paced_orders").worker
         assert holder in workers
         time.sleep(0.2)
         workers[holder].send_signal(signal.SIGKILL)
         workers[holder].wait(10)
-        assert workspace.projection_status("paced_orders").lag > 0, "killed mid-rebuild"
-        wait_until(lambda: workspace.projection_status("paced_orders").lag == 0)
+        assert workspace.projections.status("paced_orders").lag > 0, "killed mid-rebuild"
+        wait_until(lambda: workspace.projections.status("paced_orders").lag == 0)
     finally:
         for worker in workers.values():
             if worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
                 worker.communicate(timeout=20)
-    runs = workspace.projection_runs("paced_orders", limit=10_000)
+    runs = workspace.projections.runs("paced_orders", limit=10_000)
     committed = sorted(
         (r for r in runs if r.to_position > r.from_position), key=lambda r: r.from_position
     )
@@ -271,8 +273,8 @@ def test_two_workers_on_postgres_apply_each_event_once(pg_location: str, plugins
         assert run.from_position >= positions[-1]
         positions.append(run.to_position)
     projection = registry.projection("paced_orders")
-    handled = workspace.count(EventFilter(types=projection.event_types()))
-    documents = workspace.require_history().documents_at("paced_orders:1")
-    assert documents == fold_at(workspace, "paced_orders", workspace.head_position())
+    handled = workspace.events.count(EventFilter(types=projection.event_types()))
+    documents = workspace.projections.history().documents_at("paced_orders:1")
+    assert documents == fold_at(workspace, "paced_orders", workspace.events.head_position())
     assert sum(doc["events"].__len__() for doc in documents.values()) == handled
     workspace.close()

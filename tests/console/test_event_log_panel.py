@@ -91,7 +91,7 @@ def open_workspace(workspaces: list[RecordingWorkspace]) -> Callable[[Path], Rec
 def show_panel(
     qtbot: QtBot, workspace: Workspace, runner: TaskRunner, *, live_tail: bool = False
 ) -> EventLogPanel:
-    panel = EventLogPanel(workspace, runner, live_tail=live_tail)
+    panel = EventLogPanel(workspace.events, runner, live_tail=live_tail)
     qtbot.addWidget(panel)
     panel.resize(900, 600)
     with qtbot.waitSignal(panel.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):

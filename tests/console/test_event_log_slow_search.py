@@ -48,7 +48,7 @@ def panel(
     workspace = Workspace(SqlEventStore.open(big_store, read_only=True))
     workspaces.append(workspace)
     # No live tail: its polls would come and go on the runner while the test counts tasks.
-    shown = EventLogPanel(workspace, runner, live_tail=False)
+    shown = EventLogPanel(workspace.events, runner, live_tail=False)
     qtbot.addWidget(shown)
     shown.resize(900, 600)
     with qtbot.waitSignal(shown.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):

@@ -28,7 +28,7 @@ SIGNAL_TIMEOUT_MS = 5_000
 def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     location = str(tmp_path_factory.mktemp("demo") / "demo.db")
     with Workspace.open(location, read_only=False) as workspace:
-        workspace.write_demo("orders", orders=120, seed=7)
+        workspace.writing.write_demo("orders", orders=120, seed=7)
     return location
 
 
@@ -46,7 +46,7 @@ def runner(qapp: Any, workspace: Workspace) -> Iterator[TaskRunner]:
 
 
 def schema_1_order_placed(workspace: Workspace) -> RecordedEvent:
-    for event in workspace.read(EventFilter(types=("OrderPlaced",))):
+    for event in workspace.events.read(EventFilter(types=("OrderPlaced",))):
         if event.metadata.get("schema_version") == 1:
             return event
     raise AssertionError("the demo has no schema-1 OrderPlaced")
@@ -54,7 +54,7 @@ def schema_1_order_placed(workspace: Workspace) -> RecordedEvent:
 
 def caused_event(workspace: Workspace) -> RecordedEvent:
     """An event of an order after its first: it names a causing event."""
-    for event in workspace.read(EventFilter(category="order")):
+    for event in workspace.events.read(EventFilter(category="order")):
         if event.metadata.get("causation_id"):
             return event
     raise AssertionError("the demo has no caused events")
@@ -65,7 +65,7 @@ def tree_keys(model: Any) -> list[str]:
 
 
 def show_inspector(qtbot: QtBot, workspace: Workspace, runner: TaskRunner) -> InspectorPanel:
-    panel = InspectorPanel(workspace, runner)
+    panel = InspectorPanel(workspace.events, runner)
     qtbot.addWidget(panel)
     panel.resize(500, 700)
     panel.show()
@@ -105,7 +105,7 @@ def test_an_event_no_upcaster_changes_has_no_toggle(
     qtbot: QtBot, workspace: Workspace, runner: TaskRunner
 ) -> None:
     panel = show_inspector(qtbot, workspace, runner)
-    event = next(workspace.read(EventFilter(types=("CustomerRegistered",)), limit=1))
+    event = next(workspace.events.read(EventFilter(types=("CustomerRegistered",)), limit=1))
     panel.show_event(event)
     assert not panel.schema_bar.isVisible()
     assert not panel.failure_label.isVisible()
@@ -193,7 +193,9 @@ def test_the_correlation_link_filters_the_log_to_exactly_that_correlation(
         window.inspector.correlation_button.click()
 
     wanted = [
-        e.position for e in workspace.read() if e.metadata.get("correlation_id") == correlation
+        e.position
+        for e in workspace.events.read()
+        if e.metadata.get("correlation_id") == correlation
     ]
     assert len(wanted) > 1
     assert all_shown(qtbot, window) == wanted
@@ -207,11 +209,13 @@ def test_following_a_correlation_from_a_search_shows_the_whole_chain(
     event = caused_event(workspace)
     correlation = event.metadata["correlation_id"]
     wanted = [
-        e.position for e in workspace.read() if e.metadata.get("correlation_id") == correlation
+        e.position
+        for e in workspace.events.read()
+        if e.metadata.get("correlation_id") == correlation
     ]
 
     def found_by(word: str) -> set[int]:
-        return {e.position for e in workspace.read(EventFilter(text=word))}
+        return {e.position for e in workspace.events.read(EventFilter(text=word))}
 
     # A word of the event that leaves part of its chain out of the search.
     word = next(w for w in search_words(json.dumps(event.data)) if set(wanted) - found_by(w))
@@ -232,7 +236,7 @@ def test_the_causation_link_selects_the_causing_event(
     qtbot: QtBot, window: MainWindow, workspace: Workspace
 ) -> None:
     event = caused_event(workspace)
-    cause = workspace.store.event_by_id(event.metadata["causation_id"])
+    cause = workspace.handle.store.event_by_id(event.metadata["causation_id"])
     assert cause is not None
     select(qtbot, window, event.position)
 
@@ -251,7 +255,7 @@ def test_the_stream_link_shows_the_stream_up_to_the_event(
 
     with qtbot.waitSignal(window.event_log.event_selected, timeout=SIGNAL_TIMEOUT_MS):
         window.inspector.stream_button.click()
-    wanted = [e.position for e in workspace.store.read_stream(event.stream_id)]
+    wanted = [e.position for e in workspace.handle.store.read_stream(event.stream_id)]
     assert all_shown(qtbot, window) == [p for p in wanted if p <= event.position]
     assert window.event_log.current_event() == event
 
@@ -265,5 +269,5 @@ def test_double_clicking_a_stream_filters_the_log_to_it(
 
     with qtbot.waitSignal(window.event_log.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
         streams.stream_selected.emit(stream_id)
-    wanted = [e.position for e in workspace.store.read_stream(stream_id)]
+    wanted = [e.position for e in workspace.handle.store.read_stream(stream_id)]
     assert all_shown(qtbot, window) == wanted

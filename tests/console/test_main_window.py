@@ -25,7 +25,7 @@ SIGNAL_TIMEOUT_MS = 5_000
 def demo_store(tmp_path: Path) -> str:
     location = str(tmp_path / "demo.db")
     with Workspace.open(location, read_only=False) as workspace:
-        workspace.write_demo("orders", orders=300, seed=7)
+        workspace.writing.write_demo("orders", orders=300, seed=7)
     return location
 
 
@@ -50,7 +50,7 @@ def show_window(qtbot: QtBot, runner: TaskRunner, workspaces: list[Workspace]) -
 
 def head_of(location: str) -> int:
     with Workspace.open(location) as workspace:
-        return workspace.head_position()
+        return workspace.events.head_position()
 
 
 def test_the_window_shows_the_store_its_head_and_that_it_is_read_only(
@@ -67,7 +67,7 @@ def test_the_window_shows_the_store_its_head_and_that_it_is_read_only(
     assert window.windowTitle() == f"Eventscope — {demo_store}"
     assert demo_store in [label.text() for label in window.statusBar().findChildren(QLabel)]
     with Workspace.open(demo_store) as probe:
-        streams = sum(1 for _ in probe.streams())
+        streams = sum(1 for _ in probe.events.streams())
     assert window.streams_panel.model.rowCount() == streams
     assert window.streams_dock.objectName() == "streamsDock"
 
@@ -85,7 +85,7 @@ def test_f5_reloads_the_head_and_the_streams(
     window = show_window(demo_store)
     streams_before = window.streams_panel.model.rowCount()
     with Workspace.open(demo_store, read_only=False) as writer:
-        writer.append("order-999", "OrderPlaced", {"total": 1.0})
+        writer.writing.append("order-999", "OrderPlaced", {"total": 1.0})
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=SIGNAL_TIMEOUT_MS)
 
@@ -166,7 +166,7 @@ def test_run_gui_seeds_a_demo_store_and_saves_screenshots(
 def test_run_gui_demo_leaves_a_store_that_has_events_alone(qapp: Any, tmp_path: Path) -> None:
     location = str(tmp_path / "mine.db")
     with Workspace.open(location, read_only=False) as workspace:
-        workspace.append("customer-1", "CustomerRegistered", {"name": "Ada"})
+        workspace.writing.append("customer-1", "CustomerRegistered", {"name": "Ada"})
 
     code = run_gui(location, demo=True, writable=False, screenshot_dir=str(tmp_path / "shots"))
 
@@ -210,7 +210,7 @@ def test_clicking_the_timeline_jumps_the_event_log_to_that_time(
     with qtbot.waitSignal(window.timeline.timeline_loaded, timeout=SIGNAL_TIMEOUT_MS):
         window.timeline.reload()
     with Workspace.open(demo_store) as probe:
-        some_event = list(probe.read(limit=1000))[-1]
+        some_event = list(probe.events.read(limit=1000))[-1]
     with qtbot.waitSignal(window.event_log.event_selected, timeout=SIGNAL_TIMEOUT_MS) as shown:
         window.timeline.time_selected.emit(some_event.recorded_at)
     assert shown.args[0].recorded_at <= some_event.recorded_at
@@ -225,8 +225,8 @@ def test_the_timeline_counts_what_the_event_log_is_filtered_to(
     with qtbot.waitSignal(window.timeline.timeline_loaded, timeout=SIGNAL_TIMEOUT_MS) as all_:
         window.timeline.reload()
     with Workspace.open(demo_store) as probe:
-        everything = probe.count()
-        paid = probe.count(EventFilter(types=("OrderPaid",)))
+        everything = probe.events.count()
+        paid = probe.events.count(EventFilter(types=("OrderPaid",)))
     assert all_.args == [everything]
     assert (
         "matching"
@@ -251,14 +251,14 @@ def test_run_gui_writable_audits_the_start_and_the_screenshot_shows_the_banner(
 ) -> None:
     location = str(tmp_path / "mine.db")
     with Workspace.open(location, read_only=False) as workspace:
-        workspace.append("customer-1", "CustomerRegistered", {"name": "Ada"})
+        workspace.writing.append("customer-1", "CustomerRegistered", {"name": "Ada"})
     shots = tmp_path / "shots"
 
     code = run_gui(location, demo=False, writable=True, screenshot_dir=str(shots))
 
     assert code == 0, capsys.readouterr().err
     with Workspace.open(location) as probe:
-        audits = list(probe.read(EventFilter(stream_prefix="$audit")))
+        audits = list(probe.events.read(EventFilter(stream_prefix="$audit")))
     assert [event.type for event in audits] == ["WritableModeEntered"]
     assert audits[0].data["store"] == location
     banner = QImage(str(shots / "window.png")).pixelColor(700, 24)  # above the event log

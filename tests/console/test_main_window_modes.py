@@ -30,23 +30,23 @@ def make_store(path: Path, events: int = 3) -> str:
     location = str(path)
     with Workspace.open(location, read_only=False) as workspace:
         for number in range(events):
-            workspace.append(f"order-{number}", "OrderPlaced", {"n": number})
+            workspace.writing.append(f"order-{number}", "OrderPlaced", {"n": number})
     return location
 
 
 def head_of(location: str) -> int:
     with Workspace.open(location) as workspace:
-        return workspace.head_position()
+        return workspace.events.head_position()
 
 
 def indexed_of(location: str) -> int:
     with Workspace.open(location) as workspace:
-        return workspace.indexed_position()
+        return workspace.events.indexed_position()
 
 
 def audit_events(location: str) -> list[Any]:
     with Workspace.open(location) as workspace:
-        return list(workspace.read(EventFilter(stream_prefix=AUDIT_STREAM)))
+        return list(workspace.events.read(EventFilter(stream_prefix=AUDIT_STREAM)))
 
 
 @pytest.fixture
@@ -128,7 +128,9 @@ def test_switching_to_writable_asks_reopens_shows_the_banner_and_audits_once(
     assert audits[0].data["store"] == location
     assert audits[0].data["user"]
     assert head_of(location) == 4
-    window.workspace.append("order-9", "OrderPlaced", {"n": 9})  # the shared workspace writes
+    window.workspace.writing.append(
+        "order-9", "OrderPlaced", {"n": 9}
+    )  # the shared workspace writes
     assert head_of(location) == 5
 
 
@@ -148,7 +150,7 @@ def test_declining_the_confirmation_leaves_the_store_read_only_and_untouched(
     assert window.mode_label.text() == "read-only"
     assert head_of(location) == 3
     with pytest.raises(StoreReadOnly):
-        window.workspace.append("order-9", "OrderPlaced", {})
+        window.workspace.writing.append("order-9", "OrderPlaced", {})
 
 
 def test_back_to_read_only_hides_the_banner_audits_and_refuses_writes(
@@ -173,7 +175,7 @@ def test_back_to_read_only_hides_the_banner_audits_and_refuses_writes(
         "WritableModeLeft",
     ]
     with pytest.raises(StoreReadOnly):
-        window.workspace.append("order-9", "OrderPlaced", {})
+        window.workspace.writing.append("order-9", "OrderPlaced", {})
 
 
 def test_a_store_that_cannot_be_reopened_keeps_its_mode_and_says_why(
@@ -233,7 +235,7 @@ def test_an_audit_failure_on_the_way_back_still_leaves_the_store_read_only_and_s
     box.close()
     monkeypatch.undo()
     with pytest.raises(StoreReadOnly):
-        window.workspace.append("order-9", "OrderPlaced", {})
+        window.workspace.writing.append("order-9", "OrderPlaced", {})
     assert [event.type for event in audit_events(location)] == ["WritableModeEntered"]
 
 
@@ -311,7 +313,7 @@ def test_a_writable_window_keeps_the_search_index_caught_up(
     qtbot.waitUntil(lambda: indexed_of(location) == head_of(location), timeout=SIGNAL_TIMEOUT_MS)
     with Workspace.open(location, read_only=False) as writer:
         for number in range(20):
-            writer.append(f"order-y{number}", "OrderPlaced", {"n": number})
+            writer.writing.append(f"order-y{number}", "OrderPlaced", {"n": number})
     qtbot.waitUntil(
         lambda: indexed_of(location) == head_of(location) == 50, timeout=SIGNAL_TIMEOUT_MS
     )
@@ -350,7 +352,7 @@ def test_events_per_second_reads_the_appends_made_by_another_connection(
 
     with Workspace.open(location, read_only=False) as writer:
         for number in range(60):
-            writer.append(f"order-x{number}", "OrderPlaced", {"n": number})
+            writer.writing.append(f"order-x{number}", "OrderPlaced", {"n": number})
     with qtbot.waitSignal(window.events_per_second_sampled, timeout=SIGNAL_TIMEOUT_MS) as busy:
         pass
     # 60 events over one interval of about 0.3 s (longer on a loaded machine).
@@ -410,7 +412,7 @@ def test_a_store_that_does_not_open_leaves_the_error_in_the_dialog_and_the_old_s
     assert "missing.db" in dialog.error_label.text()
     assert "\n" not in dialog.error_label.text()
     assert session.window is window
-    assert window.workspace.head_position() == 3  # still open and answering
+    assert window.workspace.events.head_position() == 3  # still open and answering
     assert not (tmp_path / "missing.db").exists()
 
 
@@ -440,7 +442,7 @@ def test_recent_stores_never_hold_a_password(
     workspace, runner = runner_workspace(location)
     # A store whose location is a URL with a password, as a PostgreSQL one would be.
     secret_url = "postgresql://ada:s3cret@db.example/events"
-    workspace.store.location = secret_url
+    workspace.handle.store.location = secret_url
     window = MainWindow(workspace, runner, settings=settings)
     qtbot.addWidget(window)
 
@@ -449,7 +451,7 @@ def test_recent_stores_never_hold_a_password(
     assert "s3cret" not in Path(settings.fileName()).read_text()
     window.recent_menu.aboutToShow.emit()
     assert "s3cret" not in " ".join(action.text() for action in window.recent_menu.actions())
-    workspace.store.location = location
+    workspace.handle.store.location = location
 
 
 @pytest.fixture

@@ -117,7 +117,7 @@ def open_workspace(workspaces: list[RecordingWorkspace]) -> Any:
 
 
 def show_panel(qtbot: QtBot, workspace: Workspace, runner: TaskRunner) -> StreamsPanel:
-    panel = StreamsPanel(workspace, runner)
+    panel = StreamsPanel(workspace.events, runner)
     qtbot.addWidget(panel)
     panel.resize(700, 500)
     with qtbot.waitSignal(panel.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
@@ -329,7 +329,7 @@ def test_a_failed_load_is_shown_and_stops_fetching(
     build_store(tmp_path / "store.db", SMALL)
     workspace = open_workspace(tmp_path / "store.db")
     workspace.fail_with = StoreError("store.db: disk I/O error")
-    panel = StreamsPanel(workspace, runner)
+    panel = StreamsPanel(workspace.events, runner)
     qtbot.addWidget(panel)
 
     with qtbot.waitSignal(panel.load_failed, timeout=SIGNAL_TIMEOUT_MS) as failed:
@@ -346,7 +346,7 @@ def test_sorting_by_recent_activity_pages_newest_first(
 ) -> None:
     build_store(tmp_path / "store.db", SMALL)
     workspace = Workspace(SqlEventStore.open(tmp_path / "store.db", read_only=True))
-    panel = StreamsPanel(workspace, runner, page_size=3)
+    panel = StreamsPanel(workspace.events, runner, page_size=3)
     qtbot.addWidget(panel)
     panel.resize(700, 500)
     try:

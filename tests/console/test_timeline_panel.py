@@ -158,7 +158,7 @@ def open_workspace(workspaces: list[RecordingWorkspace]) -> Any:
 
 
 def show_panel(qtbot: QtBot, workspace: Workspace, runner: TaskRunner) -> TimelinePanel:
-    panel = TimelinePanel(workspace, runner)
+    panel = TimelinePanel(workspace.events, runner)
     qtbot.addWidget(panel)
     panel.resize(1000, 300)
     with qtbot.waitSignal(panel.timeline_loaded, timeout=SIGNAL_TIMEOUT_MS):
@@ -200,7 +200,7 @@ def test_the_chart_puts_every_event_in_its_bucket(
     assert workspace.counting.count_calls == 0
 
     edges, counts = plotted(panel)
-    assert sum(counts) == workspace.count() == len(HISTORY)
+    assert sum(counts) == workspace.events.count() == len(HISTORY)
     assert nonzero(counts) == expected_buckets(edges, [moment for *_, moment in HISTORY])
     # The whole history is in view, in buckets of a width people say aloud.
     low, high = panel.visible_range()
@@ -387,7 +387,7 @@ def test_a_failed_query_is_reported_and_the_panel_recovers(
     build_store(tmp_path / "store.db", HISTORY)
     workspace = open_workspace(tmp_path / "store.db")
     workspace.counting.fail_with = StoreError("the disk is on fire")
-    panel = TimelinePanel(workspace, runner)
+    panel = TimelinePanel(workspace.events, runner)
     qtbot.addWidget(panel)
     with qtbot.waitSignal(panel.load_failed, timeout=SIGNAL_TIMEOUT_MS) as failed:
         panel.show()

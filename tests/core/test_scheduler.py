@@ -42,7 +42,7 @@ def workspace(location: str, registry: Registry) -> Iterator[Workspace]:
 def book(workspace: Workspace, start: int, count: int, **extra: Any) -> None:
     for n in range(start, start + count):
         data = {"account": f"a{n % 4}", "amount": n, **extra.get(f"n{n}", {})}
-        workspace.append(f"account-a{n % 4}", "Booked", data)
+        workspace.writing.append(f"account-a{n % 4}", "Booked", data)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -53,11 +53,13 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 
 
 def caught_up(workspace: Workspace, reference: str) -> Callable[[], bool]:
-    return lambda: workspace.projection_status(reference).lag == 0
+    return lambda: workspace.projections.status(reference).lag == 0
 
 
 def folded(workspace: Workspace, name: str, skip: int | None = None) -> Any:
-    events = [e for e in workspace.read(EventFilter(types=("Booked",))) if e.position != skip]
+    events = [
+        e for e in workspace.events.read(EventFilter(types=("Booked",))) if e.position != skip
+    ]
     return fold_projection(workspace.registry.projection(name), events)
 
 
@@ -90,17 +92,17 @@ def test_scheduled_read_models_follow_the_log_and_every_run_is_recorded(
             wait_until(caught_up(workspace, "ledger"))
     finally:
         scheduler.shutdown()
-    history = workspace.require_history()
+    history = workspace.projections.history()
     assert history.documents_at("ledger:1") == folded(workspace, "ledger")
-    runs = workspace.projection_runs("ledger", limit=1000)
+    runs = workspace.projections.runs("ledger", limit=1000)
     assert len(runs) >= 4 and {r.outcome for r in runs} == {"ok"}
     assert {r.worker for r in runs} == {"w1"}
-    assert_runs_chain(runs, workspace.head_position(), handled=200)
+    assert_runs_chain(runs, workspace.events.head_position(), handled=200)
     # Every run the scheduler reported is in the history, and nothing else is.
     reported = sorted((t.result.from_position, t.result.checkpoint) for t in ticks if t.result)
     assert reported == sorted((r.from_position, r.to_position) for r in runs)
     # Its lease was given back when it stopped.
-    assert workspace.projection_status("ledger").worker is None
+    assert workspace.projections.status("ledger").worker is None
 
 
 def test_a_faulting_projection_does_not_stop_the_others(workspace: Workspace) -> None:
@@ -108,19 +110,19 @@ def test_a_faulting_projection_does_not_stop_the_others(workspace: Workspace) ->
     scheduler = ProjectionScheduler(workspace, references=["ledger", "fragile"], worker="w1")
     scheduler.start()
     try:
-        wait_until(lambda: workspace.projection_status("fragile").state == "faulted")
+        wait_until(lambda: workspace.projections.status("fragile").state == "faulted")
         wait_until(caught_up(workspace, "ledger"))
         book(workspace, 30, 30)  # the healthy one keeps following the log
         wait_until(caught_up(workspace, "ledger"))
-        fragile = workspace.projection_status("fragile")
+        fragile = workspace.projections.status("fragile")
         assert fragile.state == "faulted" and fragile.lag > 0
         poisoned = fragile.fault_position
         assert poisoned is not None
-        workspace.skip_faulted_event("fragile")  # the operator steps over it
+        workspace.projections.skip("fragile")  # the operator steps over it
         wait_until(caught_up(workspace, "fragile"))
     finally:
         scheduler.shutdown()
-    history = workspace.require_history()
+    history = workspace.projections.history()
     assert history.documents_at("ledger:1") == folded(workspace, "ledger")
     assert history.documents_at("fragile:1") == folded(workspace, "fragile", skip=poisoned)
 
@@ -131,16 +133,16 @@ def test_a_paused_projection_waits_and_a_resumed_one_catches_up(workspace: Works
     scheduler.start()
     try:
         wait_until(caught_up(workspace, "ledger"))
-        workspace.pause_projection("ledger")  # as an operator would, from another process
+        workspace.projections.pause("ledger")  # as an operator would, from another process
         book(workspace, 20, 20)
         time.sleep(0.5)  # five scheduler intervals go by
-        status = workspace.projection_status("ledger")
+        status = workspace.projections.status("ledger")
         assert status.state == "paused" and status.lag > 0
-        workspace.resume_projection("ledger")
+        workspace.projections.resume("ledger")
         wait_until(caught_up(workspace, "ledger"))
     finally:
         scheduler.shutdown()
-    assert workspace.require_history().documents_at("ledger:1") == folded(workspace, "ledger")
+    assert workspace.projections.history().documents_at("ledger:1") == folded(workspace, "ledger")
 
 
 def test_two_schedulers_never_run_one_projection_at_once(
@@ -164,7 +166,7 @@ def test_two_schedulers_never_run_one_projection_at_once(
             book(workspace, 400 + 40 * round_, 40)
             wait_until(caught_up(workspace, "ledger"))
             if round_ == 2:  # the worker holding the lease goes away; the other goes on
-                holder = workspace.projection_status("ledger").worker
+                holder = workspace.projections.status("ledger").worker
                 assert holder in schedulers
                 schedulers.pop(holder).shutdown()
     finally:
@@ -172,9 +174,9 @@ def test_two_schedulers_never_run_one_projection_at_once(
             scheduler.shutdown()
         for other in others:
             other.close()
-    runs = workspace.projection_runs("ledger", limit=10_000)
+    runs = workspace.projections.runs("ledger", limit=10_000)
     assert {r.worker for r in runs} == {"w0", "w1"}
-    assert_runs_chain(runs, workspace.head_position(), handled=640)
+    assert_runs_chain(runs, workspace.events.head_position(), handled=640)
     spans = sorted(
         (r.started_at, r.started_at + r.duration_us, r.worker)
         for r in runs
@@ -182,7 +184,7 @@ def test_two_schedulers_never_run_one_projection_at_once(
     )
     for (_, end, who), (start, _, other) in itertools.pairwise(spans):
         assert who == other or start >= end - 2_000, "two workers ran ledger at once"
-    assert workspace.require_history().documents_at("ledger:1") == folded(workspace, "ledger")
+    assert workspace.projections.history().documents_at("ledger:1") == folded(workspace, "ledger")
 
 
 @pytest.mark.postgres
@@ -214,18 +216,18 @@ def test_the_checkpoint_never_passes_an_open_append(pg_location: str, registry: 
         for thread in threads[1:]:
             thread.start()
         time.sleep(0.6)  # several ticks while the append is open
-        assert setup.projection_status("ledger").checkpoint == 1
+        assert setup.projections.status("ledger").checkpoint == 1
         release.set()
         for thread in threads:
             thread.join(30)
-        assert setup.head_position() == 5
+        assert setup.events.head_position() == 5
         wait_until(caught_up(setup, "ledger"))
     finally:
         release.set()
         scheduler.shutdown()
         slow.close()
         fast.close()
-    assert setup.require_history().documents_at("ledger:1") == folded(setup, "ledger")
-    runs = setup.projection_runs("ledger", limit=100)
+    assert setup.projections.history().documents_at("ledger:1") == folded(setup, "ledger")
+    runs = setup.projections.runs("ledger", limit=100)
     assert_runs_chain(runs, 5, handled=5)
     setup.close()

@@ -30,34 +30,40 @@ def at(second: float) -> object:
 
 
 def test_counts(workspace: Workspace) -> None:
-    assert workspace.count() == 7
-    assert workspace.count(EventFilter(types=("Paid",))) == 3
-    assert workspace.count(EventFilter(category="cart")) == 2
-    assert workspace.count(EventFilter(since=at(1), until=at(5))) == 4  # type: ignore[arg-type]
-    assert workspace.count(EventFilter(from_position=3, to_position=5, types=("Placed",))) == 2
+    assert workspace.events.count() == 7
+    assert workspace.events.count(EventFilter(types=("Paid",))) == 3
+    assert workspace.events.count(EventFilter(category="cart")) == 2
+    assert workspace.events.count(EventFilter(since=at(1), until=at(5))) == 4  # type: ignore[arg-type]
+    assert (
+        workspace.events.count(EventFilter(from_position=3, to_position=5, types=("Placed",))) == 2
+    )
 
 
 def test_timeline_buckets_count_every_event_once(workspace: Workspace) -> None:
-    start, end = workspace.time_span()  # type: ignore[misc]
+    start, end = workspace.events.time_span()  # type: ignore[misc]
     assert (start, end) == (at(0), at(9))
-    assert workspace.timeline(start, end, 9) == [2, 1, 0, 0, 0, 3, 0, 0, 1]
-    assert workspace.timeline(start, end, 1) == [7]
-    assert workspace.timeline(at(-10), at(-1), 3) == [0, 0, 0]  # type: ignore[arg-type]
-    assert sum(workspace.timeline(start - timedelta(seconds=3), end, 7)) == 7
+    assert workspace.events.timeline(start, end, 9) == [2, 1, 0, 0, 0, 3, 0, 0, 1]
+    assert workspace.events.timeline(start, end, 1) == [7]
+    assert workspace.events.timeline(at(-10), at(-1), 3) == [0, 0, 0]  # type: ignore[arg-type]
+    assert sum(workspace.events.timeline(start - timedelta(seconds=3), end, 7)) == 7
 
 
 def test_filtered_timeline(workspace: Workspace) -> None:
-    start, end = workspace.time_span()  # type: ignore[misc]
+    start, end = workspace.events.time_span()  # type: ignore[misc]
     paid = EventFilter(types=("Paid",))
-    assert workspace.timeline(start, end, 3, paid) == [1, 2, 0]
-    assert workspace.timeline(start, end, 3, EventFilter(category="cart")) == [0, 1, 1]
+    assert workspace.events.timeline(start, end, 3, paid) == [1, 2, 0]
+    assert workspace.events.timeline(start, end, 3, EventFilter(category="cart")) == [0, 1, 1]
     # A filter's own position bounds (the log's "stream up to here") narrow each bucket.
-    assert workspace.timeline(start, end, 3, EventFilter(to_position=4, types=("Paid",))) == [
+    assert workspace.events.timeline(
+        start, end, 3, EventFilter(to_position=4, types=("Paid",))
+    ) == [
         1,
         1,
         0,
     ]
-    assert workspace.timeline(start, end, 3, EventFilter(from_position=5, category="order")) == [
+    assert workspace.events.timeline(
+        start, end, 3, EventFilter(from_position=5, category="order")
+    ) == [
         0,
         1,
         0,
@@ -76,12 +82,12 @@ def test_reopening_switches_between_read_only_and_writable(tmp_path) -> None:  #
     SqlEventStore.open(path).close()
     workspace = Workspace(SqlEventStore.open(path, read_only=True))
     with pytest.raises(StoreReadOnly):
-        workspace.append("$audit", "Tried", {})
+        workspace.writing.append("$audit", "Tried", {})
     workspace.reopen(read_only=False)
     assert not workspace.read_only
-    workspace.append("$audit", "SwitchedToWritable", {"by": "tests"})
+    workspace.writing.append("$audit", "SwitchedToWritable", {"by": "tests"})
     workspace.reopen(read_only=True)
-    assert workspace.read_only and workspace.head_position() == 1
+    assert workspace.read_only and workspace.events.head_position() == 1
     with pytest.raises(StoreReadOnly):
-        workspace.append("$audit", "Tried", {})
+        workspace.writing.append("$audit", "Tried", {})
     workspace.close()

@@ -28,13 +28,13 @@ def handler_globals(workspace: Workspace, name: str) -> dict[str, Any]:
 
 
 def log(workspace: Workspace) -> list[tuple[str, int, str]]:
-    return [(e.stream_id, e.version, e.type) for e in workspace.store.read_all()]
+    return [(e.stream_id, e.version, e.type) for e in workspace.handle.store.read_all()]
 
 
 def test_a_command_appends_what_it_decides_with_its_metadata(bank: Workspace) -> None:
-    opened = bank.execute("Open", {"account": "7"})
+    opened = bank.commands.execute("Open", {"account": "7"})
     assert opened.expected_version == NO_STREAM
-    deposited = bank.execute("Deposit", {"account": "7", "amount": 250})
+    deposited = bank.commands.execute("Deposit", {"account": "7", "amount": 250})
     assert deposited.expected_version == ExpectedVersion.exact(0)
     (event,) = deposited.events
     assert (event.stream_id, event.version, event.type) == ("account-7", 1, "Deposited")
@@ -47,7 +47,9 @@ def test_a_command_appends_what_it_decides_with_its_metadata(bank: Workspace) ->
 
 
 def test_given_correlation_and_causation_are_stamped(bank: Workspace) -> None:
-    result = bank.execute("Open", {"account": "1"}, correlation_id="flow-9", causation_id="event-3")
+    result = bank.commands.execute(
+        "Open", {"account": "1"}, correlation_id="flow-9", causation_id="event-3"
+    )
     assert result.events[0].metadata["correlation_id"] == "flow-9"
     assert result.events[0].metadata["causation_id"] == "event-3"
 
@@ -68,26 +70,26 @@ def test_given_correlation_and_causation_are_stamped(bank: Workspace) -> None:
 def test_a_rejected_command_leaves_the_store_untouched(
     bank: Workspace, name: str, data: dict[str, Any], reason: str
 ) -> None:
-    bank.execute("Open", {"account": "7"})
-    bank.execute("Deposit", {"account": "7", "amount": 100})
-    before = list(bank.export_lines())
+    bank.commands.execute("Open", {"account": "7"})
+    bank.commands.execute("Deposit", {"account": "7", "amount": 100})
+    before = list(bank.events.export_lines())
     with pytest.raises(Rejected) as caught:
-        bank.execute(name, data)
+        bank.commands.execute(name, data)
     assert caught.value.reason == reason
-    assert list(bank.export_lines()) == before
+    assert list(bank.events.export_lines()) == before
 
 
 def test_an_unknown_command(bank: Workspace) -> None:
     with pytest.raises(UnknownCommand, match="'Transfer'"):
-        bank.execute("Transfer", {})
+        bank.commands.execute("Transfer", {})
 
 
 def test_a_dry_run_decides_but_appends_nothing(bank: Workspace, tmp_path: Path) -> None:
-    bank.execute("Open", {"account": "7"})
-    bank.execute("Deposit", {"account": "7", "amount": 100})
+    bank.commands.execute("Open", {"account": "7"})
+    bank.commands.execute("Deposit", {"account": "7", "amount": 100})
     reader = Workspace(SqlEventStore.open(tmp_path / "bank.db", read_only=True), bank.registry)
     try:
-        result = reader.execute("Withdraw", {"account": "7", "amount": 30}, dry_run=True)
+        result = reader.commands.execute("Withdraw", {"account": "7", "amount": 30}, dry_run=True)
     finally:
         reader.close()
     assert result.dry_run and result.events == []
@@ -100,23 +102,27 @@ def test_a_dry_run_decides_but_appends_nothing(bank: Workspace, tmp_path: Path) 
 
 
 def test_an_idempotency_key_makes_a_retry_append_once(bank: Workspace) -> None:
-    bank.execute("Open", {"account": "7"})
-    bank.execute("Deposit", {"account": "7", "amount": 100})
-    first = bank.execute("Withdraw", {"account": "7", "amount": 60}, idempotency_key="req-1")
-    again = bank.execute("Withdraw", {"account": "7", "amount": 60}, idempotency_key="req-1")
+    bank.commands.execute("Open", {"account": "7"})
+    bank.commands.execute("Deposit", {"account": "7", "amount": 100})
+    first = bank.commands.execute(
+        "Withdraw", {"account": "7", "amount": 60}, idempotency_key="req-1"
+    )
+    again = bank.commands.execute(
+        "Withdraw", {"account": "7", "amount": 60}, idempotency_key="req-1"
+    )
     assert not first.duplicate and again.duplicate
     assert again.events == first.events  # the same two events, appended once
     assert [t for _, _, t in log(bank)] == ["Opened", "Deposited", "Withdrawn", "BalanceChecked"]
     # The state now holds 40: without the key, the retry would have been rejected.
     with pytest.raises(Rejected, match="balance 40"):
-        bank.execute("Withdraw", {"account": "7", "amount": 60}, idempotency_key="req-2")
+        bank.commands.execute("Withdraw", {"account": "7", "amount": 60}, idempotency_key="req-2")
 
 
 def test_a_conflicting_writer_makes_the_command_decide_again(
     bank: Workspace, tmp_path: Path
 ) -> None:
-    bank.execute("Open", {"account": "7"})
-    bank.execute("Deposit", {"account": "7", "amount": 100})
+    bank.commands.execute("Open", {"account": "7"})
+    bank.commands.execute("Deposit", {"account": "7", "amount": 100})
     other = SqlEventStore.open(tmp_path / "bank.db")
     calls = []
 
@@ -130,19 +136,19 @@ def test_a_conflicting_writer_makes_the_command_decide_again(
 
     handler_globals(bank, "Deposit")["interloper"] = another_writer
     try:
-        result = bank.execute("Deposit", {"account": "7", "amount": 20})
+        result = bank.commands.execute("Deposit", {"account": "7", "amount": 20})
     finally:
         handler_globals(bank, "Deposit")["interloper"] = None
         other.close()
     assert result.attempts == 2
     assert result.expected_version == ExpectedVersion.exact(2)  # decided on the new state
-    assert [e.version for e in bank.store.read_stream("account-7")] == [0, 1, 2, 3]
-    assert bank.replay("balances:1").documents == {"7": {"balance": 125}}
+    assert [e.version for e in bank.handle._opened.store.read_stream("account-7")] == [0, 1, 2, 3]
+    assert bank.timetravel.replay("balances:1").documents == {"7": {"balance": 125}}
 
 
 def test_a_retry_decides_on_the_fresh_state_and_may_reject(bank: Workspace, tmp_path: Path) -> None:
-    bank.execute("Open", {"account": "7"})
-    bank.execute("Deposit", {"account": "7", "amount": 100})
+    bank.commands.execute("Open", {"account": "7"})
+    bank.commands.execute("Deposit", {"account": "7", "amount": 100})
     other = SqlEventStore.open(tmp_path / "bank.db")
     calls = []
 
@@ -156,7 +162,7 @@ def test_a_retry_decides_on_the_fresh_state_and_may_reject(bank: Workspace, tmp_
     handler_globals(bank, "Withdraw")["interloper"] = withdraw_first
     try:
         with pytest.raises(Rejected, match="balance 50"):
-            bank.execute("Withdraw", {"account": "7", "amount": 80})
+            bank.commands.execute("Withdraw", {"account": "7", "amount": 80})
     finally:
         handler_globals(bank, "Withdraw")["interloper"] = None
         other.close()
@@ -164,7 +170,7 @@ def test_a_retry_decides_on_the_fresh_state_and_may_reject(bank: Workspace, tmp_
 
 
 def test_conflicts_past_the_attempt_limit_surface(bank: Workspace, tmp_path: Path) -> None:
-    bank.execute("Open", {"account": "7"})
+    bank.commands.execute("Open", {"account": "7"})
     other = SqlEventStore.open(tmp_path / "bank.db")
 
     def always(data: dict[str, Any]) -> None:
@@ -173,7 +179,7 @@ def test_conflicts_past_the_attempt_limit_surface(bank: Workspace, tmp_path: Pat
     handler_globals(bank, "Deposit")["interloper"] = always
     try:
         with pytest.raises(WrongExpectedVersion):
-            bank.execute("Deposit", {"account": "7", "amount": 1})
+            bank.commands.execute("Deposit", {"account": "7", "amount": 1})
     finally:
         handler_globals(bank, "Deposit")["interloper"] = None
         other.close()
@@ -181,12 +187,14 @@ def test_conflicts_past_the_attempt_limit_surface(bank: Workspace, tmp_path: Pat
 
 
 def test_old_schema_events_are_upcast_before_deciding(bank: Workspace) -> None:
-    bank.execute("Open", {"account": "7"})
-    bank.store.append_to_stream(
+    bank.commands.execute("Open", {"account": "7"})
+    bank.handle._opened.store.append_to_stream(
         "account-7",
         [NewEvent("Deposited", {"account": "7", "amt": 90}, {"schema_version": 1})],
     )
-    result = bank.execute("Withdraw", {"account": "7", "amount": 90})  # needs the upcast amount
+    result = bank.commands.execute(
+        "Withdraw", {"account": "7", "amount": 90}
+    )  # needs the upcast amount
     assert result.events[1].data == {"balance": 0}
-    (raw,) = [e for e in bank.store.read_all() if e.type == "Deposited"]
+    (raw,) = [e for e in bank.handle._opened.store.read_all() if e.type == "Deposited"]
     assert raw.data == {"account": "7", "amt": 90}  # the stored payload is untouched

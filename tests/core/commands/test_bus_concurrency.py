@@ -22,8 +22,11 @@ def _depositor(store_path: str, plugin_dir: str, worker: int, start: Any, result
     attempts = []
     try:
         for n in range(DEPOSITS):
-            result = workspace.execute("Deposit", {"account": "shared", "amount": worker + 1},
-                                       idempotency_key=f"w{worker}-{n}")  # fmt: skip
+            result = workspace.commands.execute(
+                "Deposit",
+                {"account": "shared", "amount": worker + 1},
+                idempotency_key=f"w{worker}-{n}",
+            )
             attempts.append(result.attempts)
     finally:
         workspace.close()
@@ -37,7 +40,7 @@ def test_concurrent_commands_on_one_stream_all_land_once(
     store_path = str(tmp_path / "bank.db")
     registry = bank_registry
     with Workspace(SqlEventStore.open(store_path), registry) as setup:
-        setup.execute("Open", {"account": "shared"})
+        setup.commands.execute("Open", {"account": "shared"})
 
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()

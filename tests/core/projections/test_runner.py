@@ -203,13 +203,16 @@ def test_replay_reads_history_once_a_version_has_run(tmp_path: Path, bank_regist
             [NewEvent(kind, {"account": account, "amount": abs(amount)}, {"schema_version": 2})],
         )
     workspace = Workspace(store, bank_registry)
-    before = workspace.replay("balances:1@2")
+    before = workspace.timetravel.replay("balances:1@2")
     assert before.source == "fold"
-    workspace.run_projection("balances:1")
-    after = workspace.replay("balances:1@2")
+    workspace.projections.run("balances:1")
+    after = workspace.timetravel.replay("balances:1@2")
     assert after.source == "history"
     assert after.documents == before.documents == {"a": {"balance": 100}, "b": {"balance": 50}}
-    assert workspace.replay("balances:1").documents == {"a": {"balance": 70}, "b": {"balance": 50}}
-    workspace.reset_projection("balances:1")
-    assert workspace.replay("balances:1@2").source == "fold"  # history forgotten
+    assert workspace.timetravel.replay("balances:1").documents == {
+        "a": {"balance": 70},
+        "b": {"balance": 50},
+    }
+    workspace.projections.reset("balances:1")
+    assert workspace.timetravel.replay("balances:1@2").source == "fold"  # history forgotten
     workspace.close()

@@ -16,9 +16,9 @@ def test_version_1_keeps_serving_while_version_2_builds_and_both_stay_current(
     tmp_path: Path,
 ) -> None:
     workspace = Workspace(SqlEventStore.open(tmp_path / "shop.db"), Registry.discover([]))
-    workspace.write_demo("orders", orders=400, seed=3)
-    workspace.run_projection("order_summary:1")
-    served = workspace.replay("order_summary:1")
+    workspace.writing.write_demo("orders", orders=400, seed=3)
+    workspace.projections.run("order_summary:1")
+    served = workspace.timetravel.replay("order_summary:1")
     assert served.source == "history"
 
     seen_while_building: list[tuple[str, str]] = []
@@ -27,11 +27,11 @@ def test_version_1_keeps_serving_while_version_2_builds_and_both_stay_current(
     )
     scheduler.start()
     try:
-        while workspace.projection_status("order_summary:2").lag > 0:
+        while workspace.projections.status("order_summary:2").lag > 0:
             # Version 1 answers from its history, unchanged, while version 2 builds.
-            now = workspace.replay("order_summary:1")
+            now = workspace.timetravel.replay("order_summary:1")
             seen_while_building.append(
-                (now.source, workspace.projection_status("order_summary:2").state)
+                (now.source, workspace.projections.status("order_summary:2").state)
             )
             assert now.documents == served.documents
             time.sleep(0.01)
@@ -45,14 +45,16 @@ def test_version_1_keeps_serving_while_version_2_builds_and_both_stay_current(
     both.start()
     try:
         open_order = next(k for k, d in served.documents.items() if d["status"] == "paid")
-        workspace.execute("CancelOrder", {"order_id": open_order, "reason": "changed my mind"})
+        workspace.commands.execute(
+            "CancelOrder", {"order_id": open_order, "reason": "changed my mind"}
+        )
         deadline = time.monotonic() + 20
-        while any(s.lag for s in workspace.projection_statuses() if s.name == "order_summary"):
+        while any(s.lag for s in workspace.projections.statuses() if s.name == "order_summary"):
             assert time.monotonic() < deadline
             time.sleep(0.02)
     finally:
         both.shutdown()
-    v1, v2 = (workspace.replay(f"order_summary:{v}") for v in (1, 2))
+    v1, v2 = (workspace.timetravel.replay(f"order_summary:{v}") for v in (1, 2))
     assert v1.source == v2.source == "history"
     assert v1.documents.keys() == v2.documents.keys()
     differing = [k for k in v1.documents if v1.documents[k] != v2.documents[k]]
@@ -72,17 +74,17 @@ def test_lag_in_events_and_seconds_and_throughput(
     for n in range(30):
         store.append_to_stream("account-a", [NewEvent("Booked", {"account": "a", "amount": n})])
     workspace = Workspace(store, faulty_registry)
-    never = workspace.projection_status("ledger")
+    never = workspace.projections.status("ledger")
     assert (never.state, never.lag, never.throughput) == ("never run", 30, 0.0)
     assert 3_590 < never.lag_seconds < 3_700  # the oldest unapplied event is an hour old
-    workspace.run_projection("ledger", until=10)
-    behind = workspace.projection_status("ledger")
+    workspace.projections.run("ledger", until=10)
+    behind = workspace.projections.status("ledger")
     assert (behind.state, behind.checkpoint, behind.lag) == ("behind", 10, 20)
-    eleventh = next(workspace.read(EventFilter(from_position=11), limit=1))
+    eleventh = next(workspace.events.read(EventFilter(from_position=11), limit=1))
     expected = time.time() - eleventh.recorded_at.timestamp()
     assert abs(behind.lag_seconds - expected) < 5
     assert behind.throughput > 0  # positions per second over the last minute's runs
-    workspace.run_projection("ledger")
-    done = workspace.projection_status("ledger")
+    workspace.projections.run("ledger")
+    done = workspace.projections.status("ledger")
     assert (done.state, done.lag, done.lag_seconds) == ("caught up", 0, 0.0)
     workspace.close()

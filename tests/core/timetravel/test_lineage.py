@@ -19,13 +19,13 @@ def test_each_events_effect_is_the_difference_it_made_and_lineage_tells_the_same
 ) -> None:
     workspace, clock = tally_workspace(tmp_path_factory.mktemp("l") / "store.db")
     write(workspace, clock, history)
-    head = workspace.head_position()
+    head = workspace.events.head_position()
     keys = sorted({key for p in range(head + 1) for key in fold_upto(workspace, p)})
-    by_fold = {key: workspace.lineage("tally", key) for key in keys}
-    stepped_by_fold = [workspace.event_effect(f"tally@{p}") for p in range(1, head + 1)]
-    workspace.run_projection("tally")
+    by_fold = {key: workspace.timetravel.lineage("tally", key) for key in keys}
+    stepped_by_fold = [workspace.timetravel.step(f"tally@{p}") for p in range(1, head + 1)]
+    workspace.projections.run("tally")
     for position in range(1, head + 1):
-        effect = workspace.event_effect(f"tally@{position}")
+        effect = workspace.timetravel.step(f"tally@{position}")
         assert effect == stepped_by_fold[position - 1]  # history and fold agree
         expected = diff_read_models(
             sorted(fold_upto(workspace, position - 1).items()),
@@ -40,7 +40,7 @@ def test_each_events_effect_is_the_difference_it_made_and_lineage_tells_the_same
         assert effect.event.position == position
         assert effect.handled == (effect.event.type in ("Added", "Closed"))
     for key in keys:
-        lineage = workspace.lineage("tally", key)
+        lineage = workspace.timetravel.lineage("tally", key)
         assert lineage == by_fold[key]  # history and fold agree
         # Replaying the lineage rebuilds the document at every position it changed.
         for change in lineage:
@@ -58,16 +58,16 @@ def test_each_events_effect_is_the_difference_it_made_and_lineage_tells_the_same
 def test_lineage_up_to_a_point_and_an_event_that_changed_nothing(tmp_path: Any) -> None:
     workspace, clock = tally_workspace(tmp_path / "store.db")
     write(workspace, clock, [(1, "Added", 5, 0), (2, "Ignored", 0, 0), (1, "Added", 3, 0)])
-    workspace.run_projection("tally")
-    whole = workspace.lineage("tally", "acct-1")
+    workspace.projections.run("tally")
+    whole = workspace.timetravel.lineage("tally", "acct-1")
     assert [(c.position, c.kind, c.paths) for c in whole] == [
         (1, "added", ()),
         (3, "changed", ("events", "total")),
     ]
-    assert [c.position for c in workspace.lineage("tally@2", "acct-1")] == [1]
-    ignored = workspace.event_effect("tally@2")
+    assert [c.position for c in workspace.timetravel.lineage("tally@2", "acct-1")] == [1]
+    ignored = workspace.timetravel.step("tally@2")
     assert not ignored.handled and ignored.changes == ()
-    assert workspace.lineage("tally", "nobody") == []
-    summary = collect_diff(workspace.diff("tally@1", "tally@3"))
+    assert workspace.timetravel.lineage("tally", "nobody") == []
+    summary = collect_diff(workspace.timetravel.diff("tally@1", "tally@3"))
     assert summary["changed"]["acct-1"]["paths"] == ["events", "total"]
     workspace.close()

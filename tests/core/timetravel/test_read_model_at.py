@@ -65,12 +65,12 @@ def write(
         at += timedelta(seconds=gap)
         times.append(at)
         clock.now = int(at.timestamp()) * 1_000_000
-        workspace.append(f"acct-{stream}", kind, {"n": n})
+        workspace.writing.append(f"acct-{stream}", kind, {"n": n})
     return times
 
 
 def fold_upto(workspace: Workspace, position: int) -> dict[str, Any]:
-    return fold_projection(Tally, workspace.read(EventFilter(to_position=position)))
+    return fold_projection(Tally, workspace.events.read(EventFilter(to_position=position)))
 
 
 @settings(
@@ -90,36 +90,37 @@ def test_history_and_fold_agree_at_every_point(
     monkeypatch.setattr(history_module, "SPARSE_VERSIONS", data.draw(st.integers(0, 40)))
     workspace, clock = tally_workspace(tmp_path_factory.mktemp("h") / "store.db")
     times = write(workspace, clock, history)
-    head = workspace.head_position()
+    head = workspace.events.head_position()
     points = data.draw(st.lists(st.integers(0, head + 3), min_size=1, max_size=5))
     folded_first = {
-        p: dict(workspace.iter_documents(workspace.locate(f"tally@{p}"))) for p in points
+        p: dict(workspace.timetravel.iter_documents(workspace.timetravel.locate(f"tally@{p}")))
+        for p in points
     }
-    workspace.run_projection("tally")
+    workspace.projections.run("tally")
     for point in points:
-        at = workspace.locate(f"tally@{point}")
+        at = workspace.timetravel.locate(f"tally@{point}")
         assert at.from_history and at.position == min(point, head)
         expected = fold_upto(workspace, min(point, head))
-        assert dict(workspace.iter_documents(at)) == expected == folded_first[point]
+        assert dict(workspace.timetravel.iter_documents(at)) == expected == folded_first[point]
         for key in [*expected, "missing"]:
-            assert workspace.document(at, key) == expected.get(key)
+            assert workspace.timetravel.document(at, key) == expected.get(key)
     moment = data.draw(st.sampled_from(times)) + timedelta(
         microseconds=data.draw(st.integers(0, 1))
     )
     last = max(n + 1 for n, t in enumerate(times) if t <= moment)
-    by_time = workspace.locate(f"tally@{format_time(moment)}")
+    by_time = workspace.timetravel.locate(f"tally@{format_time(moment)}")
     assert by_time.position == last
-    assert dict(workspace.iter_documents(by_time)) == fold_upto(workspace, last)
-    before_all = workspace.locate(f"tally@{format_time(START - timedelta(seconds=1))}")
-    assert dict(workspace.iter_documents(before_all)) == {}
+    assert dict(workspace.timetravel.iter_documents(by_time)) == fold_upto(workspace, last)
+    before_all = workspace.timetravel.locate(f"tally@{format_time(START - timedelta(seconds=1))}")
+    assert dict(workspace.timetravel.iter_documents(before_all)) == {}
     workspace.close()
 
 
 def test_pages_of_a_large_model_are_keyset_ranges(tmp_path: Path) -> None:
     workspace, clock = tally_workspace(tmp_path / "store.db")
     write(workspace, clock, [(n % 5, "Added", n, 0) for n in range(60)])
-    workspace.run_projection("tally")
-    history = workspace.require_history()
+    workspace.projections.run("tally")
+    history = workspace.projections.history()
     whole = list(history.iter_documents_at("tally:1", 30))
     paged = list(history.iter_documents_at("tally:1", 30, page_size=2))
     assert whole == paged and [k for k, _ in whole] == sorted(k for k, _ in whole)
@@ -131,31 +132,35 @@ def test_pages_of_a_large_model_are_keyset_ranges(tmp_path: Path) -> None:
 
 def test_diff_of_two_versions_and_of_two_points(tmp_path: Path) -> None:
     workspace = Workspace(SqlEventStore.open(tmp_path / "shop.db"), Registry.discover([]))
-    workspace.write_demo("orders", orders=150, seed=4)
-    middle = workspace.head_position() // 2
-    folded_diff = collect_diff(workspace.diff("order_summary:1", "order_summary:2"))
-    workspace.run_projection("order_summary:1")
-    workspace.run_projection("order_summary:2")
-    versions = collect_diff(workspace.diff("order_summary:1", "order_summary:2"))
+    workspace.writing.write_demo("orders", orders=150, seed=4)
+    middle = workspace.events.head_position() // 2
+    folded_diff = collect_diff(workspace.timetravel.diff("order_summary:1", "order_summary:2"))
+    workspace.projections.run("order_summary:1")
+    workspace.projections.run("order_summary:2")
+    versions = collect_diff(workspace.timetravel.diff("order_summary:1", "order_summary:2"))
     assert versions == folded_diff  # history answers what the fold answered
     assert not versions["added"] and not versions["removed"]
     assert versions["changed"] and versions["unchanged"] > 0
     for change in versions["changed"].values():
         assert change["after"]["status"] == "cancelled"
         assert change["paths"] == ["total_cents"]  # the one rule version 2 changed
-    a = workspace.replay(f"order_summary:1@{middle}").documents
-    b = workspace.replay("order_summary:1").documents
-    over_time = collect_diff(workspace.diff(f"order_summary:1@{middle}", "order_summary:1"))
+    a = workspace.timetravel.replay(f"order_summary:1@{middle}").documents
+    b = workspace.timetravel.replay("order_summary:1").documents
+    over_time = collect_diff(
+        workspace.timetravel.diff(f"order_summary:1@{middle}", "order_summary:1")
+    )
     assert over_time["added"] and over_time["changed"]
     assert apply_diff(a, over_time) == b
-    assert collect_diff(workspace.diff("order_summary:1", "order_summary:1")) == {
+    assert collect_diff(workspace.timetravel.diff("order_summary:1", "order_summary:1")) == {
         "added": {},
         "removed": {},
         "changed": {},
         "unchanged": len(b),
     }
     first_page = list(
-        itertools.islice(workspace.iter_documents(workspace.locate("order_summary:1")), 3)
+        itertools.islice(
+            workspace.timetravel.iter_documents(workspace.timetravel.locate("order_summary:1")), 3
+        )
     )
     assert [key for key, _ in first_page] == sorted(b)[:3]
     workspace.close()
@@ -176,26 +181,26 @@ def test_repeated_seeks_by_fold_start_from_the_nearest_snapshot(tmp_path: Path) 
     workspace.registry.projections[(Tally.name, Tally.version)] = CountingTally
     write(workspace, clock, [(n % 3, "Added", n, 0) for n in range(100)])
     CountingTally.applied = 0
-    at_60 = workspace.replay("tally@60")
+    at_60 = workspace.timetravel.replay("tally@60")
     assert CountingTally.applied == 60 and at_60.source == "fold"
-    at_75 = workspace.replay("tally@75")
+    at_75 = workspace.timetravel.replay("tally@75")
     assert CountingTally.applied == 60 + 15  # only the events after the snapshot at 60
-    at_30 = workspace.replay("tally@30")
+    at_30 = workspace.timetravel.replay("tally@30")
     assert CountingTally.applied == 75 + 30  # no snapshot at or before 30: from the start
     for replayed, position in ((at_60, 60), (at_75, 75), (at_30, 30)):
         assert replayed.documents == fold_upto(workspace, position)
-    assert workspace.replay("tally@75").documents == at_75.documents
+    assert workspace.timetravel.replay("tally@75").documents == at_75.documents
     assert CountingTally.applied == 105  # the same point again: straight from its snapshot
-    workspace.snapshots.budget = 10  # a model bigger than the budget is not kept
-    workspace.snapshots.keep("other:1", 5, {"k": {"big": "x" * 100}})
-    assert workspace.snapshots.nearest("other:1", 9) == (0, {})
+    workspace.timetravel.snapshots.budget = 10  # a model bigger than the budget is not kept
+    workspace.timetravel.snapshots.keep("other:1", 5, {"k": {"big": "x" * 100}})
+    assert workspace.timetravel.snapshots.nearest("other:1", 9) == (0, {})
     workspace.close()
 
 
 def sparse_store(workspace: Workspace, later: int) -> None:
     """Six events on five streams, then ``later`` more on two streams: a point early in
     the log has every key alive but few of the model's versions begun."""
-    store = workspace.store
+    store = workspace.handle.store
     for n in range(5):
         store.append_to_stream(f"acct-{n}", [NewEvent("Added", {"n": n})])
     store.append_to_stream("acct-0", [NewEvent("Closed", {})])
@@ -216,11 +221,11 @@ def test_pages_at_a_point_before_most_versions_equal_the_fold(
         location = str(request.getfixturevalue("pg_location"))
     workspace, _ = tally_workspace(location)
     sparse_store(workspace, 80)
-    workspace.run_projection("tally")
-    history = workspace.require_history()
+    workspace.projections.run("tally")
+    history = workspace.projections.history()
     sparse_before = history._sparse_before("tally:1")
-    assert sparse_before is not None and 6 < sparse_before < workspace.head_position()
-    for point in (0, 1, 3, 6, sparse_before - 1, sparse_before, workspace.head_position()):
+    assert sparse_before is not None and 6 < sparse_before < workspace.events.head_position()
+    for point in (0, 1, 3, 6, sparse_before - 1, sparse_before, workspace.events.head_position()):
         expected = fold_upto(workspace, point)
         assert history._sparse("tally:1", point) == (point < sparse_before)
         assert list(history.iter_documents_at("tally:1", point)) == sorted(expected.items())
@@ -251,12 +256,12 @@ def test_a_page_before_most_versions_does_not_read_them(tmp_path: Path, monkeypa
     for later in (200, 4000):
         workspace, _ = tally_workspace(tmp_path / f"store-{later}.db")
         sparse_store(workspace, later)
-        workspace.run_projection("tally")
-        at = workspace.locate("tally@6")
+        workspace.projections.run("tally")
+        at = workspace.timetravel.locate("tally@6")
         assert at.from_history
-        list(itertools.islice(workspace.iter_documents(at), 50))  # the limit found once
+        list(itertools.islice(workspace.timetravel.iter_documents(at), 50))  # the limit found once
         steps.clear()
-        page = list(itertools.islice(workspace.iter_documents(at), 50))
+        page = list(itertools.islice(workspace.timetravel.iter_documents(at), 50))
         cost[later] = len(steps)
         assert dict(page) == fold_upto(workspace, 6)
         workspace.close()
@@ -272,16 +277,16 @@ def test_a_store_without_the_valid_from_index_read_only_walks_the_key(
     path = tmp_path / "store.db"
     workspace, _ = tally_workspace(path)
     sparse_store(workspace, 80)
-    workspace.run_projection("tally")
+    workspace.projections.run("tally")
     workspace.close()
     with sqlite3.connect(path) as raw:
         raw.execute("DROP INDEX ix_read_model_docs_valid_from")
         raw.execute("UPDATE eventscope_meta SET value = '5' WHERE key = 'schema_version'")
     raw.close()
     reader, _ = tally_workspace(path, read_only=True)
-    assert reader.store.schema_version == 5
+    assert reader.handle._opened.store.schema_version == 5
     for point in (1, 6, 20):
-        at = reader.locate(f"tally@{point}")
+        at = reader.timetravel.locate(f"tally@{point}")
         assert at.from_history
-        assert dict(reader.iter_documents(at)) == fold_upto(reader, point)
+        assert dict(reader.timetravel.iter_documents(at)) == fold_upto(reader, point)
     reader.close()

@@ -87,34 +87,40 @@ def bank(tmp_path: Path, bank_registry: Registry) -> Iterator[Workspace]:
 
 
 def test_replay_at_head_positions_and_times(bank: Workspace) -> None:
-    assert bank.replay("balances:1").documents == {"a": {"balance": 70}, "b": {"balance": 75}}
-    assert bank.replay("balances:1@2").documents == {"a": {"balance": 100}, "b": {"balance": 50}}
-    assert bank.replay("balances:1@0").documents == {}
-    assert bank.replay("balances:1@999").position == 4  # past the head is the head
+    assert bank.timetravel.replay("balances:1").documents == {
+        "a": {"balance": 70},
+        "b": {"balance": 75},
+    }
+    assert bank.timetravel.replay("balances:1@2").documents == {
+        "a": {"balance": 100},
+        "b": {"balance": 50},
+    }
+    assert bank.timetravel.replay("balances:1@0").documents == {}
+    assert bank.timetravel.replay("balances:1@999").position == 4  # past the head is the head
     at = from_micros(BASE + 60_000_000).isoformat()
-    assert bank.replay(f"balances:1@{at}").position == 2
+    assert bank.timetravel.replay(f"balances:1@{at}").position == 2
     before = from_micros(BASE - 1).isoformat()
-    assert bank.replay(f"balances:1@{before}").documents == {}
+    assert bank.timetravel.replay(f"balances:1@{before}").documents == {}
 
 
 def test_replay_picks_the_newest_version_by_default(bank: Workspace) -> None:
-    replayed = bank.replay("balances@3")
+    replayed = bank.timetravel.replay("balances@3")
     assert replayed.projection == "balances:2"
     assert replayed.documents == {"a": {"euros": 0.7}, "b": {"euros": 0.5}}
 
 
 def test_replay_of_an_unknown_projection_or_version(bank: Workspace) -> None:
     with pytest.raises(UnknownProjection, match="unknown projection 'ledger'"):
-        bank.replay("ledger")
+        bank.timetravel.replay("ledger")
     with pytest.raises(UnknownProjection, match=r"no version 9 \(loaded: 1, 2\)"):
-        bank.replay("balances:9")
+        bank.timetravel.replay("balances:9")
 
 
 def test_replay_upcasts_old_events(bank: Workspace) -> None:
-    bank.store.append_to_stream(
+    bank.handle._opened.store.append_to_stream(
         "account-c", [NewEvent("Deposited", {"account": "c", "amt": 7}, {"schema_version": 1})]
     )
-    replayed = bank.replay("balances:1")
+    replayed = bank.timetravel.replay("balances:1")
     assert replayed.documents["c"] == {"balance": 7}
     assert replayed.upcast_failures == ()
 
@@ -122,13 +128,13 @@ def test_replay_upcasts_old_events(bank: Workspace) -> None:
 def test_a_failed_upcast_is_reported_with_its_position_and_the_replay_goes_on(
     bank: Workspace,
 ) -> None:
-    bank.store.append_to_stream(
+    bank.handle._opened.store.append_to_stream(
         "account-d", [NewEvent("Deposited", {"account": "d"}, {"schema_version": 1})]
     )
-    bank.store.append_to_stream(
+    bank.handle._opened.store.append_to_stream(
         "account-e", [NewEvent("Deposited", {"account": "e", "amt": 1}, {"schema_version": 1})]
     )
-    replayed = bank.replay("deposit_count")
+    replayed = bank.timetravel.replay("deposit_count")
     (failure,) = replayed.upcast_failures
     assert "Deposited:1->2" in failure and "position 5" in failure and "KeyError" in failure
     assert replayed.documents == {
@@ -137,19 +143,19 @@ def test_a_failed_upcast_is_reported_with_its_position_and_the_replay_goes_on(
 
 
 def test_an_inspector_sees_raw_and_upcast_payloads(bank: Workspace) -> None:
-    old = bank.store.append_to_stream(
+    old = bank.handle._opened.store.append_to_stream(
         "account-c", [NewEvent("Deposited", {"account": "c", "amt": 7}, {"schema_version": 1})]
     ).events[0]
-    view = bank.upcast(old)
+    view = bank.events.upcast(old)
     assert view.changed and view.failure is None
     assert view.raw.data == {"account": "c", "amt": 7}
     assert view.current.data == {"account": "c", "amount": 7}
     assert view.current.metadata["schema_version"] == 2
-    broken = bank.store.append_to_stream(
+    broken = bank.handle._opened.store.append_to_stream(
         "account-d", [NewEvent("Deposited", {"account": "d"}, {"schema_version": 1})]
     ).events[0]
-    failed = bank.upcast(broken)
+    failed = bank.events.upcast(broken)
     assert not failed.changed and failed.raw.data == {"account": "d"}
     assert failed.failure is not None and f"position {broken.position}" in failed.failure
-    current = next(iter(bank.store.read_all()))
-    assert not bank.upcast(current).changed  # already schema 2
+    current = next(iter(bank.handle._opened.store.read_all()))
+    assert not bank.events.upcast(current).changed  # already schema 2

@@ -16,7 +16,7 @@ from core.workspace import Workspace
 
 def test_the_state_of_a_stream_at_every_version(tmp_path: Path, bank_registry: Registry) -> None:
     workspace = Workspace(SqlEventStore.open(tmp_path / "bank.db"), bank_registry)
-    workspace.store.append_to_stream(
+    workspace.handle.store.append_to_stream(
         "account-7",
         [
             NewEvent("Opened", {"account": "7"}),
@@ -26,17 +26,18 @@ def test_the_state_of_a_stream_at_every_version(tmp_path: Path, bank_registry: R
         ],
     )
     balances = [
-        workspace.stream_state("account-7", version).state["balance"] for version in range(4)
+        workspace.timetravel.stream_state("account-7", version).state["balance"]
+        for version in range(4)
     ]
     assert balances == [0, 100, 150, 120]  # the schema-1 deposit was upcast first
-    last = workspace.stream_state("account-7")
+    last = workspace.timetravel.stream_state("account-7")
     assert (last.version, last.evolver, last.state) == (
         3,
         "account",
         {"opened": True, "balance": 120},
     )
-    assert workspace.stream_state("account-7", 99).version == 3  # past the end: the last
-    assert workspace.stream_state("account-8").to_dict() == {
+    assert workspace.timetravel.stream_state("account-7", 99).version == 3  # past the end: the last
+    assert workspace.timetravel.stream_state("account-8").to_dict() == {
         "stream_id": "account-8",
         "version": None,
         "evolver": "account",

@@ -1,0 +1,174 @@
+"""The writing service: appends, imports, the search index, demo histories, the
+writable switch, and operator actions committed with their ``$audit`` event."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from core.demo import write_demo
+from core.errors import EventscopeError
+from core.events import ANY, ExpectedVersion, NewEvent, RecordedEvent
+from core.services.handle import OpenStore, StoreHandle
+from core.services.plugins import Plugins
+from core.store import EventStore, ImportResult, WriteTransaction
+from core.store.jsonlines import parse_import_lines
+from core.store.sql import display_location
+
+__all__ = ["AUDIT_STREAM", "AuditedAction", "UnknownDemo", "Writing", "operator_name"]
+
+#: Where every write an operator makes is recorded.
+AUDIT_STREAM: Final = "$audit"
+
+
+def operator_name() -> str:
+    """Who is at the console or the command line, for the audit trail."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name nor passwd entry (some containers)
+        return "unknown"
+
+
+class UnknownDemo(EventscopeError):
+    """No loaded plugin contributes that demo history."""
+
+
+@dataclass(slots=True)
+class AuditedAction:
+    """An operator action in progress: its transaction, the store, and the audit
+    event's data (the action may add to it before it commits)."""
+
+    unit: WriteTransaction
+    opened: OpenStore
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Writing:
+    """Everything that writes to the log.
+
+    Args:
+        handle: the store.
+        plugins: for demo histories.
+    """
+
+    def __init__(self, handle: StoreHandle, plugins: Plugins) -> None:
+        self._handle = handle
+        self._plugins = plugins
+
+    def append(
+        self,
+        stream_id: str,
+        event_type: str,
+        data: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        expected_version: ExpectedVersion | int | str | None = ANY,
+        event_id: str | None = None,
+    ) -> RecordedEvent:
+        """Append one event and return it as recorded (the stored one for a re-send)."""
+        new = (
+            NewEvent(event_type, data or {}, metadata or {}, event_id)
+            if event_id is not None
+            else NewEvent(event_type, data or {}, metadata or {})
+        )
+        with self._handle.use() as opened:
+            result = opened.store.append_to_stream(stream_id, [new], expected_version)
+        return result.events[0]
+
+    def import_lines(self, lines: Iterable[bytes | str]) -> ImportResult:
+        """Import JSON lines all-or-nothing (see ``core.store.jsonlines``), then index them
+        for search (an import is bulk work; its caller waits for the index too)."""
+        with self._handle.use() as opened:
+            result = opened.store.import_records(parse_import_lines(lines))
+            if result.appended:
+                opened.store.update_index()
+        return result
+
+    def update_index(self, *, batch: int = 20_000, limit: int | None = None) -> int:
+        """Index events for payload search and correlation lookups; returns how many."""
+        with self._handle.use() as opened:
+            return opened.store.update_index(batch=batch, limit=limit)
+
+    def write_demo(self, name: str = "orders", *, orders: int, seed: int) -> ImportResult:
+        """Append a plugin's deterministic demo history (all or nothing), then index it.
+
+        Raises:
+            UnknownDemo: no loaded plugin contributes ``name``.
+        """
+        demos = self._plugins.registry.demos
+        demo = demos.get(name)
+        if demo is None:
+            known = ", ".join(sorted(demos)) or "none"
+            raise UnknownDemo(f"no demo history called {name!r} (loaded: {known})")
+        with self._handle.use() as opened:
+            result = write_demo(opened.store, demo.generate(orders=orders, seed=seed))
+            opened.store.update_index()
+        return result
+
+    # -- operator actions -------------------------------------------------------------------
+
+    @contextmanager
+    def audited(self, event_type: str, data: Mapping[str, Any]) -> Iterator[AuditedAction]:
+        """An operator action and its ``$audit`` event, in one transaction.
+
+        The block makes its change on ``action.unit`` (and may add to ``action.data``);
+        when it ends, the audit event (``event_type``, the data and the operator) is
+        appended and both commit. A block that raises leaves neither.
+
+        Raises:
+            StoreReadOnly: the store is open read-only.
+        """
+        with self._handle.use() as opened, opened.store.transaction() as unit:
+            action = AuditedAction(unit, opened, dict(data))
+            yield action
+            unit.append_to_stream(
+                AUDIT_STREAM, [NewEvent(event_type, {**action.data, "user": operator_name()})]
+            )
+
+    def set_writable(self, writable: bool) -> None:
+        """Switch the store between read-only and writable, recorded in ``$audit``.
+
+        Entering writable mode is recorded in the new writable store before it replaces
+        the read-only one: if that record fails, the store stays read-only. Leaving it is
+        recorded first, and the store goes read-only even if that record fails (then the
+        failure is raised after the switch).
+
+        Raises:
+            StoreUnusable: the store could not be opened again (the mode is unchanged).
+            StoreBusy: running queries did not stop in time (the mode is unchanged).
+        """
+        if writable == (not self._handle.read_only):
+            return
+        if writable:
+            self._handle.switch(read_only=False, prepare=_record_mode(entered=True))
+            return
+        try:
+            with self._handle.use() as opened:
+                _record_mode(entered=False)(opened.store)
+        finally:
+            self._handle.switch(read_only=True)
+
+    def record_writable_start(self) -> None:
+        """Record in ``$audit`` that the store was opened writable from the start
+        (``gui --writable``)."""
+        with self._handle.use() as opened:
+            _record_mode(entered=True, at_start=True)(opened.store)
+
+
+def _record_mode(*, entered: bool, at_start: bool = False) -> Any:
+    """The one place the writable switch is written to ``$audit``."""
+
+    def record(store: EventStore) -> None:
+        data: dict[str, Any] = {
+            "store": display_location(store.location),
+            "user": operator_name(),
+        }
+        if at_start:
+            data["at_start"] = True
+        kind = "WritableModeEntered" if entered else "WritableModeLeft"
+        store.append_to_stream(AUDIT_STREAM, [NewEvent(kind, data)])
+
+    return record
