@@ -11,6 +11,7 @@ __all__ = [
     "NewerSchema",
     "NotAnEventStore",
     "StoreBusy",
+    "StoreClosed",
     "StoreCorrupt",
     "StoreError",
     "StoreNotFound",
@@ -82,6 +83,10 @@ class StoreError(EventscopeError):
 
 class StoreBusy(StoreError):
     """Another writer held the store for longer than the busy timeout."""
+
+
+class StoreClosed(StoreError):
+    """The store was closed; it stays unusable (open it again to use it)."""
 
 
 class StoreReadOnly(StoreError):
