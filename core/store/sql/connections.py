@@ -129,8 +129,9 @@ class Connections:
     def interrupt(self) -> None:
         """Stop every statement running on the store's connections (from any thread).
 
-        SQLite's progress handlers see the flag within a few thousand VM steps; a
-        PostgreSQL statement is cancelled on the server, connection by connection.
+        SQLite's progress handlers see the flag at their next check (every 50,000 VM
+        steps); a PostgreSQL statement is cancelled on the server, connection by
+        connection (a round trip each, on the calling thread).
         """
         self.interrupted.set()
         if self.sqlite:
@@ -141,7 +142,7 @@ class Connections:
         idle_writer = None if writer is None or self._writer_busy else writer.dbapi_connection
         for connection in running:
             if connection is idle_writer:
-                continue  # a cancel sent to it could hit the next, uninterrupted write
+                continue  # nothing to stop; a late cancel could hit a write after resume()
             try:
                 connection.cancel_safe()
             except Exception:  # a connection that is gone runs nothing
@@ -163,11 +164,6 @@ class Connections:
                 self._writer.close()
                 self._writer = None
         self.engine.dispose()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
 
     # -- transactions and error translation --------------------------------------------
 
