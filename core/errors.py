@@ -86,7 +86,8 @@ class StoreBusy(StoreError):
 
 
 class StoreClosed(StoreError):
-    """The store (or the handle holding it) was closed; nothing more goes through it."""
+    """The store (or the handle holding it) was closed; it stays unusable (open it
+    again to use it)."""
 
 
 class StoreReadOnly(StoreError):

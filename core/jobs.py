@@ -7,12 +7,17 @@ it from any other thread. The store checks the job between pages and, where the
 database allows, inside a running statement (SQLite's progress handler, PostgreSQL's
 query cancel); a cancelled job's work raises :class:`~core.errors.Cancelled`.
 
+:meth:`Job.cancel` never waits: the hooks that interrupt running statements (a server
+round trip on PostgreSQL) run on one shared daemon thread, started at the first cancel
+that has hooks to run.
+
 Core functions call :func:`checkpoint` as they go; it reports progress to the job
 running on this thread, if any, and raises once that job is cancelled.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +47,7 @@ class Job:
         self._on_progress = on_progress
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
-        self._on_cancel: dict[int, Callable[[], None]] = {}
+        self._on_cancel: dict[int, _Hook] = {}
         self._next_hook = 0
 
     @property
@@ -51,17 +56,20 @@ class Job:
         return self._cancelled.is_set()
 
     def cancel(self) -> None:
-        """Ask the work to stop (from any thread); it raises Cancelled at its next check."""
+        """Ask the work to stop (from any thread); it raises Cancelled at its next check.
+
+        Returns at once: the :meth:`on_cancel` hooks run on a background thread (the GUI
+        thread cancels tasks, and a PostgreSQL query cancel is a server round trip).
+        """
         with self._lock:
             if self._cancelled.is_set():
                 return
             self._cancelled.set()
             hooks = list(self._on_cancel.values())
-        for hook in hooks:
-            try:
-                hook()
-            except Exception:  # a hook interrupts a statement; failing to is not fatal
-                pass
+        if hooks:
+            runner = _hook_runner()
+            for hook in hooks:
+                runner.submit(hook.run)
 
     def check(self) -> None:
         """Raise Cancelled if the job has been cancelled."""
@@ -76,19 +84,23 @@ class Job:
 
     @contextmanager
     def on_cancel(self, hook: Callable[[], None]) -> Iterator[None]:
-        """Run ``hook`` (on the cancelling thread) if the job is cancelled inside the block.
+        """Run ``hook`` (on a background thread) if the job is cancelled inside the block.
 
-        The store uses it to interrupt a statement that is running on a connection.
+        The store uses it to interrupt a statement that is running on a connection. Once
+        the block has exited the hook never runs (the connection may be serving another
+        query by then); the exit waits for a hook that is already running.
         """
+        registered = _Hook(hook)
         with self._lock:
             key = self._next_hook
             self._next_hook += 1
-            self._on_cancel[key] = hook
+            self._on_cancel[key] = registered
         try:
             yield
         finally:
             with self._lock:
                 del self._on_cancel[key]
+            registered.retire()
 
     @contextmanager
     def running(self) -> Iterator[Job]:
@@ -98,6 +110,69 @@ class Job:
             yield self
         finally:
             _current.reset(token)
+
+
+class _Hook:
+    """A cancel hook that can be retired: after :meth:`retire` it never runs."""
+
+    __slots__ = ("_action", "_lock", "_retired")
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self._action = action
+        self._lock = threading.Lock()  # held while the action runs
+        self._retired = False
+
+    def run(self) -> None:
+        """Run the action unless retired (on the hook runner's thread)."""
+        with self._lock:
+            if self._retired:
+                return
+            try:
+                self._action()
+            except Exception:  # a hook interrupts a statement; failing to is not fatal
+                pass
+
+    def retire(self) -> None:
+        """Never run from now on (waits for a run in progress to end)."""
+        with self._lock:
+            self._retired = True
+
+
+class _HookRunner:
+    """One daemon thread that runs submitted cancel hooks in turn, in submission order."""
+
+    def __init__(self) -> None:
+        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._work, name="eventscope-cancel-hooks", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """Whether its thread runs (not in a child process forked after it started)."""
+        return self._thread.is_alive()
+
+    def submit(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on the runner's thread after the tasks submitted before it."""
+        self._tasks.put(task)
+
+    def _work(self) -> None:
+        while True:
+            self._tasks.get()()
+
+
+_runner: _HookRunner | None = None
+_runner_lock = threading.Lock()
+
+
+def _hook_runner() -> _HookRunner:
+    """The shared hook runner, started on first use."""
+    global _runner
+    with _runner_lock:
+        if _runner is None or not _runner.alive:
+            _runner = _HookRunner()
+        return _runner
 
 
 def current_job() -> Job | None:

@@ -49,12 +49,12 @@ class CompiledStatement:
             return tuple(params[name] for name in self._order)
         return params
 
-    def execute(self, cursor: Any, **values: Any) -> Any:
+    def execute(self, cursor: Any, /, **values: Any) -> Any:
         """Run it on a driver cursor; returns the cursor (for ``fetchone``/``rowcount``)."""
         cursor.execute(self.sql, self.arguments(values))
         return cursor
 
-    def fetchall(self, cursor: Any, **values: Any) -> list[tuple[Any, ...]]:
+    def fetchall(self, cursor: Any, /, **values: Any) -> list[tuple[Any, ...]]:
         """Run it and return every row as a plain tuple."""
         cursor.execute(self.sql, self.arguments(values))
         return list(cursor.fetchall())

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
-from core.errors import ImportFailed, StoreReadOnly, WrongExpectedVersion
+from core.errors import Cancelled, ImportFailed, StoreClosed, StoreReadOnly, WrongExpectedVersion
 from core.events import (
     ANY,
     ExpectedVersion,
@@ -56,6 +56,25 @@ class InMemoryEventStore(EventStore):
         self.max_payload_bytes = max_payload_bytes
         self.location = ":memory:"
         self.read_only = False
+        self._closed = False
+        self._interrupted = threading.Event()
+
+    def _ensure_usable(self) -> None:
+        """Raise StoreClosed after :meth:`close`, Cancelled while interrupted."""
+        if self._closed:
+            raise StoreClosed(f"{self.location}: the store is closed")
+        if self._interrupted.is_set():
+            raise Cancelled(f"{self.location}: the store is interrupted")
+
+    def interrupt(self) -> None:
+        """Make every operation raise Cancelled until :meth:`resume` (reads running on
+        other threads stop at their next check, every 1,000 events)."""
+        self._interrupted.set()
+
+    def resume(self) -> None:
+        """Let operations run again (not after :meth:`close`)."""
+        if not self._closed:
+            self._interrupted.clear()
 
     def append_to_stream(
         self,
@@ -64,6 +83,7 @@ class InMemoryEventStore(EventStore):
         expected_version: ExpectedVersion | int | str | None = ANY,
     ) -> AppendResult:
         """Append events to one stream atomically (see :class:`EventStore`)."""
+        self._ensure_usable()
         validate_stream_id(stream_id)
         expected = ExpectedVersion.coerce(expected_version)
         prepared = prepare_events(events, self.max_payload_bytes)
@@ -110,6 +130,7 @@ class InMemoryEventStore(EventStore):
         """A write transaction (see :meth:`EventStore.transaction`): the store stays
         locked for the block; a block that raises takes back what it appended and runs
         the ``on_rollback`` callbacks of what it changed elsewhere."""
+        self._ensure_usable()
         if self.read_only:
             raise StoreReadOnly("the store is read-only")
         with self._lock:
@@ -130,6 +151,7 @@ class InMemoryEventStore(EventStore):
 
     def import_records(self, records: Iterable[ImportRecord]) -> ImportResult:
         """Append records all-or-nothing (a failure removes what this import added)."""
+        self._ensure_usable()
         if self.read_only:
             raise StoreReadOnly("the store is read-only")
         with self._lock:
@@ -195,6 +217,12 @@ class InMemoryEventStore(EventStore):
         limit: int | None = None,
     ) -> Iterator[RecordedEvent]:
         """One stream's events by version."""
+        self._ensure_usable()
+        return self._read_stream(stream_id, from_version, backwards, limit)
+
+    def _read_stream(
+        self, stream_id: str, from_version: int | None, backwards: bool, limit: int | None
+    ) -> Iterator[RecordedEvent]:
         with self._lock:
             indexes = list(self._streams.get(stream_id, ()))
         if backwards:
@@ -215,6 +243,12 @@ class InMemoryEventStore(EventStore):
         limit: int | None = None,
     ) -> Iterator[RawEvent]:
         """Rows in position order, filtered."""
+        self._ensure_usable()
+        return self._iter_raw(where, backwards, limit)
+
+    def _iter_raw(
+        self, where: EventFilter, backwards: bool, limit: int | None
+    ) -> Iterator[RawEvent]:
         with self._lock:
             high = len(self._rows)
             if where.until is not None:
@@ -239,6 +273,7 @@ class InMemoryEventStore(EventStore):
                 return
             if scanned % 1000 == 0:
                 checkpoint()
+                self._ensure_usable()
             if not where.matches(row.decode()):
                 continue
             count += 1
@@ -246,6 +281,7 @@ class InMemoryEventStore(EventStore):
 
     def event_by_id(self, event_id: str) -> RecordedEvent | None:
         """The event stored with this id, or None."""
+        self._ensure_usable()
         with self._lock:
             place = self._ids.get(event_id)
             if place is None:
@@ -254,6 +290,7 @@ class InMemoryEventStore(EventStore):
 
     def stream_info(self, stream_id: str) -> StreamInfo | None:
         """One stream's summary."""
+        self._ensure_usable()
         with self._lock:
             indexes = self._streams.get(stream_id)
             if not indexes:
@@ -279,6 +316,12 @@ class InMemoryEventStore(EventStore):
         limit: int | None = None,
     ) -> Iterator[StreamInfo]:
         """Streams sorted by id (byte-wise)."""
+        self._ensure_usable()
+        return self._list_streams(prefix, category, after, limit)
+
+    def _list_streams(
+        self, prefix: str | None, category: str | None, after: str | None, limit: int | None
+    ) -> Iterator[StreamInfo]:
         with self._lock:
             names = sorted(self._streams, key=lambda name: name.encode("utf-8"))
         count = 0
@@ -298,14 +341,17 @@ class InMemoryEventStore(EventStore):
 
     def head_position(self) -> int:
         """The last position (0 when empty)."""
+        self._ensure_usable()
         return len(self._rows)
 
     def position_at(self, moment: datetime) -> int:
         """The last position with ``recorded_at <= moment`` (a binary search)."""
+        self._ensure_usable()
         return bisect.bisect_right(self._times, to_micros(moment))
 
     def check(self) -> CheckReport:
         """Trivially consistent by construction; checks the invariants anyway."""
+        self._ensure_usable()
         problems = []
         with self._lock:
             if any(row.position != i + 1 for i, row in enumerate(self._rows)):
@@ -317,8 +363,15 @@ class InMemoryEventStore(EventStore):
             not problems, len(self._rows), len(self._rows), len(self._streams), tuple(problems), {}
         )
 
+    def update_index(self, *, batch: int = 20_000, limit: int | None = None) -> int:
+        """Nothing to index: searches test every event."""
+        self._ensure_usable()
+        return 0
+
     def close(self) -> None:
-        """Nothing to release."""
+        """Nothing to release; every later operation raises StoreClosed."""
+        self._closed = True
+        self._interrupted.set()
 
 
 class _MemoryTransaction(WriteTransaction):

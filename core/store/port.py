@@ -555,13 +555,6 @@ class EventStore(abc.ABC):
         """
         return 0
 
-    def interrupt(self) -> None:  # noqa: B027 (a no-op until a backend overrides it)
-        """Stop the operations running on this store (from any thread): each raises
-        ``Cancelled`` in its own thread, and new ones do until :meth:`resume`."""
-
-    def resume(self) -> None:  # noqa: B027
-        """Let operations run again after :meth:`interrupt`."""
-
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[WriteTransaction]:
         """A write transaction: appends (and read-model changes on its cursor) made in
@@ -572,8 +565,25 @@ class EventStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def interrupt(self) -> None:
+        """Stop the work running on this store, from any thread (to drain it before
+        it is swapped).
+
+        Every statement running on the store's connections stops, and the thread
+        that ran it gets :class:`~core.errors.Cancelled`; every operation started
+        afterwards raises Cancelled at once, until :meth:`resume`.
+        """
+
+    @abc.abstractmethod
+    def resume(self) -> None:
+        """Undo :meth:`interrupt`: operations run again (a drain gave up and the store
+        stays in use). It does not reopen a closed store."""
+
+    @abc.abstractmethod
     def close(self) -> None:
-        """Release connections; the store is unusable afterwards."""
+        """Interrupt what runs and release connections. The store is unusable for
+        good: every later operation raises :class:`~core.errors.StoreClosed` and opens
+        no connection. Closing again does nothing."""
 
     def __enter__(self) -> EventStore:
         return self

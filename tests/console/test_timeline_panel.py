@@ -22,7 +22,7 @@ from core.events import NewEvent, from_micros, to_micros
 from core.jobs import checkpoint
 from core.store import EventFilter, ImportRecord, SqlEventStore
 from core.store.port import prepare_events
-from core.store.sql import _write_statements
+from core.store.sql.appends import write_statements
 from core.workspace import Workspace
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -106,7 +106,7 @@ def build_store(path: Path, history: list[tuple[str, str, datetime]]) -> None:
 def build_big_store(path: Path, events: int, streams: int = 1_000) -> None:
     """``events`` events, 100 ms apart from BASE, round-robin over ``streams`` streams."""
     SqlEventStore.open(path).close()
-    insert_events, upsert_streams = _write_statements("?")
+    insert_events, upsert_streams = write_statements("?")
     start = to_micros(BASE)
     step = 100_000
     rows = (

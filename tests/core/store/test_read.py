@@ -178,14 +178,16 @@ def test_time_lookup_and_keyset_reads_use_indexes(tmp_path) -> None:  # type: ig
         if sql.startswith("SELECT") and "FROM events" in sql:
             captured.append(sql)
 
-    store._engine.dispose()  # new connections, each traced from its start
-    sa_event.listen(store._engine, "connect", lambda dbapi, record: dbapi.set_trace_callback(trace))
+    store._connections.engine.dispose()  # new connections, each traced from its start
+    sa_event.listen(
+        store._connections.engine, "connect", lambda dbapi, record: dbapi.set_trace_callback(trace)
+    )
 
     def plans_of(action) -> list[str]:  # type: ignore[no-untyped-def]
         captured.clear()
         action()
         statements = list(captured)
-        with store._reading() as conn:
+        with store._connections.reading() as conn:
             return [
                 " | ".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
                 for sql in statements
@@ -223,9 +225,9 @@ def test_read_up_to_a_position(history: EventStore) -> None:
     assert positions(history.read(EventFilter(stream_id="order-1", to_position=5))) == [1, 3, 5]
 
 
-def test_filters_by_stream_prefix_time_range_correlation_and_text(clocked) -> None:  # type: ignore[no-untyped-def]
-    store, _ = clocked
-    now = store._clock  # the fixture's clock
+def test_filters_by_stream_prefix_time_range_correlation_and_text(make_store) -> None:  # type: ignore[no-untyped-def]
+    now = [BASE]
+    store = make_store(clock=lambda: now[0])
     plan = [
         ("order-1", {"sku": "Kettle", "note": "50% off"}, "flow-a"),
         ("order-10", {"sku": "mug"}, "flow-b"),
@@ -236,10 +238,9 @@ def test_filters_by_stream_prefix_time_range_correlation_and_text(clocked) -> No
     times = []
     for second, (stream_id, data, correlation) in enumerate(plan):
         metadata = {"correlation_id": correlation} if correlation else {}
-        store._clock = lambda s=second: BASE + s * 1_000_000
+        now[0] = BASE + second * 1_000_000
         store.append_to_stream(stream_id, [NewEvent("Happened", data, metadata)])
         times.append(from_micros(BASE + second * 1_000_000))
-    store._clock = now
 
     assert positions(store.read(EventFilter(stream_prefix="order-"))) == [1, 2, 5]
     assert positions(store.read(EventFilter(stream_prefix="order"))) == [1, 2, 3, 5]

@@ -21,7 +21,7 @@ def test_the_read_only_connection_itself_refuses_writes(tmp_path: Path) -> None:
     before = hashlib.sha256(path.read_bytes()).hexdigest()
 
     reader = SqlEventStore.open(path, read_only=True)
-    raw = reader._engine.raw_connection()
+    raw = reader._connections.engine.raw_connection()
     try:
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             raw.driver_connection.execute("DELETE FROM events")  # type: ignore[union-attr]

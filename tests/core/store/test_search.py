@@ -16,11 +16,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import core.store.sql as sql_module
+import core.store.sql.reads as reads_module
 from core.errors import Cancelled, StoreReadOnly
 from core.events import NewEvent
 from core.jobs import Job
 from core.store import EventFilter, EventStore, SqlEventStore
+from core.store.compiled import CompiledStatement
 
 PAYLOADS: list[tuple[str, dict[str, object], str | None]] = [
     ("order-1", {"sku": "SKU-4242", "note": "50% off"}, "flow-a"),  # 1
@@ -195,14 +196,13 @@ def test_an_indexed_search_on_sqlite_reads_the_index_not_the_log(
     fill(store)
     store.update_index()
     statements: list[tuple[str, tuple[object, ...]]] = []
-    original = sql_module._DriverQuery.fetch
+    original = CompiledStatement.fetchall
 
-    def fetch(self, conn, **values):  # type: ignore[no-untyped-def]
-        params = {**self._params, **values}
-        statements.append((self._sql, tuple(params[name] for name in self._order)))
-        return original(self, conn, **values)
+    def fetch(self, cursor, /, **values):  # type: ignore[no-untyped-def]
+        statements.append((self.sql, self.arguments(values)))
+        return original(self, cursor, **values)
 
-    monkeypatch.setattr(sql_module._DriverQuery, "fetch", fetch)
+    monkeypatch.setattr(CompiledStatement, "fetchall", fetch)
     assert positions(store, EventFilter(text="kettle")) == [3, 6, 7]
     assert positions(store, EventFilter(text="kettle"), backwards=True) == [7, 6, 3]
     searches = [(sql, args) for sql, args in statements if "event_words MATCH" in sql]
@@ -248,7 +248,7 @@ def test_a_scan_reports_progress_window_by_window(
 ) -> None:
     if not isinstance(store, SqlEventStore):
         pytest.skip("the in-memory store has no scan windows")
-    monkeypatch.setattr(sql_module, "SCAN_WINDOW", 10)
+    monkeypatch.setattr(reads_module, "SCAN_WINDOW", 10)
     store.append_to_stream("s-1", [NewEvent("Happened", {"n": n}) for n in range(45)])
     reports: list[tuple[int, int]] = []
     with Job(lambda done, total: reports.append((done, total))).running():
@@ -281,7 +281,7 @@ def test_cancel_interrupts_a_running_sqlite_statement(tmp_path: Path) -> None:
     timer = threading.Timer(0.2, job.cancel)
     timer.start()
     with job.running(), pytest.raises(Cancelled) as caught:
-        with store._reading() as conn:  # a statement that would run for minutes
+        with store._connections.reading() as conn:  # a statement that would run for minutes
             conn.exec_driver_sql(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
                 "SELECT count(*) FROM (SELECT i FROM n LIMIT 10000000000)"
@@ -300,7 +300,7 @@ def test_cancel_interrupts_a_running_postgres_statement(pg_location: str) -> Non
     timer = threading.Timer(0.2, job.cancel)
     timer.start()
     with job.running(), pytest.raises(Cancelled) as caught:
-        with store._reading() as conn:
+        with store._connections.reading() as conn:
             conn.exec_driver_sql("SELECT pg_sleep(60)").scalar()
     timer.join()
     cause = caught.value.__cause__
@@ -325,7 +325,7 @@ def test_a_prefix_search_probes_the_near_end_before_the_index(
 ) -> None:
     """A prefix matching most events fills its page from a short scan; FTS5 would first
     merge every doclist the prefix matches."""
-    monkeypatch.setattr(sql_module, "PREFIX_PROBE", 10)
+    monkeypatch.setattr(reads_module, "PREFIX_PROBE", 10)
     store = SqlEventStore.open(tmp_path / "store.db")
     common = [NewEvent("Happened", {"warehouse": f"w{n}", "n": n}) for n in range(60)]
     store.append_to_stream("s-1", common)
@@ -333,13 +333,13 @@ def test_a_prefix_search_probes_the_near_end_before_the_index(
     store.append_to_stream("s-3", [NewEvent("Happened", {"other": 1}) for _ in range(30)])
     store.update_index()
     statements: list[str] = []
-    original = sql_module._DriverQuery.fetch
+    original = CompiledStatement.fetchall
 
-    def fetch(self, conn, **values):  # type: ignore[no-untyped-def]
-        statements.append(self._sql)
-        return original(self, conn, **values)
+    def fetch(self, cursor, /, **values):  # type: ignore[no-untyped-def]
+        statements.append(self.sql)
+        return original(self, cursor, **values)
 
-    monkeypatch.setattr(sql_module._DriverQuery, "fetch", fetch)
+    monkeypatch.setattr(CompiledStatement, "fetchall", fetch)
     dense = EventFilter(text="ware*")
     assert positions(store, dense, limit=5) == [1, 2, 3, 4, 5]
     assert not any("MATCH" in s for s in statements), statements  # the probe filled it
@@ -366,20 +366,20 @@ def test_every_page_is_one_key_range(
     """Each page statement bounds its key once on the side it pages from: SQLite ranges
     over one lower and one upper bound, so a second lower bound (say ``>= 1`` besides
     ``> cursor``) makes every page scan from the start again."""
-    monkeypatch.setattr(sql_module, "SCAN_WINDOW", 40)
-    monkeypatch.setattr(sql_module, "PREFIX_PROBE", 10)
+    monkeypatch.setattr(reads_module, "SCAN_WINDOW", 40)
+    monkeypatch.setattr(reads_module, "PREFIX_PROBE", 10)
     store = SqlEventStore.open(tmp_path / "store.db")
     store.append_to_stream("s-1", [NewEvent("Happened", {"n": n, "w": "word"}) for n in range(90)])
     store.update_index(limit=60)
     store.page_size = 7
     statements: list[str] = []
-    original = sql_module._DriverQuery.fetch
+    original = CompiledStatement.fetchall
 
-    def fetch(self, conn, **values):  # type: ignore[no-untyped-def]
-        statements.append(self._sql)
-        return original(self, conn, **values)
+    def fetch(self, cursor, /, **values):  # type: ignore[no-untyped-def]
+        statements.append(self.sql)
+        return original(self, cursor, **values)
 
-    monkeypatch.setattr(sql_module._DriverQuery, "fetch", fetch)
+    monkeypatch.setattr(CompiledStatement, "fetchall", fetch)
     filters = [
         EventFilter(),
         EventFilter(from_position=80 if backwards else 5, to_position=80),

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import core.projections.history as history_module
-import core.store.sql as sql_module
+import core.store.sql.engines as engines_module
 from core.events import NewEvent, format_time
 from core.projections.fold import fold_projection
 from core.registry import Registry
@@ -243,14 +243,14 @@ def test_a_page_before_most_versions_does_not_read_them(tmp_path: Path, monkeypa
     versions follow (SQLite virtual-machine steps, counted by the store's progress
     handler): the walk along the key would read every one of them."""
     steps: list[int] = []
-    original = sql_module._sqlite_job_cancelled
+    original = engines_module._sqlite_job_cancelled
 
     def counting() -> bool:
         steps.append(1)
         return original()
 
-    monkeypatch.setattr(sql_module, "_SQLITE_CANCEL_CHECK_STEPS", 100)
-    monkeypatch.setattr(sql_module, "_sqlite_job_cancelled", counting)
+    monkeypatch.setattr(engines_module, "_SQLITE_CANCEL_CHECK_STEPS", 100)
+    monkeypatch.setattr(engines_module, "_sqlite_job_cancelled", counting)
     monkeypatch.setattr(history_module, "SPARSE_VERSIONS", 50)
     cost = {}
     for later in (200, 4000):

@@ -1,0 +1,375 @@
+"""Appends, imports and write transactions of a SQL store, on the writer's driver cursor."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Final
+
+import psycopg
+
+from core.errors import ImportFailed, WrongExpectedVersion
+from core.events import ANY, ExpectedVersion, NewEvent, StreamInfo, category_of
+from core.store.port import (
+    AppendResult,
+    ImportRecord,
+    ImportResult,
+    PreparedEvent,
+    RawEvent,
+    WriteTransaction,
+    decide_append,
+    prepare_events,
+)
+from core.store.schema import events, streams
+from core.store.sql.connections import EVENT_COLUMNS, Connections, head_in
+from core.store.validation import validate_stream_id
+
+__all__ = ["IMPORT_CHUNK", "Appends", "write_statements"]
+
+IMPORT_CHUNK: Final = 1000
+
+
+def write_statements(marker: str) -> tuple[str, str]:
+    """The two hot write statements, as driver SQL with positional markers.
+
+    Both SQLite and PostgreSQL accept the same ``ON CONFLICT … DO UPDATE`` upsert.
+    """
+    # RawEvent's fields first, then the category: an append's rows are its result too.
+    event_columns = [column.name for column in EVENT_COLUMNS] + [events.c.category.name]
+    stream_columns = [column.name for column in streams.columns]
+    insert_events = (
+        f"INSERT INTO {events.name} ({', '.join(event_columns)}) "
+        f"VALUES ({', '.join([marker] * len(event_columns))})"
+    )
+    upsert_streams = (
+        f"INSERT INTO {streams.name} ({', '.join(stream_columns)}) "
+        f"VALUES ({', '.join([marker] * len(stream_columns))}) "
+        "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
+        "last_position = excluded.last_position, last_recorded_at = excluded.last_recorded_at"
+    )
+    return insert_events, upsert_streams
+
+
+class _EventIdCollision(Exception):
+    """The fast path hit the unique event-id index; redo the append with id checks."""
+
+
+class Appends:
+    """What writes events: appends, imports and write transactions.
+
+    Args:
+        conns: the store's connections.
+        stream_info: one stream's summary (an empty append answers from it).
+        max_payload_bytes: the size limit of ``data`` and of ``metadata``.
+    """
+
+    def __init__(
+        self,
+        conns: Connections,
+        stream_info: Callable[[str], StreamInfo | None],
+        max_payload_bytes: int,
+    ) -> None:
+        self._conns = conns
+        self._stream_info = stream_info
+        self.max_payload_bytes = max_payload_bytes
+        marker = conns.marker
+        self._sql_insert_events, self._sql_upsert_streams = write_statements(marker)
+        self._sql_stream_version = f"SELECT version FROM streams WHERE stream_id = {marker}"
+        self._sql_stream_rows = (
+            f"SELECT {', '.join(c.name for c in EVENT_COLUMNS)} FROM events "
+            f"WHERE stream_id = {marker} AND version >= {marker} ORDER BY version LIMIT {marker}"
+        )
+        # PostgreSQL: a plain transaction; the events lock waits for the first append.
+        self._begin_unlocked = None if conns.sqlite else "SELECT 1"
+
+    # -- transactions ----------------------------------------------------------------------
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[Any]:
+        """A write transaction for the projections' tables, on a driver cursor (see
+        :meth:`core.store.sql.SqlEventStore.write_transaction`)."""
+        with self._conns.writing(self._begin_unlocked) as cursor:
+            yield cursor
+
+    @contextmanager
+    def transaction(self) -> Iterator[WriteTransaction]:
+        """A write transaction for appends and read-model changes together."""
+        with self._conns.writing(self._begin_unlocked) as cursor:
+            unit = _SqlTransaction(self, cursor)
+            try:
+                yield unit
+            except BaseException:
+                unit.rolled_back()
+                raise
+
+    # -- appending -------------------------------------------------------------------------
+
+    def append_to_stream(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion | int | str | None = ANY,
+    ) -> AppendResult:
+        """Append events to one stream atomically (see :class:`EventStore`)."""
+        validate_stream_id(stream_id)
+        expected = ExpectedVersion.coerce(expected_version)
+        prepared = prepare_events(events, self.max_payload_bytes)
+        if not prepared:
+            return self.empty_append(stream_id, expected)
+        try:
+            with self._conns.writing() as cursor:
+                return self.append_in(cursor, stream_id, prepared, expected, check_ids=False)
+        except _EventIdCollision:
+            with self._conns.writing() as cursor:
+                return self.append_in(cursor, stream_id, prepared, expected, check_ids=True)
+
+    def empty_append(self, stream_id: str, expected: ExpectedVersion) -> AppendResult:
+        """An append of no events: only the expected version is checked."""
+        info = self._stream_info(stream_id)
+        current = None if info is None else info.version
+        if not expected.matches(current):
+            raise WrongExpectedVersion(stream_id, expected, current)
+        last = -1 if info is None else info.version
+        position = 0 if info is None else info.last_position
+        return AppendResult(stream_id, last, position, position, False, ())
+
+    def append_in(
+        self,
+        cursor: Any,
+        stream_id: str,
+        prepared: list[PreparedEvent],
+        expected: ExpectedVersion,
+        *,
+        check_ids: bool,
+    ) -> AppendResult:
+        """Append in the write transaction of ``cursor`` (which holds the write lock).
+
+        ``check_ids``: look the event ids up first (an idempotent re-send, or a failed
+        insert aborting a PostgreSQL transaction); otherwise a collision raises
+        _EventIdCollision and the caller retries with the check.
+        """
+        cursor.execute(self._sql_stream_version, (stream_id,))
+        found_version = cursor.fetchone()
+        current = None if found_version is None else found_version[0]
+        if check_ids or not expected.matches(current):
+            ids = [item.event_id for item in prepared]
+            found = self._find_event_ids(cursor, ids)
+            if decide_append(stream_id, ids, expected, current, found) == "idempotent":
+                first_version = found[ids[0]][1]
+                cursor.execute(self._sql_stream_rows, (stream_id, first_version, len(ids)))
+                stored = tuple(RawEvent._make(row) for row in cursor.fetchall())
+                return AppendResult(
+                    stream_id,
+                    stored[-1].version,
+                    stored[0].position,
+                    stored[-1].position,
+                    True,
+                    stored,
+                )
+        head, last_at = head_in(cursor)
+        recorded_at = max(self._conns.clock(), last_at)
+        first_version = 0 if current is None else current + 1
+        category = category_of(stream_id)
+        rows = [
+            (
+                head + 1 + i,
+                stream_id,
+                first_version + i,
+                event_type,
+                data,
+                metadata,
+                event_id,
+                recorded_at,
+                category,
+            )
+            for i, (event_type, data, metadata, event_id) in enumerate(prepared)
+        ]
+        last = rows[-1]
+        span = [category, last[2], head + 1, last[0], recorded_at, recorded_at]
+        try:
+            self._insert_rows(cursor, rows, {stream_id: span})
+        except (sqlite3.IntegrityError, psycopg.IntegrityError) as error:
+            if check_ids:
+                raise
+            raise _EventIdCollision() from error
+        return AppendResult(
+            stream_id, first_version + len(rows) - 1, head + 1, head + len(rows), False, tuple(rows)
+        )
+
+    def _insert_rows(
+        self,
+        cursor: Any,
+        rows: Sequence[tuple[Any, ...]],
+        spans: dict[str, list[Any]] | None = None,
+    ) -> None:
+        """Insert rows (RawEvent's fields, then the category) and update their streams.
+
+        ``spans`` maps each stream to [category, last version, first position, last
+        position, first time, last time]; it is worked out from the rows when not given.
+        On conflict (the stream exists) only the version and the last place change.
+        """
+        # Plain positional executemany: SQLAlchemy's per-row parameter processing cost
+        # more than SQLite's own insert work (see docs/benchmarks.md).
+        cursor.executemany(self._sql_insert_events, rows)
+        if spans is None:
+            spans = {}
+            for position, stream_id, version, *_, recorded_at, category in rows:
+                span = spans.get(stream_id)
+                if span is None:
+                    spans[stream_id] = [
+                        category, version, position, position, recorded_at, recorded_at
+                    ]  # fmt: skip
+                else:
+                    span[1] = version
+                    span[3] = position
+                    span[5] = recorded_at
+        cursor.executemany(
+            self._sql_upsert_streams, [(stream_id, *span) for stream_id, span in spans.items()]
+        )
+
+    def _find_event_ids(self, cursor: Any, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        return {
+            event_id: (stream_id, version)
+            for event_id, stream_id, version in self._select_in(
+                cursor, "SELECT event_id, stream_id, version FROM events WHERE event_id", ids
+            )
+        }
+
+    def _select_in(self, cursor: Any, query: str, values: Sequence[str]) -> list[Any]:
+        """Rows of ``query IN (values)``, asked in slices the drivers accept."""
+        rows: list[Any] = []
+        marker = self._conns.marker
+        for start in range(0, len(values), 500):
+            part = values[start : start + 500]
+            cursor.execute(f"{query} IN ({', '.join([marker] * len(part))})", tuple(part))
+            rows.extend(cursor.fetchall())
+        return rows
+
+    # -- importing -------------------------------------------------------------------------
+
+    def import_records(self, records: Iterable[ImportRecord]) -> ImportResult:
+        """Append records in one transaction; stored ones count as duplicates.
+
+        Memory stays bounded: records are consumed in chunks of 1,000.
+        """
+        appended = duplicates = 0
+        with self._conns.writing() as cursor:
+            versions: dict[str, int | None] = {}
+            head, last_at = head_in(cursor)
+            chunk: list[ImportRecord] = []
+            for record in records:
+                chunk.append(record)
+                if len(chunk) >= IMPORT_CHUNK:
+                    added, dup, head, last_at = self._import_chunk(
+                        cursor, chunk, versions, head, last_at
+                    )
+                    appended += added
+                    duplicates += dup
+                    chunk = []
+                    if len(versions) > 100_000:
+                        versions.clear()
+            if chunk:
+                added, dup, head, last_at = self._import_chunk(
+                    cursor, chunk, versions, head, last_at
+                )
+                appended += added
+                duplicates += dup
+        return ImportResult(appended, duplicates)
+
+    def _import_chunk(
+        self,
+        cursor: Any,
+        chunk: list[ImportRecord],
+        versions: dict[str, int | None],
+        head: int,
+        last_at: int,
+    ) -> tuple[int, int, int, int]:
+        found = self._find_event_ids(cursor, [record.event.event_id for record in chunk])
+        unknown = list({r.stream_id for r in chunk if r.stream_id not in versions})
+        known = dict(
+            self._select_in(
+                cursor, "SELECT stream_id, version FROM streams WHERE stream_id", unknown
+            )
+        )
+        for stream_id in unknown:
+            versions[stream_id] = known.get(stream_id)
+        rows: list[tuple[Any, ...]] = []
+        duplicates = 0
+        now = self._conns.clock()
+        for record in chunk:
+            event_id = record.event.event_id
+            place = found.get(event_id)
+            if place is not None:
+                if place[0] == record.stream_id and record.version in (None, place[1]):
+                    duplicates += 1
+                    continue
+                raise ImportFailed(
+                    record.line,
+                    f"event_id {event_id} is already stored in stream {place[0]!r} "
+                    f"at version {place[1]}",
+                )
+            current = versions[record.stream_id]
+            version = 0 if current is None else current + 1
+            if record.version is not None and record.version != version:
+                conflict = WrongExpectedVersion(
+                    record.stream_id,
+                    ExpectedVersion.exact(record.version - 1) if record.version else "no_stream",
+                    current,
+                )
+                raise ImportFailed(
+                    record.line,
+                    f"version {record.version} of stream {record.stream_id!r} is not its "
+                    f"next version ({version})",
+                    conflict,
+                )
+            versions[record.stream_id] = version
+            head += 1
+            last_at = max(record.recorded_at if record.recorded_at is not None else now, last_at)
+            found[event_id] = (record.stream_id, version)
+            item = record.event
+            rows.append(
+                (
+                    head,
+                    record.stream_id,
+                    version,
+                    item.type,
+                    item.data,
+                    item.metadata,
+                    event_id,
+                    last_at,
+                    category_of(record.stream_id),
+                )
+            )
+        if rows:
+            self._insert_rows(cursor, rows)
+        return len(rows), duplicates, head, last_at
+
+
+class _SqlTransaction(WriteTransaction):
+    """A write transaction of a SQL store (its driver cursor)."""
+
+    def __init__(self, appends: Appends, cursor: Any) -> None:
+        super().__init__(cursor)
+        self._appends = appends
+        self._conns = appends._conns
+        self._locked = self._conns.sqlite  # BEGIN IMMEDIATE holds the write lock
+
+    def append_to_stream(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion | int | str | None = ANY,
+    ) -> AppendResult:
+        """Append in this transaction (ids are checked first: a failed insert would abort
+        a PostgreSQL transaction)."""
+        self._conns.ensure_usable()
+        validate_stream_id(stream_id)
+        expected = ExpectedVersion.coerce(expected_version)
+        prepared = prepare_events(events, self._appends.max_payload_bytes)
+        if not prepared:
+            return self._appends.empty_append(stream_id, expected)
+        if not self._locked:
+            self.cursor.execute(self._conns.begin_write)  # positions stay commit-ordered
+            self._locked = True
+        return self._appends.append_in(self.cursor, stream_id, prepared, expected, check_ids=True)

@@ -1,0 +1,437 @@
+"""Reads of a SQL store: keyset pages of filtered events, counts, streams and probes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import orjson
+from sqlalchemy import BigInteger, ColumnElement, FromClause, Integer, and_, bindparam, func, select
+
+from core.events import RecordedEvent, StreamInfo, from_micros, to_micros
+from core.jobs import checkpoint
+from core.store.compiled import CompiledStatement
+from core.store.port import EventFilter, RawEvent, stream_info_from_row
+from core.store.schema import events, streams
+from core.store.sql.connections import EVENT_COLUMNS, HEAD_SQL, STREAM_COLUMNS, Connections
+from core.store.sql.search import SearchIndex
+
+__all__ = ["PAGE_SIZE", "PREFIX_PROBE", "SCAN_WINDOW", "Reads"]
+
+PAGE_SIZE: Final = 1000
+#: Positions per query when a search scans events the index does not cover yet: each
+#: window is a short statement, with a progress report and a cancel check between.
+SCAN_WINDOW: Final = 50_000
+#: Positions a read with a prefix search scans before it asks the index (see Reads.parts).
+PREFIX_PROBE: Final = 20_000
+
+
+class _Part:
+    """One position range of a filtered read and how to answer it.
+
+    A search splits the filter's range at the search index's position: the part
+    the index covers joins its tables (``source``, ordered by ``key``); the rest is
+    scanned in windows of positions (``windowed``), with progress and cancel checks.
+    """
+
+    __slots__ = ("conditions", "high", "key", "low", "source", "windowed")
+
+    def __init__(
+        self,
+        conditions: list[ColumnElement[bool]],
+        low: int,
+        high: int | None,
+        *,
+        source: FromClause = events,
+        key: ColumnElement[int] = events.c.position,
+        windowed: bool = False,
+    ) -> None:
+        self.conditions = conditions
+        self.low = low
+        self.high = high
+        self.source = source
+        self.key = key
+        self.windowed = windowed
+
+    def bounded(self, low: int, high: int | None) -> list[ColumnElement[bool]]:
+        """The conditions, limited to positions ``low..high`` (on the ordering key)."""
+        conditions = [*self.conditions, self.key >= low]
+        if high is not None:
+            conditions.append(self.key <= high)
+        return conditions
+
+
+def decoded(pages: Iterable[list[tuple[Any, ...]]]) -> Iterator[RecordedEvent]:
+    """Decode pages of rows into events (events of one append share one time object)."""
+    loads = orjson.loads
+    make = tuple.__new__
+    last_micros = -1
+    last_time = from_micros(0)
+    for page in pages:
+        for position, stream_id, version, kind, data, meta_json, event_id, micros in page:
+            if micros != last_micros:
+                last_micros = micros
+                last_time = from_micros(micros)
+            yield make(
+                RecordedEvent,
+                (
+                    position,
+                    stream_id,
+                    version,
+                    kind,
+                    loads(data),
+                    loads(meta_json),
+                    event_id,
+                    last_time,
+                ),
+            )
+
+
+class Reads:
+    """What reads events and streams, page by page.
+
+    Args:
+        conns: the store's connections.
+        index: the search index (for the parts of a search).
+        page_size: rows per keyset page.
+    """
+
+    def __init__(self, conns: Connections, index: SearchIndex, page_size: int) -> None:
+        self._conns = conns
+        self._index = index
+        self._sqlite = conns.sqlite
+        self.page_size = page_size
+
+    # -- filtered reads --------------------------------------------------------------------
+
+    def stream_pages(
+        self, stream_id: str, from_version: int | None, backwards: bool, limit: int | None
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """One stream's rows by version, page by page, from ``from_version`` (inclusive)."""
+        cursor: int | None = None
+        if from_version is not None:
+            cursor = from_version + 1 if backwards else from_version - 1
+        return self._pages(
+            [events.c.stream_id == stream_id], events.c.version, cursor, backwards, limit
+        )
+
+    def filtered_pages(
+        self, where: EventFilter, backwards: bool, limit: int | None
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Pages of rows for a filter.
+
+        A one-stream read pages by version (the stream's own index); every other read
+        pages by position through the parts of :meth:`_parts`, in the read's direction.
+        """
+        bounds = self._position_bounds(where, backwards)
+        if bounds is None:
+            return
+        low, high = bounds
+        position = events.c.position
+        if where.stream_id is not None:
+            conditions = self._index.content_conditions(where, indexed=False)
+            if low is not None:
+                conditions.append(position >= low)
+            if high is not None:
+                conditions.append(position <= high)
+            yield from self._pages(conditions, events.c.version, None, backwards, limit)
+            return
+        parts = self._parts(where, low or 1, high, probe=not backwards)
+        remaining = limit
+        for part in reversed(parts) if backwards else parts:
+            for page in self._part_pages(part, backwards, remaining):
+                yield page
+                if remaining is not None:
+                    remaining -= len(page)
+            if remaining is not None and remaining <= 0:
+                return
+
+    def _parts(
+        self, where: EventFilter, low: int, high: int | None, *, probe: bool | None = None
+    ) -> list[_Part]:
+        """The filter's position range ``low..high``, split where the search index ends.
+
+        ``probe`` (True: forward, False: backwards, None: no probe) starts a read whose
+        search has a prefix word (``ware*``) by scanning PREFIX_PROBE positions at the
+        near end first. FTS5 merges every doclist a prefix matches before it returns a
+        row (1.4 s for a word in each of 10M events); a prefix that common fills a page
+        from the probe, and one rare enough to miss it has small doclists.
+        """
+        index = self._index
+        searching = bool(where.words) or where.correlation_id is not None
+        if not searching:
+            narrow = high is not None and high - low < SCAN_WINDOW
+            return [_Part(index.content_conditions(where, indexed=False, narrow=narrow), low, high)]
+        indexed_to = index.indexed_position()
+        parts: list[_Part] = []
+        covered = indexed_to if high is None else min(high, indexed_to)
+        if low <= covered:
+            source, key = index.index_join(where)
+            indexed = _Part(
+                index.content_conditions(where, indexed=True), low, covered, source=source, key=key
+            )
+            prefix = any(word.endswith("*") for word in where.words)
+            if (
+                probe is not None
+                and prefix
+                and self._sqlite
+                and where.correlation_id is None
+                and covered - low + 1 > 2 * PREFIX_PROBE
+            ):
+                scan = index.content_conditions(where, indexed=False)
+                if probe:  # forward: the probe is the first part
+                    parts.append(_Part(scan, low, low + PREFIX_PROBE - 1, windowed=True))
+                    indexed.low = low + PREFIX_PROBE
+                    parts.append(indexed)
+                else:  # backwards: the last part, read first
+                    indexed.high = covered - PREFIX_PROBE
+                    parts.append(indexed)
+                    parts.append(_Part(scan, covered - PREFIX_PROBE + 1, covered, windowed=True))
+            else:
+                parts.append(indexed)
+        scan_low = max(low, indexed_to + 1)
+        if high is None or scan_low <= high:
+            conditions = index.content_conditions(where, indexed=False)
+            parts.append(_Part(conditions, scan_low, high, windowed=True))
+        return parts
+
+    def _part_pages(
+        self, part: _Part, backwards: bool, limit: int | None
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """A part's rows in pages; a windowed part scans SCAN_WINDOW positions per query."""
+        if not part.windowed:
+            yield from self._range_pages(part, part.low, part.high, backwards, limit)
+            return
+        closed, total = self._scan_windows(part)
+        # Forward, the last window is open-ended: events appended meanwhile are read too.
+        windows: list[tuple[int, int | None]] = list(closed)
+        if backwards:
+            windows.reverse()
+        elif part.high is None:
+            windows = [*windows[:-1], (windows[-1][0] if windows else part.low, None)]
+        remaining = limit
+        for done, (start, stop) in enumerate(windows):
+            checkpoint(done * SCAN_WINDOW, total)
+            for page in self._range_pages(part, start, stop, backwards, remaining):
+                yield page
+                if remaining is not None:
+                    remaining -= len(page)
+            if remaining is not None and remaining <= 0:
+                return
+
+    def _top(self, part: _Part) -> int:
+        """The last position a part reaches now (its bound, or the head)."""
+        head = self.head_position()
+        return head if part.high is None else min(part.high, head)
+
+    def _scan_windows(self, part: _Part) -> tuple[list[tuple[int, int]], int]:
+        """A scanned part's windows of SCAN_WINDOW positions up to :meth:`_top`, in
+        order, and how many positions they cover (the total progress reports count to)."""
+        top = self._top(part)
+        windows = [
+            (start, min(start + SCAN_WINDOW - 1, top))
+            for start in range(part.low, top + 1, SCAN_WINDOW)
+        ]
+        return windows, max(0, top - part.low + 1)
+
+    def _range_pages(
+        self, part: _Part, low: int, high: int | None, backwards: bool, limit: int | None
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """A part's rows in ``low..high``, the near bound folded into the keyset cursor.
+
+        SQLite ranges over one lower and one upper bound of a key: with two lower
+        bounds (``>= low`` and ``> cursor``) it starts at ``low`` and filters, and every
+        page scans from the start again.
+        """
+        conditions = list(part.conditions)
+        if backwards:
+            cursor = None if high is None else high + 1
+            if low > 1:
+                conditions.append(part.key >= low)
+        else:
+            cursor = low - 1
+            if high is not None:
+                conditions.append(part.key <= high)
+        return self._pages(conditions, part.key, cursor, backwards, limit, part.source)
+
+    def _position_bounds(
+        self, where: EventFilter, backwards: bool = False
+    ) -> tuple[int | None, int | None] | None:
+        """The filter's inclusive position range (None: it is empty)."""
+        low = where.from_position if where.from_position is not None and not backwards else None
+        if where.since is not None:
+            first = self.position_at(where.since - timedelta(microseconds=1)) + 1
+            low = first if low is None else max(low, first)
+        high = self.position_at(where.until) if where.until is not None else None
+        if where.to_position is not None:
+            high = where.to_position if high is None else min(high, where.to_position)
+        if backwards and where.from_position is not None:
+            high = where.from_position if high is None else min(high, where.from_position)
+        if low is not None and high is not None and low > high:
+            return None
+        return low, high
+
+    def count(self, where: EventFilter) -> int:
+        """How many events match: arithmetic when nothing but positions filters (they are
+        gapless), an index count where the search index covers, a windowed scan after."""
+        bounds = self._position_bounds(where)
+        if bounds is None:
+            return 0
+        low, high = bounds
+        total = 0
+        for part in self._parts(where, max(low or 1, 1), high):
+            if not part.conditions and part.source is events:
+                total += max(0, self._top(part) - part.low + 1)
+                continue
+            windows: list[tuple[int, int | None]] = [(part.low, part.high)]
+            scanned = 0
+            if part.windowed:
+                scan, scanned = self._scan_windows(part)
+                windows = list(scan)
+            for done, (start, stop) in enumerate(windows):
+                if part.windowed:
+                    checkpoint(done * SCAN_WINDOW, scanned)
+                stmt = select(func.count()).select_from(part.source)
+                stmt = stmt.where(*part.bounded(start, stop))
+                with self._conns.reading() as conn:
+                    total += int(conn.execute(stmt).scalar_one())
+        return total
+
+    def _pages(
+        self,
+        conditions: list[ColumnElement[bool]],
+        key: ColumnElement[int],
+        cursor: int | None,
+        backwards: bool,
+        limit: int | None,
+        source: FromClause = events,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Keyset pages ordered by ``key``, strictly after ``cursor`` in the read's direction.
+
+        Checks for cancellation (:mod:`core.jobs`, and the store's interrupt when it
+        opens each page's transaction) before each page.
+        """
+        stmt = select(*EVENT_COLUMNS).select_from(source)
+        stmt = stmt.order_by(key.desc() if backwards else key)
+        if conditions:
+            stmt = stmt.where(and_(*conditions))
+        dialect = self._conns.engine.dialect
+        size = bindparam("page_size", self.page_size, type_=Integer)
+        first = CompiledStatement(stmt.limit(size), dialect)
+        after = bindparam("cursor", 0, type_=BigInteger)
+        following = CompiledStatement(
+            stmt.where(key < after if backwards else key > after).limit(size), dialect
+        )
+        key_index = 2 if key is events.c.version else 0
+        remaining = limit
+        while remaining is None or remaining > 0:
+            page_size = self.page_size if remaining is None else min(self.page_size, remaining)
+            checkpoint()
+            with self._conns.reading() as conn:
+                driver: Any = conn.connection.driver_connection
+                rows_cursor = driver.cursor()
+                try:
+                    if cursor is None:
+                        rows = first.fetchall(rows_cursor, page_size=page_size)
+                    else:
+                        rows = following.fetchall(rows_cursor, page_size=page_size, cursor=cursor)
+                finally:
+                    rows_cursor.close()
+            if rows:
+                yield rows
+            if len(rows) < page_size:
+                return
+            cursor = rows[-1][key_index]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    # -- probes and streams ----------------------------------------------------------------
+
+    def event_by_id(self, event_id: str) -> RecordedEvent | None:
+        """The event stored with this id, or None (a unique-index probe)."""
+        with self._conns.reading() as conn:
+            row = conn.execute(select(*EVENT_COLUMNS).where(events.c.event_id == event_id)).first()
+        return None if row is None else RawEvent._make(row).decode()
+
+    def stream_info(self, stream_id: str) -> StreamInfo | None:
+        """One stream's summary from the streams table (an index probe)."""
+        with self._conns.reading() as conn:
+            row = conn.execute(
+                select(*STREAM_COLUMNS).where(streams.c.stream_id == stream_id)
+            ).first()
+        return None if row is None else stream_info_from_row(row)
+
+    def list_streams(
+        self, prefix: str | None, category: str | None, after: str | None, limit: int | None
+    ) -> Iterator[StreamInfo]:
+        """Streams sorted by id (byte-wise), page by page."""
+        stmt = select(*STREAM_COLUMNS).order_by(streams.c.stream_id)
+        if category is not None:
+            stmt = stmt.where(streams.c.category == category)
+        if prefix:
+            stmt = stmt.where(
+                streams.c.stream_id >= prefix, streams.c.stream_id < prefix + "\U0010ffff"
+            )
+        cursor = after
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = self.page_size if remaining is None else min(self.page_size, remaining)
+            page_stmt = stmt if cursor is None else stmt.where(streams.c.stream_id > cursor)
+            with self._conns.reading() as conn:
+                rows = conn.execute(page_stmt.limit(size)).all()
+            for row in rows:
+                yield stream_info_from_row(row)
+            if len(rows) < size:
+                return
+            cursor = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def recent_streams(
+        self,
+        prefix: str | None,
+        category: str | None,
+        before_position: int | None,
+        limit: int | None,
+    ) -> Iterator[StreamInfo]:
+        """Streams by last activity, newest first, keyset-paged on the activity index."""
+        stmt = select(*STREAM_COLUMNS).order_by(streams.c.last_position.desc())
+        if category is not None:
+            stmt = stmt.where(streams.c.category == category)
+        if prefix:
+            stmt = stmt.where(
+                streams.c.stream_id >= prefix, streams.c.stream_id < prefix + "\U0010ffff"
+            )
+        cursor = before_position
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = self.page_size if remaining is None else min(self.page_size, remaining)
+            page = stmt if cursor is None else stmt.where(streams.c.last_position < cursor)
+            with self._conns.reading() as conn:
+                rows = conn.execute(page.limit(size)).all()
+            for row in rows:
+                yield stream_info_from_row(row)
+            if len(rows) < size:
+                return
+            cursor = rows[-1][4]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def head_position(self) -> int:
+        """The last position, 0 when empty (a primary-key probe)."""
+        with self._conns.reading() as conn:
+            row = conn.exec_driver_sql(HEAD_SQL).first()
+        return 0 if row is None else int(row[0])
+
+    def position_at(self, moment: datetime) -> int:
+        """The last position with ``recorded_at <= moment`` (an index probe)."""
+        micros = to_micros(moment)
+        with self._conns.reading() as conn:
+            found = conn.execute(
+                select(events.c.position)
+                .where(events.c.recorded_at <= micros)
+                .order_by(events.c.recorded_at.desc(), events.c.position.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        return 0 if found is None else int(found)
