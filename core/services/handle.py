@@ -162,7 +162,7 @@ class StoreHandle:
         *,
         read_only: bool,
         prepare: Callable[[EventStore], object] | None = None,
-        reopen: Callable[..., EventStore] = reopen_store,
+        reopen: Callable[..., EventStore] | None = None,
     ) -> None:
         """Open the store again read-only or writable and use that from now on.
 
@@ -171,7 +171,7 @@ class StoreHandle:
             prepare: called with the newly opened store before anything is swapped (the
                 writable switch records itself in ``$audit`` there); if it raises, the
                 new store is closed and the old one stays in use.
-            reopen: opens the store in the other mode (tests inject failures).
+            reopen: opens the store in the other mode (default :func:`reopen_store`).
 
         Raises:
             StoreUnusable: the store could not be opened again (nothing changed).
@@ -182,7 +182,8 @@ class StoreHandle:
             current = self._opened.store
             if current.read_only == read_only:
                 return
-            self._swap(lambda: reopen(current, read_only=read_only), prepare)
+            opener = reopen if reopen is not None else reopen_store
+            self._swap(lambda: opener(current, read_only=read_only), prepare)
 
     def replace(self, store: EventStore) -> None:
         """Use another, already open store from now on (the handle owns it): the old

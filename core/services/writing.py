@@ -143,11 +143,11 @@ class Writing:
         if writable == (not self._handle.read_only):
             return
         if writable:
-            self._handle.switch(read_only=False, prepare=_record_mode(entered=True))
+            self._handle.switch(read_only=False, prepare=record_mode_change)
             return
         try:
             with self._handle.use() as opened:
-                _record_mode(entered=False)(opened.store)
+                record_mode_change(opened.store, entered=False)
         finally:
             self._handle.switch(read_only=True)
 
@@ -155,20 +155,14 @@ class Writing:
         """Record in ``$audit`` that the store was opened writable from the start
         (``gui --writable``)."""
         with self._handle.use() as opened:
-            _record_mode(entered=True, at_start=True)(opened.store)
+            record_mode_change(opened.store, at_start=True)
 
 
-def _record_mode(*, entered: bool, at_start: bool = False) -> Any:
-    """The one place the writable switch is written to ``$audit``."""
-
-    def record(store: EventStore) -> None:
-        data: dict[str, Any] = {
-            "store": display_location(store.location),
-            "user": operator_name(),
-        }
-        if at_start:
-            data["at_start"] = True
-        kind = "WritableModeEntered" if entered else "WritableModeLeft"
-        store.append_to_stream(AUDIT_STREAM, [NewEvent(kind, data)])
-
-    return record
+def record_mode_change(store: EventStore, *, entered: bool = True, at_start: bool = False) -> None:
+    """Record in ``$audit`` that ``store`` became writable (``entered``) or read-only
+    again: the one place the writable switch is written."""
+    data: dict[str, Any] = {"store": display_location(store.location), "user": operator_name()}
+    if at_start:
+        data["at_start"] = True
+    kind = "WritableModeEntered" if entered else "WritableModeLeft"
+    store.append_to_stream(AUDIT_STREAM, [NewEvent(kind, data)])

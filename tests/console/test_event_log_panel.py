@@ -28,6 +28,7 @@ from core.events import NewEvent, RecordedEvent, to_micros
 from core.store import EventFilter, ImportRecord, SqlEventStore
 from core.store.port import prepare_events
 from core.workspace import Workspace
+from tests.console.conftest import route_events
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
@@ -42,11 +43,12 @@ class RecordingWorkspace(Workspace):
         super().__init__(store)
         self.reads: list[EventFilter] = []
         self.on_main_thread: list[bool] = []
+        self.plain = route_events(self, "read")
 
     def read(self, where: EventFilter = EventFilter(), **options: Any) -> Iterator[RecordedEvent]:
         self.reads.append(where)
         self.on_main_thread.append(threading.current_thread() is threading.main_thread())
-        return super().read(where, **options)
+        return self.plain.read(where, **options)
 
 
 Spec = tuple[str, str, dict[str, Any], dict[str, Any]]  # stream, type, data, metadata

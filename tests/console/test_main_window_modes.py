@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +19,9 @@ import console.main_window as main_window_module
 from console.app import ConsoleSession
 from console.main_window import AUDIT_STREAM, MAX_RECENT_STORES, MainWindow, recent_stores
 from console.workers import TaskRunner
-from core.errors import Cancelled, StoreError, StoreReadOnly, StoreUnusable
+from core.errors import Cancelled, StoreReadOnly, StoreUnusable
 from core.jobs import Job, checkpoint, current_job
+from core.services.handle import reopen_store
 from core.store import EventFilter
 from core.workspace import Workspace
 
@@ -178,6 +180,20 @@ def test_back_to_read_only_hides_the_banner_audits_and_refuses_writes(
         window.workspace.writing.append("order-9", "OrderPlaced", {})
 
 
+def refuse_leaving(location: str) -> None:
+    """A trigger in the store file that makes the database refuse WritableModeLeft."""
+    connection = sqlite3.connect(location)
+    try:
+        connection.execute(
+            "CREATE TRIGGER refuse_leaving BEFORE INSERT ON events "
+            "WHEN NEW.type = 'WritableModeLeft' "
+            "BEGIN SELECT RAISE(ABORT, 'the audit log refused it'); END"
+        )
+        connection.commit()
+    finally:
+        connection.close()
+
+
 def test_a_store_that_cannot_be_reopened_keeps_its_mode_and_says_why(
     qtbot: QtBot,
     start: Any,
@@ -188,11 +204,11 @@ def test_a_store_that_cannot_be_reopened_keeps_its_mode_and_says_why(
     location = make_store(tmp_path / "a.db")
     window = start(location).window
 
-    def refuse(*, read_only: bool) -> None:
+    def refuse(store: Any, *, read_only: bool) -> None:
         raise StoreUnusable(f"{location}: database is locked")
 
     # (File permissions cannot make the writable open fail when the tests run as root.)
-    monkeypatch.setattr(window.workspace, "reopen", refuse)
+    monkeypatch.setattr("core.services.handle.reopen_store", refuse)
     with qtbot.waitSignal(window.writable_switch_failed, timeout=SIGNAL_TIMEOUT_MS) as failed:
         window.writable_action.trigger()
 
@@ -218,10 +234,8 @@ def test_an_audit_failure_on_the_way_back_still_leaves_the_store_read_only_and_s
     with qtbot.waitSignal(window.writable_changed, timeout=SIGNAL_TIMEOUT_MS):
         window.set_writable(True)
 
-    def refuse(*_args: Any, **_options: Any) -> None:
-        raise StoreError(f"{location}: disk I/O error")
-
-    monkeypatch.setattr(window.workspace, "append", refuse)
+    # The database itself refuses the audit event of leaving.
+    refuse_leaving(location)
     with qtbot.waitSignal(window.writable_changed, timeout=SIGNAL_TIMEOUT_MS) as changed:
         qtbot.mouseClick(window.read_only_button, Qt.MouseButton.LeftButton)
 
@@ -231,9 +245,8 @@ def test_an_audit_failure_on_the_way_back_still_leaves_the_store_read_only_and_s
     assert window.mode_label.text() == "read-only"
     box = window.findChild(QMessageBox)
     assert box is not None and box.isVisible()
-    assert "read-only again" in box.text() and "disk I/O error" in box.text()
+    assert "read-only again" in box.text() and "audit log refused" in box.text()
     box.close()
-    monkeypatch.undo()
     with pytest.raises(StoreReadOnly):
         window.workspace.writing.append("order-9", "OrderPlaced", {})
     assert [event.type for event in audit_events(location)] == ["WritableModeEntered"]
@@ -249,7 +262,7 @@ def test_switching_cancels_a_search_in_flight_and_runs_it_again_after(
     location = make_store(tmp_path / "a.db")
     window = start(location).window
     workspace = window.workspace
-    read, reopen = workspace.read, workspace.reopen
+    read = workspace.events.read
     gate = threading.Event()
     searches: list[Job | None] = []
     stopped: list[str] = []
@@ -266,12 +279,12 @@ def test_switching_cancels_a_search_in_flight_and_runs_it_again_after(
                 raise
         return read(where, **options)
 
-    def recording_reopen(*, read_only: bool) -> None:
+    def recording_reopen(store: Any, *, read_only: bool) -> Any:
         cancelled_before_reopen.append(all(job is not None and job.cancelled for job in searches))
-        reopen(read_only=read_only)
+        return reopen_store(store, read_only=read_only)
 
-    monkeypatch.setattr(workspace, "read", slow_read)
-    monkeypatch.setattr(workspace, "reopen", recording_reopen)
+    monkeypatch.setattr(workspace.events, "read", slow_read)
+    monkeypatch.setattr("core.services.handle.reopen_store", recording_reopen)
     log = window.event_log
     qtbot.keyClicks(log.filter_edit("types"), "OrderPlaced")
     qtbot.keyClick(log.filter_edit("types"), Qt.Key.Key_Return)

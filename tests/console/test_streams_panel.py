@@ -22,6 +22,7 @@ from core.jobs import checkpoint
 from core.store import ImportRecord, SqlEventStore
 from core.store.port import prepare_events
 from core.workspace import Workspace
+from tests.console.conftest import route_events
 
 # Qt's offscreen platform warns whenever a window's size constraints change; that is
 # the test platform talking, not the panel.
@@ -48,6 +49,7 @@ class RecordingWorkspace(Workspace):
         self.gate_checks_cancel = False
         self.cancelled: list[str | None] = []
         self.fail_with: Exception | None = None
+        self.plain = route_events(self, "streams")
 
     def streams(self, **query: Any) -> Iterator[StreamInfo]:
         self.calls.append(query)
@@ -59,7 +61,7 @@ class RecordingWorkspace(Workspace):
                 self._wait_cancellably(query.get("prefix"))
             else:
                 self.gate.wait(SIGNAL_TIMEOUT_MS / 1000)
-        return super().streams(**query)
+        return self.plain.streams(**query)
 
     def _wait_cancellably(self, prefix: str | None) -> None:
         deadline = time.monotonic() + SIGNAL_TIMEOUT_MS / 1000

@@ -24,6 +24,7 @@ from core.store import EventFilter, ImportRecord, SqlEventStore
 from core.store.port import prepare_events
 from core.store.sql.appends import write_statements
 from core.workspace import Workspace
+from tests.console.conftest import route_events
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
@@ -78,6 +79,7 @@ class RecordingWorkspace(Workspace):
         self.held_filter: EventFilter | None = None
         self.release = threading.Event()
         self.cancelled: list[EventFilter | None] = []
+        self.plain = route_events(self, "timeline")
 
     def timeline(
         self, start: datetime, end: datetime, buckets: int, where: EventFilter | None = None
@@ -91,7 +93,7 @@ class RecordingWorkspace(Workspace):
             except Cancelled:
                 self.cancelled.append(where)
                 raise
-        return super().timeline(start, end, buckets, where)
+        return self.plain.timeline(start, end, buckets, where)
 
 
 def build_store(path: Path, history: list[tuple[str, str, datetime]]) -> None:
