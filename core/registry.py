@@ -25,14 +25,18 @@ from core.upcasting import UpcasterDefinition, Upcasters, upcaster_of
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "PLUGIN_MODULE_PREFIX",
     "PluginInfo",
     "Registry",
     "UnknownCommand",
     "UnknownProjection",
+    "import_plugin_file",
 ]
 
 ENTRY_POINT_GROUP: Final = "eventscope.plugins"
 BUILTIN_PACKAGE: Final = "plugins"
+#: Plugins loaded from a folder are modules named ``<prefix><digest of the path>_<name>``.
+PLUGIN_MODULE_PREFIX: Final = "_eventscope_plugin_"
 _NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 Origin = Literal["builtin", "path", "entry_point"]
@@ -260,7 +264,18 @@ def _import_file(name: str, init: Path) -> ModuleType:
     """Import a plugin file or package from a folder under a private, unique module name."""
     digest = hashlib.sha1(str(init.resolve()).encode()).hexdigest()[:10]
     safe_name = re.sub(r"\W", "_", name)
-    module_name = f"_eventscope_plugin_{digest}_{safe_name}"
+    return import_plugin_file(f"{PLUGIN_MODULE_PREFIX}{digest}_{safe_name}", init)
+
+
+def import_plugin_file(module_name: str, init: Path) -> ModuleType:
+    """Import a plugin file (or a package's ``__init__.py``) as ``module_name``, afresh.
+
+    This is how a plugin found in a folder is loaded, and how the child process of an
+    isolated projection loads it again (:mod:`core.projections.isolation`).
+
+    Raises:
+        PluginError: the file cannot be imported as a module.
+    """
     for loaded in [m for m in sys.modules if m == module_name or m.startswith(module_name + ".")]:
         del sys.modules[loaded]  # a fresh load sees the file as it is now
     is_package = init.name == "__init__.py"

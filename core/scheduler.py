@@ -10,7 +10,8 @@ run. Paused / faulted / retired live in the store, so an operator's pause in the
 console stops a headless worker too.
 
 Stopping cancels the runs in flight between batches (what they committed stays),
-waits for them, and gives the leases back.
+waits for them, stops the child processes of isolated projections, and gives the
+leases back.
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ class ProjectionScheduler:
 
     def shutdown(self, *, timeout: float = 30.0) -> None:
         """Stop: cancel the runs in flight (they stop between batches), wait for them,
-        and give this worker's leases back."""
+        close the runners (stopping the processes of isolated projections), and give
+        this worker's leases back."""
         self._stopping.set()
         with self._lock:
             jobs = list(self._jobs.values())
@@ -132,6 +134,7 @@ class ProjectionScheduler:
             finisher.join(timeout)
             if finisher.is_alive():
                 _log.warning("projection runs still going after %.0f s; not waiting", timeout)
+        self._projections.close()  # a run still going in an isolated process is cancelled
         for model in self.projections:
             try:
                 self._projections.give_lease_back(model, self.worker)

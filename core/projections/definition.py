@@ -59,8 +59,14 @@ class Projection:
     version: ClassVar[int] = 1
     #: Seconds between scheduled runs: near real time by default.
     interval: ClassVar[float] = 0.5
-    #: Seconds one handler call may take before the projection is faulted at its event.
+    #: Seconds one handler call may take before the projection is faulted at its event:
+    #: checked at each view call and when the handler returns (see ``isolated``).
     time_limit: ClassVar[float] = 10.0
+    #: Apply the handlers in a child process that is killed when a call runs past
+    #: ``time_limit``: the hard stop for handlers that can block in C code (a socket,
+    #: ``time.sleep``) or loop without calling the view, at the price of a process and
+    #: of sending every event to it.
+    isolated: ClassVar[bool] = False
     #: Event type -> name of the method handling it; filled in for every subclass.
     handlers: ClassVar[dict[str, str]] = {}
 

@@ -6,6 +6,12 @@ the position of the event that made it, then commits the changes and the new
 checkpoint in one transaction (:meth:`HistoryStore.commit`). A crash before that
 commit loses the batch and the next run applies it again; after it, the checkpoint
 says it is done. Nothing is ever applied twice.
+
+Time limits never interrupt a thread (it may hold a connection or a lock): each
+handler call has a deadline, checked at every view call and when the handler returns
+(:mod:`core.projections.limits`). An isolated projection's handlers run in a child
+process instead, killed when a call runs past the limit
+(:mod:`core.projections.isolation`); the runner still reads, caches and commits.
 """
 
 from __future__ import annotations
@@ -13,14 +19,15 @@ from __future__ import annotations
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Final
 
 import orjson
 
 from core.errors import Cancelled, EventscopeError, last_line
-from core.events import wall_clock_micros
+from core.events import RecordedEvent, wall_clock_micros
 from core.jobs import checkpoint as report
 from core.projections.definition import JsonDoc, Projection
 from core.projections.history import (
@@ -32,7 +39,8 @@ from core.projections.history import (
     ModelStatus,
     RunRecord,
 )
-from core.projections.watchdog import HandlerTimedOut, HandlerWatch
+from core.projections.isolation import IsolatedHandlers
+from core.projections.limits import HandlerTimedOut
 from core.store import EventFilter, EventStore
 from core.upcasting import Upcasters, UpcastFailed
 
@@ -89,7 +97,9 @@ class _RecordingView:
     """The view handlers see during a batch: reads through the batch's own changes, the
     runner's cache and the store; writes are recorded at the current event's position.
 
-    ``get`` returns a fresh decoded copy each time, as every view must.
+    ``get`` returns a fresh decoded copy each time, as every view must. Each call
+    past the current handler call's ``deadline`` (``perf_counter()`` seconds) raises
+    :class:`HandlerTimedOut` instead of touching the store.
     """
 
     def __init__(self, runner: ProjectionRunner) -> None:
@@ -97,6 +107,8 @@ class _RecordingView:
         self.pending: dict[str, bytes] = {}  # key -> stored JSON, or _DELETED
         self.changes: list[Change] = []
         self.position = 0
+        self.deadline = 0.0
+        self.limit = runner.projection.time_limit
 
     def _current(self, key: str) -> bytes:
         """The document as this batch last left it (b"" for none)."""
@@ -104,6 +116,8 @@ class _RecordingView:
         return self._runner._stored(key) if stored is None else stored
 
     def get(self, key: str) -> JsonDoc | None:
+        if perf_counter() > self.deadline:
+            raise HandlerTimedOut(self.limit, "stopped at its view.get call")
         stored = self._current(key)
         if not stored:
             return None
@@ -111,6 +125,8 @@ class _RecordingView:
         return doc
 
     def put(self, key: str, doc: JsonDoc) -> None:
+        if perf_counter() > self.deadline:
+            raise HandlerTimedOut(self.limit, "stopped at its view.put call")
         if not isinstance(key, str):
             raise TypeError(f"read-model keys are text, not {type(key).__name__}")
         if not isinstance(doc, dict):
@@ -122,6 +138,8 @@ class _RecordingView:
         self.changes.append(Change(key, self.position, stored))
 
     def delete(self, key: str) -> None:
+        if perf_counter() > self.deadline:
+            raise HandlerTimedOut(self.limit, "stopped at its view.delete call")
         if not self._current(key):
             return
         self.pending[key] = _DELETED
@@ -138,6 +156,9 @@ class ProjectionRunner:
         batch_size: positions per transaction.
         source: where the events are read (default: the history's own store; a what-if
             replay reads the real store and writes its read model into a scratch one).
+
+    An isolated projection's runner owns a child process: :meth:`close` stops it (it is
+    also stopped when the runner is dropped, and at interpreter exit).
     """
 
     def __init__(
@@ -156,7 +177,9 @@ class ProjectionRunner:
         self.upcasters = upcasters
         self.batch_size = batch_size
         self._instance = projection()
-        self._watch = HandlerWatch(projection.time_limit)
+        self._isolated = (
+            IsolatedHandlers(projection, dump_options=DUMP_OPTIONS) if projection.isolated else None
+        )
         self._lease: tuple[str, float] | None = None
         self._checkpoint = -1  # where this runner's cache left the read model
         self._cache: OrderedDict[str, bytes] = OrderedDict()
@@ -239,14 +262,13 @@ class ProjectionRunner:
         fault: Fault | None = None
         outcome, error = "ok", None
         try:
-            with self._watch:
-                while position < goal and fault is None:
-                    report(position - start, goal - start)
-                    upto = min(position + self.batch_size, goal)
-                    done, position, fault = self._batch(position, upto)
-                    applied += done
-                    if on_batch is not None:
-                        on_batch(position, goal)
+            while position < goal and fault is None:
+                report(position - start, goal - start)
+                upto = min(position + self.batch_size, goal)
+                done, position, fault = self._batch(position, upto)
+                applied += done
+                if on_batch is not None:
+                    on_batch(position, goal)
             if fault is not None:
                 outcome, error = "faulted", last_line(fault.error)
             else:
@@ -282,6 +304,12 @@ class ProjectionRunner:
                 )
         return RunResult(self.model, start, position, applied, position - start, seconds, fault)
 
+    def close(self) -> None:
+        """Stop the child process of an isolated projection, if one runs (idempotent; a
+        later run starts a new one). A run in progress in another thread is cancelled."""
+        if self._isolated is not None:
+            self._isolated.close()
+
     def _forget(self) -> None:
         """Drop the cache (the read model may have changed behind this runner's back)."""
         self._cache.clear()
@@ -300,36 +328,55 @@ class ProjectionRunner:
         if self.upcasters is not None:
             # The raw events are dropped after the batch: no copy for the upcasters.
             events = self.upcasters.upcast_all(events, _raise, keep_raw=False)
+        if self._isolated is not None:
+            return self._batch_isolated(after, upto, events)
         view = _RecordingView(self)
         apply = self._instance.apply
-        watch = self._watch
+        limit = self.projection.time_limit
         applied = 0
         fault: Fault | None = None
         checkpoint = upto
         for event in events:
             view.position = event.position
             kept = len(view.changes)
-            watch.position = event.position
+            view.deadline = perf_counter() + limit
             try:
                 apply(view, event)
+                if perf_counter() > view.deadline:
+                    raise HandlerTimedOut(limit, "faulted when it returned")
             except (Exception, HandlerTimedOut) as failure:
-                watch.position = 0
                 del view.changes[kept:]
                 fault = Fault(event.position, event.event_id, self._describe(failure))
                 checkpoint = event.position - 1
                 break
-            watch.position = 0
             applied += 1
         self._commit(after, checkpoint, view, fault)
         return applied, checkpoint, fault
 
+    def _batch_isolated(
+        self, after: int, upto: int, events: Iterable[RecordedEvent]
+    ) -> tuple[int, int, Fault | None]:
+        """:meth:`_batch` with the handlers applied in the child process."""
+        assert self._isolated is not None
+        done = self._isolated.apply(events, self._stored)
+        view = _RecordingView(self)
+        changes, pending = view.changes, view.pending
+        for key, position, doc in done.changes:
+            changes.append(Change(key, position, doc))
+            pending[key] = _DELETED if doc is None else doc
+        fault: Fault | None = None
+        checkpoint = upto
+        if done.failure is not None:
+            event = done.failure.event
+            fault = Fault(event.position, event.event_id, done.failure.error)
+            checkpoint = event.position - 1
+        self._commit(after, checkpoint, view, fault)
+        return done.applied, checkpoint, fault
+
     def _describe(self, failure: BaseException) -> str:
         """A fault's text: the handler's traceback, or the time limit it ran past."""
         if isinstance(failure, HandlerTimedOut):
-            return (
-                f"HandlerTimedOut: the handler ran past the projection's time limit of "
-                f"{self.projection.time_limit:g} s"
-            )
+            return str(failure)
         return "".join(traceback.format_exception(failure)).rstrip()
 
     def _commit(

@@ -371,12 +371,12 @@ class ProjectionService:
         with self._lock:
             runner = self._runners.pop(model, None)
         if runner is not None:
-            _close(runner)
+            runner.close()
 
     def _close_runners(self) -> None:
         runners, self._runners = list(self._runners.values()), {}
         for runner in runners:
-            _close(runner)
+            runner.close()
 
     def close(self) -> None:
         """Close the runners (a runner of an isolated projection stops its process)."""
@@ -483,12 +483,6 @@ class ProjectionService:
                 current = history.status(model)
                 shown = current.state if current else "never run"
                 raise ProjectionStateError(f"{model} is {shown}: it cannot be {_VERBS[state]}")
-
-
-def _close(runner: ProjectionRunner) -> None:
-    close = getattr(runner, "close", None)
-    if close is not None:
-        close()
 
 
 def _micros(moment: datetime) -> int:

@@ -291,7 +291,7 @@ class TimeTravel:
                     try:
                         fault = runner.run(until=position).fault
                     finally:
-                        _close(runner)
+                        runner.close()
                     if fault is not None:
                         raise ProjectionHandlerFailed(
                             f"{projection.reference()}: its handler raised at position "
@@ -369,12 +369,6 @@ def _position_of(opened: OpenStore, reference: ReadModelRef) -> int:
     if point.kind == "time" and point.time is not None:
         return opened.store.position_at(point.time)
     return head
-
-
-def _close(runner: ProjectionRunner) -> None:
-    close = getattr(runner, "close", None)
-    if close is not None:
-        close()
 
 
 def _raise_upcast(failure: UpcastFailed) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from core.events import NewEvent, wall_clock_micros
@@ -125,6 +126,42 @@ def test_a_faulting_projection_does_not_stop_the_others(workspace: Workspace) ->
     history = workspace.projections.history()
     assert history.documents_at("ledger:1") == folded(workspace, "ledger")
     assert history.documents_at("fragile:1") == folded(workspace, "fragile", skip=poisoned)
+
+
+def handler_processes() -> set[int]:
+    """The child processes of this process that apply isolated projections' handlers."""
+    found = set()
+    for child in psutil.Process().children():
+        try:
+            if any("core.projections.handler_process" in part for part in child.cmdline()):
+                found.add(child.pid)
+        except psutil.Error:
+            continue  # ended meanwhile
+    return found
+
+
+def test_shutting_down_stops_the_processes_of_isolated_projections(
+    workspace: Workspace,
+) -> None:
+    book(workspace, 0, 20, n7={"stuck": "raise"})
+    before = handler_processes()
+    scheduler = ProjectionScheduler(workspace, references=["stuck", "ledger"], worker="w1")
+    scheduler.start()
+    try:
+        wait_until(lambda: workspace.projections.status("stuck").state == "faulted")
+        workspace.projections.skip("stuck")
+        wait_until(caught_up(workspace, "stuck"))
+        wait_until(caught_up(workspace, "ledger"))
+        started = handler_processes() - before
+        assert len(started) == 1  # one for the isolated projection, kept between ticks
+    finally:
+        scheduler.shutdown()
+    for pid in started:
+        with pytest.raises(psutil.NoSuchProcess):
+            psutil.Process(pid).wait(10)  # gone (reaped), or still there: a leak
+    history = workspace.projections.history()
+    assert history.documents_at("stuck:1") == folded(workspace, "ledger", skip=8)
+    assert history.documents_at("ledger:1") == folded(workspace, "ledger")
 
 
 def test_a_paused_projection_waits_and_a_resumed_one_catches_up(workspace: Workspace) -> None:
