@@ -629,7 +629,7 @@ def notes(
         "- ev/s are positions covered per second (the checkpoint's progress, the same count "
         f"for the runner and the fold), one timed run each. The fold handles "
         f"{fold.events:,} events; the runner applied {applied:,}.",
-        f"- row 1: `Workspace.run_projection('{MODEL}')` from an empty read model, one "
+        f"- row 1: `workspace.projections.run('{MODEL}')` from an empty read model, one "
         "transaction per batch, history kept; opening the store is not timed.",
         f"- row 2: the same events read with `store.read(EventFilter(types=...))` and upcast "
         "into a list before the timing, then `fold_projection` (a dict in memory, no "

@@ -205,13 +205,13 @@ def test_kill_9_during_rebuilds_loses_nothing_and_applies_nothing_twice(
     store = SqlEventStore.open(location, read_only=True)
     try:
         for model in models:
-            fresh.run_projection(model)
-            reference = fresh.projection_of(model).reference()
+            fresh.projections.run(model)
+            reference = fresh.projections.projection_of(model).reference()
             assert history_hash(store, reference) == history_hash(
-                fresh.store,  # type: ignore[arg-type]
+                fresh.handle.store,  # type: ignore[arg-type]
                 reference,
             ), model
-            assert store.head_position() == fresh.head_position() + _audits(store)
+            assert store.head_position() == fresh.events.head_position() + _audits(store)
     finally:
         store.close()
         fresh.close()

@@ -71,7 +71,7 @@ def test_filtered_timeline(workspace: Workspace) -> None:
 
 
 def test_time_span_of_an_empty_store(make_store) -> None:  # type: ignore[no-untyped-def]
-    assert Workspace(make_store()).time_span() is None
+    assert Workspace(make_store()).events.time_span() is None
 
 
 def test_reopening_switches_between_read_only_and_writable(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -83,10 +83,10 @@ def test_reopening_switches_between_read_only_and_writable(tmp_path) -> None:  #
     workspace = Workspace(SqlEventStore.open(path, read_only=True))
     with pytest.raises(StoreReadOnly):
         workspace.writing.append("$audit", "Tried", {})
-    workspace.reopen(read_only=False)
+    workspace.handle.switch(read_only=False)
     assert not workspace.read_only
     workspace.writing.append("$audit", "SwitchedToWritable", {"by": "tests"})
-    workspace.reopen(read_only=True)
+    workspace.handle.switch(read_only=True)
     assert workspace.read_only and workspace.events.head_position() == 1
     with pytest.raises(StoreReadOnly):
         workspace.writing.append("$audit", "Tried", {})

@@ -60,6 +60,6 @@ def test_concurrent_commands_on_one_stream_all_land_once(
     assert max(attempts) > 1  # some commands lost a race and decided again
     with Workspace(SqlEventStore.open(store_path, read_only=True), registry) as check:
         expected = DEPOSITS * sum(w + 1 for w in range(WORKERS))
-        assert check.replay("balances:1").documents == {"shared": {"balance": expected}}
-        versions = [e.version for e in check.store.read_stream("account-shared")]
+        assert check.timetravel.replay("balances:1").documents == {"shared": {"balance": expected}}
+        versions = [e.version for e in check.events.read_stream("account-shared")]
         assert versions == list(range(1 + WORKERS * DEPOSITS))

@@ -31,7 +31,7 @@ def _fill(store: EventStore) -> None:
 
 
 def _export(store: EventStore) -> list[bytes]:
-    return list(Workspace(store).export_lines())
+    return list(Workspace(store).events.export_lines())
 
 
 def _fresh_target(backend: str, tmp_path: Path) -> EventStore:
@@ -46,7 +46,7 @@ def test_export_then_import_reproduces_every_field(
     _fill(store)
     exported = _export(store)
     target = _fresh_target(backend, tmp_path)
-    result = Workspace(target).import_lines(exported)
+    result = Workspace(target).writing.import_lines(exported)
     assert (result.appended, result.duplicates) == (len(exported), 0)
     assert _export(target) == exported  # byte for byte: positions, ids, times, payloads
     assert list(target.read_all()) == list(store.read_all())
@@ -60,7 +60,7 @@ def test_export_then_import_reproduces_every_field(
 def test_reimport_appends_nothing(store: EventStore) -> None:
     _fill(store)
     exported = _export(store)
-    result = Workspace(store).import_lines(exported)
+    result = Workspace(store).writing.import_lines(exported)
     assert (result.appended, result.duplicates) == (0, len(exported))
     assert _export(store) == exported
 
@@ -71,7 +71,7 @@ def test_import_without_ids_or_times_gets_them_from_the_store(store: EventStore)
         b"",
         b'{"stream_id": "cart-1", "type": "ItemAdded", "version": 1}',
     ]
-    assert Workspace(store).import_lines(lines).appended == 2
+    assert Workspace(store).writing.import_lines(lines).appended == 2
     events = list(store.read_all())
     assert [(e.version, e.data) for e in events] == [(0, {"sku": "a"}), (1, {})]
     assert events[0].event_id != events[1].event_id
@@ -101,7 +101,7 @@ def test_a_bad_line_names_its_number_and_leaves_the_store_unchanged(
         for n in range(1500)  # more than one import chunk precedes the bad line
     ]
     with pytest.raises(ImportFailed) as caught:
-        Workspace(store).import_lines([*good, bad_line, good[0]])
+        Workspace(store).writing.import_lines([*good, bad_line, good[0]])
     assert str(caught.value).startswith("line 1501: ")
     assert reason in str(caught.value)
     assert _export(store) == before
@@ -112,7 +112,7 @@ def test_a_version_that_is_not_the_next_one_is_a_conflict(store: EventStore) -> 
     before = _export(store)
     lines = [b'{"stream_id": "order-0", "type": "Late", "version": 7}']
     with pytest.raises(ImportFailed) as caught:
-        Workspace(store).import_lines(lines)
+        Workspace(store).writing.import_lines(lines)
     assert caught.value.line == 1
     assert isinstance(caught.value.cause, WrongExpectedVersion)
     assert _export(store) == before
@@ -125,7 +125,7 @@ def test_an_event_id_stored_in_another_stream_fails_the_import(store: EventStore
     moved["stream_id"] = "elsewhere-1"
     del moved["version"]
     with pytest.raises(ImportFailed, match="already stored"):
-        Workspace(store).import_lines([orjson.dumps(moved)])
+        Workspace(store).writing.import_lines([orjson.dumps(moved)])
     assert _export(store) == before
 
 
@@ -137,7 +137,7 @@ def test_export_of_postgres_imports_into_sqlite_identically(
     try:
         _fill(source)
         exported = _export(source)
-        Workspace(target).import_lines(exported)
+        Workspace(target).writing.import_lines(exported)
         assert _export(target) == exported
     finally:
         source.close()
@@ -151,7 +151,7 @@ def test_imported_streams_keep_their_own_first_and_last_times(store: EventStore)
         b'{"stream_id": "a-1", "type": "A", "recorded_at": "2026-01-03T00:00:00Z"}',
         b'{"stream_id": "c-1", "type": "C", "recorded_at": "2026-01-04T00:00:00Z"}',
     ]
-    Workspace(store).import_lines(lines)
+    Workspace(store).writing.import_lines(lines)
     spans = {
         info.stream_id: (info.first_recorded_at.day, info.last_recorded_at.day)
         for info in store.list_streams()
