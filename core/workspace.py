@@ -34,6 +34,7 @@ from core.projections.history import (
     HistoryStore,
     ModelStatus,
     RunRecord,
+    open_history,
 )
 from core.projections.runner import ProjectionRunner, RunResult
 from core.registry import PluginInfo, Registry
@@ -503,8 +504,7 @@ class Workspace:
     def history(self) -> HistoryStore | None:
         """The store's read models with history (None for the in-memory store)."""
         if self._history is None and isinstance(self.store, SqlEventStore):
-            if self.store.schema_version >= 4:
-                self._history = HistoryStore(self.store)
+            self._history = open_history(self.store)
         return self._history
 
     def projection_statuses(self) -> list[ProjectionStatus]:
@@ -818,7 +818,8 @@ class Workspace:
         with tempfile.TemporaryDirectory(prefix="eventscope-what-if-") as folder:
             scratch = SqlEventStore.open(Path(folder) / "scratch.db")
             try:
-                history = HistoryStore(scratch)
+                history = open_history(scratch)
+                assert history is not None  # a new store has the current schema
                 runner = ProjectionRunner(
                     history, projection, upcasters=self.registry.upcasters, source=self.store
                 )
