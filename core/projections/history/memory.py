@@ -367,7 +367,7 @@ class InMemoryHistoryStore(HistoryStore):
         ``expected_checkpoint`` (and, with ``lease`` = (owner, expires), still leased to
         that owner, whose lease is then extended): otherwise returns False.
         """
-        chain = chain_versions(changes)
+        chain = chain_versions(model, changes)
         with self._writing(None) as unit:
             status = self._statuses.get(model)
             if (
@@ -391,13 +391,13 @@ class InMemoryHistoryStore(HistoryStore):
             documents = self._documents.setdefault(model, {})
             keys = self._keys.setdefault(model, [])
             # Only the chained keys' version lists change: copies of those are the undo.
-            touched = {key: documents.get(key) for _, key in chain.closes}
-            for first, key in chain.closes:
+            touched = {key: documents.get(key) for _, _, key in chain.closes}
+            for first, _, key in chain.closes:
                 versions = documents.get(key)
                 if versions and versions[-1].valid_to == CURRENT:
                     versions = [*versions[:-1], replace(versions[-1], valid_to=first)]
                     documents[key] = versions
-            for key, valid_from, valid_to, doc in chain.inserts:
+            for _, key, valid_from, valid_to, doc in chain.inserts:
                 documents[key] = [*documents.get(key, []), _Version(valid_from, valid_to, doc)]
             for key in touched:
                 if touched[key] is None and key in documents:

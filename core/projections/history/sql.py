@@ -14,6 +14,7 @@ from typing import Any, Final
 import orjson
 from sqlalchemy import (
     Dialect,
+    Integer,
     and_,
     bindparam,
     collate,
@@ -170,7 +171,9 @@ class SqlHistoryStore(HistoryStore):
             return False
         # One statement for any number of states: the unused slots repeat a wanted one.
         slots = {f"from_{n}": wanted[min(n, len(wanted) - 1)] for n in range(len(STATES))}
-        statement = self._sql.fault if state == FAULTED else self._sql.change_state
+        statement = (
+            self._sql.change_state_keeping_fault if state == FAULTED else self._sql.change_state
+        )
         with self._writing(within) as cursor:
             statement.execute(cursor, model=model, state=state, now=wall_clock_micros(), **slots)
             return bool(cursor.rowcount == 1)
@@ -370,9 +373,7 @@ class SqlHistoryStore(HistoryStore):
         until the next change of the key, the last one until CURRENT). With ``fault``,
         the read model is marked faulted at that event in the same transaction.
         """
-        chain = chain_versions(changes)
-        closes = [(first, model, key) for first, key in chain.closes]
-        inserts = [(model, *version) for version in chain.inserts]
+        chain = chain_versions(model, changes)
         values: dict[str, Any] = {
             "model": model,
             "checkpoint": checkpoint,
@@ -391,10 +392,10 @@ class SqlHistoryStore(HistoryStore):
                 cursor.execute(_WRITER_CACHE)
             if move.execute(cursor, **values).rowcount != 1:
                 return False  # nothing was written; the empty transaction commits
-            if closes:
-                self._sql.close_versions.executemany(cursor, closes)
-            if inserts:
-                self._sql.insert_versions.executemany(cursor, inserts)
+            if chain.closes:
+                self._sql.close_versions.executemany(cursor, chain.closes)
+            if chain.inserts:
+                self._sql.insert_versions.executemany(cursor, chain.inserts)
         return True
 
     # -- runs -------------------------------------------------------------------------------
@@ -498,7 +499,7 @@ class _Statements:
                 state=bindparam("state"), updated_at=now, **no_fault
             )
         )
-        self.fault = compiled(  # moving into FAULTED keeps the fault it has
+        self.change_state_keeping_fault = compiled(  # for a move into FAULTED
             this_model.where(from_states).values(state=bindparam("state"), updated_at=now)
         )
         fault_at = bindparam("fault_at", type_=models.c.fault_position.type)
@@ -539,7 +540,7 @@ class _Statements:
         # -- documents
         key = bindparam("key", type_=docs.c.key.type)
         position = bindparam("position", type_=docs.c.valid_from.type)
-        size = bindparam("size", type_=models.c.version.type)
+        size = bindparam("size", type_=Integer())
         this_doc = and_(docs.c.model == model, docs.c.key == key)
         current = docs.c.valid_to == _CURRENT
         valid_at = and_(docs.c.valid_from <= position, docs.c.valid_to > position)
@@ -597,8 +598,7 @@ class _Statements:
                     models.c.checkpoint == bindparam("expected"),
                     models.c.state == ACTIVE,
                 )
-                changes: dict[str, Any] = {"checkpoint": bindparam("checkpoint")}
-                changes["updated_at"] = now
+                changes: dict[str, Any] = {"checkpoint": bindparam("checkpoint"), "updated_at": now}
                 if faulted:
                     changes.update(
                         state=FAULTED,
@@ -616,7 +616,7 @@ class _Statements:
             .values(valid_to=bindparam("ends"))
         )
         self.insert_versions = compiled(insert(docs))
-        # commit() builds its rows as plain tuples in these orders.
+        # chain_versions() builds their rows as plain tuples in these orders.
         assert self.close_versions.parameter_names == ("ends", "model", "key")
         assert self.insert_versions.parameter_names == (
             "model",
