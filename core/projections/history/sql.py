@@ -30,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.sql.expression import ColumnClause, ColumnElement
 
 from core.events import wall_clock_micros
@@ -93,8 +94,10 @@ class SqlHistoryStore(HistoryStore):
         self._by_valid_from = store.schema_version >= 6
         self._sparse_limits: dict[str, int] = {}  # model -> see _sparse_before
         # The SqlEventStore offers no public Dialect object; its engine's is the one its
-        # driver cursors speak (paramstyle, casts).
-        self._sql = _Statements(store._engine.dialect, leases=store.schema_version >= 5)
+        # driver cursors speak (casts, quoting).
+        self._sql = _Statements(
+            _positional(store._engine.dialect), leases=store.schema_version >= 5
+        )
 
     @contextmanager
     def _writing(self, within: WriteTransaction | None) -> Iterator[Any]:
@@ -426,6 +429,15 @@ class SqlHistoryStore(HistoryStore):
             else:
                 rows = self._sql.runs_of.fetchall(cursor, model=model, size=limit)
         return [RunRecord(*row) for row in rows]
+
+
+def _positional(dialect: Dialect) -> Dialect:
+    """The dialect with positional parameter markers (psycopg's ``%s`` where SQLAlchemy
+    uses ``%(name)s``), so ``executemany`` hands the driver plain tuples: a dict per row
+    cost a PostgreSQL batch commit about 6%."""
+    if dialect.positional or not isinstance(dialect, DefaultDialect):
+        return dialect
+    return type(dialect)(paramstyle="format")
 
 
 class _Statements:
