@@ -30,6 +30,9 @@ __all__ = [
     "events",
     "meta",
     "metadata",
+    "projection_runs",
+    "read_model_docs",
+    "read_models",
     "streams",
 ]
 
@@ -137,6 +140,55 @@ DOCUMENTS_TABLE: Final = "read_model_docs"
 RUNS_TABLE: Final = "projection_runs"
 #: ``valid_to`` of a document version that is still current.
 CURRENT: Final = 2**62
+
+
+#: The projections' tables as Core objects, for building statements. Not in ``metadata``:
+#: their DDL is the migrations' (``_to_version_4`` to ``_to_version_6``), so a store of an
+#: older schema may lack the columns of a later one (``lease_owner``, ``lease_expires``
+#: and ``worker`` came with schema 5).
+_described = MetaData()
+
+read_models = Table(
+    READ_MODELS_TABLE,
+    _described,
+    Column("model", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("checkpoint", BigInteger, nullable=False),
+    Column("state", String, nullable=False),
+    Column("history_from", BigInteger, nullable=False),
+    Column("fault_position", BigInteger),
+    Column("fault_event_id", String),
+    Column("fault_error", Text),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("lease_owner", String),
+    Column("lease_expires", BigInteger, nullable=False),
+)
+
+read_model_docs = Table(
+    DOCUMENTS_TABLE,
+    _described,
+    Column("model", String, primary_key=True),
+    Column("key", String, primary_key=True),
+    Column("valid_from", BigInteger, primary_key=True),
+    Column("valid_to", BigInteger, nullable=False),
+    Column("doc", Text, nullable=False),
+)
+
+projection_runs = Table(
+    RUNS_TABLE,
+    _described,
+    Column("id", _Position, primary_key=True),
+    Column("model", String, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("duration_us", BigInteger, nullable=False),
+    Column("from_position", BigInteger, nullable=False),
+    Column("to_position", BigInteger, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("outcome", String, nullable=False),
+    Column("error", Text),
+    Column("worker", String),
+)
 
 
 def _to_version_4(dialect: str) -> list[str]:

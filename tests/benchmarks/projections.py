@@ -36,7 +36,7 @@ import psutil
 
 from core.events import RecordedEvent
 from core.projections.fold import fold_projection
-from core.projections.history import CURRENT, Change, HistoryStore
+from core.projections.history import CURRENT, Change, SqlHistoryStore
 from core.projections.runner import BATCH_SIZE
 from core.registry import Registry
 from core.scheduler import ProjectionScheduler
@@ -165,32 +165,32 @@ def render(rows: Sequence[Row]) -> str:
 
 @contextmanager
 def commit_time() -> Iterator[list[float]]:
-    """Seconds spent in ``HistoryStore.commit`` while the block runs (one float in a list)."""
+    """Seconds spent in ``SqlHistoryStore.commit`` while the block runs (one float in a list)."""
     spent = [0.0]
-    original = HistoryStore.commit
+    original = SqlHistoryStore.commit
 
-    def timed(self: HistoryStore, *args: Any, **kwargs: Any) -> bool:
+    def timed(self: SqlHistoryStore, *args: Any, **kwargs: Any) -> bool:
         started = time.perf_counter()
         try:
             return original(self, *args, **kwargs)
         finally:
             spent[0] += time.perf_counter() - started
 
-    HistoryStore.commit = timed  # type: ignore[method-assign]
+    SqlHistoryStore.commit = timed  # type: ignore[method-assign]
     try:
         yield spent
     finally:
-        HistoryStore.commit = original  # type: ignore[method-assign]
+        SqlHistoryStore.commit = original  # type: ignore[method-assign]
 
 
 @contextmanager
 def without_history() -> Iterator[None]:
     """Batches commit each document's latest version only, overwritten in place (one row
     per document, as a store without history keeps): the baseline of row 1c."""
-    original = HistoryStore.commit
+    original = SqlHistoryStore.commit
 
     def current_only(
-        self: HistoryStore,
+        self: SqlHistoryStore,
         model: str,
         expected_checkpoint: int,
         checkpoint: int,
@@ -200,7 +200,7 @@ def without_history() -> Iterator[None]:
         latest = {change.key: change.doc for change in changes}
         m = self.store.marker
         with self.store.write_transaction() as cursor:
-            cursor.execute("PRAGMA cache_size=-65536")  # as HistoryStore.commit does
+            cursor.execute("PRAGMA cache_size=-65536")  # as SqlHistoryStore.commit does
             cursor.execute(
                 f"UPDATE read_models SET checkpoint = {m} WHERE model = {m} AND checkpoint = {m}",
                 (checkpoint, model, expected_checkpoint),
@@ -218,11 +218,11 @@ def without_history() -> Iterator[None]:
             )
         return True
 
-    HistoryStore.commit = current_only  # type: ignore[assignment]
+    SqlHistoryStore.commit = current_only  # type: ignore[assignment]
     try:
         yield
     finally:
-        HistoryStore.commit = original  # type: ignore[method-assign]
+        SqlHistoryStore.commit = original  # type: ignore[method-assign]
 
 
 def rebuild(path: Path, reference: str = MODEL) -> tuple[float, int, int]:
@@ -591,7 +591,7 @@ def why_rebuild_misses(
         f"upcasting alone (row 2c) take {fold.drain_seconds:.1f} s "
         f"({positions / fold.drain_seconds:,.0f} positions/s).",
         f"- The rebuild's {seconds:.1f} s ({speed:,.0f} ev/s): {committing:.1f} s in "
-        "`HistoryStore.commit` (writing the versions and the checkpoint: SQLite statements, "
+        "`SqlHistoryStore.commit` (writing the versions and the checkpoint: SQLite statements, "
         f"fsync, checkpoints), about {fold.drain_seconds:.1f} s reading and upcasting (row "
         f"2c's time), and about {handling:.1f} s in the handlers and the recording view "
         "(encoding, comparing, caching). Row 1c shows the part of the commit that is "

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Dialect, Engine
 
 from core.events import (
     ANY,
@@ -158,6 +158,11 @@ class SqlEventStore(EventStore):
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self._connections.engine.dialect.name
+
+    @property
+    def sql_dialect(self) -> Dialect:
+        """The SQLAlchemy dialect its driver cursors speak, to compile statements for."""
+        return self._connections.engine.dialect
 
     @property
     def schema_version(self) -> int:

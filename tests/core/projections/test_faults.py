@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from core.projections.fold import fold_projection
-from core.projections.history import HistoryStore
+from core.projections.history import open_history
 from core.projections.runner import CheckpointMoved, ProjectionInactive, ProjectionRunner
 from core.registry import Registry
 from core.services.projections import ProjectionStateError
@@ -221,7 +221,8 @@ def test_a_lease_held_by_another_worker_stops_a_runner(workspace: Workspace) -> 
 
 
 def test_the_run_history_keeps_the_newest_runs(workspace: Workspace) -> None:
-    history = HistoryStore(workspace.handle.store, keep_runs=3)  # type: ignore[arg-type]
+    history = open_history(workspace.handle.store, keep_runs=3)
+    assert history is not None
     history.ensure("ledger", 1)
     runner = ProjectionRunner(history, workspace.registry.projection("ledger"))
     for n in range(5):

@@ -22,7 +22,7 @@ from core.events import NewEvent, RecordedEvent
 from core.jobs import Job
 from core.projections.definition import Projection, View, handles
 from core.projections.fold import fold_projection
-from core.projections.history import HistoryStore
+from core.projections.history import SqlHistoryStore
 from core.projections.runner import CheckpointMoved, ProjectionRunner
 from core.store import EventFilter, SqlEventStore
 from core.workspace import Workspace
@@ -84,7 +84,7 @@ def test_the_read_model_and_its_history_equal_the_fold_at_every_position(
     sql_store: SqlEventStore,
 ) -> None:
     append_history(sql_store, 40)
-    history = HistoryStore(sql_store)
+    history = SqlHistoryStore(sql_store)
     runner = ProjectionRunner(history, Tally, batch_size=7)
     first = runner.run()
     head = sql_store.head_position()
@@ -99,7 +99,7 @@ def test_the_read_model_and_its_history_equal_the_fold_at_every_position(
 
 def test_a_document_gets_a_version_only_when_it_changes(sql_store: SqlEventStore) -> None:
     sql_store.append_to_stream("acct-1", [NewEvent("Added", {"n": 0}) for _ in range(3)])
-    history = HistoryStore(sql_store)
+    history = SqlHistoryStore(sql_store)
     ProjectionRunner(history, Tally).run()
     # acct-1: 3 versions (events 1, 2, 3); "all": 1 (the streams list changed once).
     assert history.versions("tally:1") == 4
@@ -114,7 +114,7 @@ def test_two_runners_never_apply_a_batch_twice(sql_store: SqlEventStore) -> None
     def catch_up() -> None:
         store = SqlEventStore.open(location)
         try:
-            runner = ProjectionRunner(HistoryStore(store), Tally, batch_size=3)
+            runner = ProjectionRunner(SqlHistoryStore(store), Tally, batch_size=3)
             while True:
                 try:
                     results.append(runner.run().events)
@@ -129,7 +129,7 @@ def test_two_runners_never_apply_a_batch_twice(sql_store: SqlEventStore) -> None
         thread.start()
     for thread in threads:
         thread.join()
-    history = HistoryStore(sql_store)
+    history = SqlHistoryStore(sql_store)
     assert history.documents_at("tally:1") == folded(sql_store)
     handled = sum(1 for e in sql_store.read() if e.type in Tally.handlers)
     runs = list(history.runs("tally:1", limit=1000))
@@ -149,7 +149,7 @@ def test_a_crash_mid_run_loses_nothing_and_applies_nothing_twice(tmp_path: Path)
     script = textwrap.dedent(
         f"""
         import os
-        from core.projections.history import HistoryStore
+        from core.projections.history import SqlHistoryStore
         from core.projections.runner import ProjectionRunner
         from core.store import SqlEventStore
         from tests.core.projections.test_runner import Tally
@@ -165,12 +165,12 @@ def test_a_crash_mid_run_loses_nothing_and_applies_nothing_twice(tmp_path: Path)
 
         Tally.added = dying
         store = SqlEventStore.open({str(path)!r})
-        ProjectionRunner(HistoryStore(store), Tally, batch_size=10).run()
+        ProjectionRunner(SqlHistoryStore(store), Tally, batch_size=10).run()
         """
     )
     died = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[3])
     assert died.returncode == 9
-    history = HistoryStore(store)
+    history = SqlHistoryStore(store)
     status = history.status("tally:1")
     assert status is not None and status.checkpoint in (10, 20)  # whole batches only
     assert history.documents_at("tally:1") == folded(store, status.checkpoint)
@@ -182,7 +182,7 @@ def test_a_crash_mid_run_loses_nothing_and_applies_nothing_twice(tmp_path: Path)
 def test_cancelling_a_run_keeps_the_batches_it_committed(tmp_path: Path) -> None:
     store = SqlEventStore.open(tmp_path / "store.db")
     append_history(store, 30)
-    history = HistoryStore(store)
+    history = SqlHistoryStore(store)
     job = Job(lambda done, total: job.cancel() if done >= 20 else None)
     with job.running(), pytest.raises(Cancelled):
         ProjectionRunner(history, Tally, batch_size=10).run()

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import core.projections.history as history_module
+import core.projections.history.sql as history_module
 import core.store.sql.engines as engines_module
 from core.events import NewEvent, format_time
 from core.projections.fold import fold_projection
