@@ -22,7 +22,7 @@ import pytest
 
 from core.api import Projection, handles
 from core.projections.fold import fold_projection
-from core.projections.history import HistoryStore
+from core.projections.history import SqlHistoryStore
 from core.projections.isolation import IsolationFailed
 from core.projections.runner import ProjectionRunner
 from core.registry import Registry
@@ -391,7 +391,7 @@ def test_an_isolated_projection_its_process_cannot_import_fails_the_run(tmp_path
             view.put("x", {})
 
     store = SqlEventStore.open(tmp_path / "store.db")
-    history = HistoryStore(store)
+    history = SqlHistoryStore(store)
     workspace = Workspace(store)
     book(workspace, 2)
     with pytest.raises(IsolationFailed, match="defined at the top level"):
