@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from console.cli import main
+from core.workspace import Workspace
 
 
 def run(
@@ -231,3 +232,44 @@ def test_a_rebuild_reports_progress_and_ctrl_c_stops_it_between_batches(
     runs = lines(run(capsysbinary, store, "--plugins", str(plugins), "projections", "runs")[1])
     assert runs[0]["outcome"] == "cancelled"
     assert runs[0]["to_position"] == status["checkpoint"]
+
+
+def test_run_and_rebuild_take_the_lease_as_a_worker_does(
+    capsysbinary: pytest.CaptureFixture[bytes], tmp_path: Path
+) -> None:
+    """A projection leased to a worker is not run from the command line too; a run
+    holds the lease while it runs (it is in the run history) and gives it back."""
+    store = tmp_path / "shop.db"
+    assert run(capsysbinary, store, "demo", "--orders", "40")[0] == 0
+    with Workspace.open(str(store), read_only=False) as workspace:
+        workspace.projections.take_lease("order_summary:2", "worker-7", 60)
+
+    code, out, err = run(capsysbinary, store, "projections", "run", "order_summary")
+    assert code == 1 and out == b""
+    assert "order_summary:2 is being run by worker worker-7" in err
+    code, _, err = run(capsysbinary, store, "projections", "rebuild", "order_summary")
+    assert code == 1 and "worker-7" in err
+    listed = {p["projection"]: p for p in lines(run(capsysbinary, store, "projections", "list")[1])}
+    assert (listed["order_summary:2"]["checkpoint"], listed["order_summary:2"]["worker"]) == (
+        0,
+        "worker-7",
+    )
+    audit = lines(run(capsysbinary, store, "read", "--stream", "$audit")[1])
+    assert audit == []  # the refused rebuild reset nothing and recorded nothing
+
+    # Running every projection reports the leased one and runs the others.
+    code, out, _ = run(capsysbinary, store, "projections", "run")
+    by_name = {line["projection"]: line for line in lines(out)}
+    assert code == 0 and "worker-7" in by_name["order_summary:2"]["leased"]
+    assert by_name["order_summary:1"]["checkpoint"] == listed["order_summary:1"]["head"]
+
+    with Workspace.open(str(store), read_only=False) as workspace:
+        workspace.projections.give_lease_back("order_summary:2", "worker-7")
+    code, out, _ = run(capsysbinary, store, "projections", "rebuild", "order_summary")
+    assert code == 0 and lines(out)[0]["checkpoint"] > 0
+    (last,) = lines(
+        run(capsysbinary, store, "projections", "runs", "order_summary", "--limit", "1")[1]
+    )
+    assert last["worker"].startswith("cli:")  # the command line held the lease
+    listed = {p["projection"]: p for p in lines(run(capsysbinary, store, "projections", "list")[1])}
+    assert listed["order_summary:2"]["worker"] is None  # given back
