@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from core.errors import EventscopeError, last_line
-from core.events import wall_clock_micros
+from core.events import format_time, from_micros, wall_clock_micros
 from core.projections.definition import Projection
 from core.projections.history import (
     ACTIVE,
@@ -334,7 +334,7 @@ class ProjectionService:
         holder = status.leased_to(wall_clock_micros()) if status else None
         until = ""
         if status is not None and status.lease_expires:
-            until = f" until {datetime.fromtimestamp(status.lease_expires / 1e6):%H:%M:%S}"
+            until = f" until {format_time(from_micros(status.lease_expires))}"
         raise ProjectionLeased(
             f"{projection.reference()} is being run by worker {holder or '?'} (its lease "
             f"runs{until}); stop that worker or wait for its lease to run out"
