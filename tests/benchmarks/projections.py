@@ -227,7 +227,7 @@ def without_history() -> Iterator[None]:
 
 def rebuild(path: Path, reference: str = MODEL) -> tuple[float, int, int]:
     """Run a read model with history from its checkpoint (0: a rebuild) to the head through
-    ``Workspace.run_projection``, in a freshly opened workspace.
+    ``workspace.projections.run``, in a freshly opened workspace.
 
     Returns (seconds, positions covered, events applied); opening the store is not timed.
     """
@@ -431,7 +431,7 @@ def bench(report: Report, folder: Path, source: Path, orders: int) -> None:
         Row(
             "1",
             f"rebuild `{MODEL}` with history ({positions:,} positions, {applied:,} events "
-            "applied, `Workspace.run_projection`)",
+            "applied, `projections.run`)",
             per_second(positions, seconds),
             "—",
             "—",
@@ -635,7 +635,7 @@ def notes(
         "into a list before the timing, then `fold_projection` (a dict in memory, no "
         f"history). The runner's read model was checked against the fold's: "
         f"{'equal' if equal else '**DIFFERENT**'} ({documents:,} documents).",
-        "- row 1b: a fresh copy; `run_projection` to half the head in one workspace, then "
+        "- row 1b: a fresh copy; `projections.run` to half the head in one workspace, then "
         "the timed run to the head in a new one (a restarted worker: nothing cached).",
         "- row 2c: `for event in upcasters.upcast_all(store.read(...))` in the runner's "
         "batches of positions (`keep_raw=False`, as the runner reads), with nothing kept, "
