@@ -4,27 +4,34 @@ of a filter, answered from the index or tested on each event."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Dialect,
     FromClause,
     Integer,
     String,
+    Text,
     and_,
     bindparam,
     cast,
     column,
     func,
+    insert,
     literal_column,
     select,
     table,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core.errors import StoreReadOnly
 from core.jobs import checkpoint
+from core.store.compiled import CompiledStatement
 from core.store.port import EventFilter
 from core.store.schema import (
     CORRELATIONS_TABLE,
@@ -40,12 +47,85 @@ __all__ = ["SearchIndex"]
 
 # The search index's tables, for Core statements (their DDL is in core.store.schema).
 _fts = table(WORDS_TABLE, column("rowid", Integer))
+_fts_input = table(WORDS_TABLE, column("rowid", Integer), column("data", Text))
 _tsv = table(WORDS_TABLE, column("position", BigInteger), column("words"))
 _correlations = table(
     CORRELATIONS_TABLE, column("correlation_id", String), column("position", BigInteger)
 )
 # One expression for a payload's words on PostgreSQL, shared by the indexer and scans.
 _PG_WORDS_SQL: Final = "to_tsvector('simple', regexp_replace(data, '[^[:alnum:]]+', ' ', 'g'))"
+
+
+#: The indexer's key in ``eventscope_meta``, as a constant of the statements.
+_INDEXED_KEY: Final = literal_column(f"'{INDEXED_POSITION_KEY}'", Text())
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexStatements:
+    """What the indexer runs in each batch's transaction, compiled for one dialect."""
+
+    lock: CompiledStatement | None  # PostgreSQL: the meta row, locked (SQLite: the write lock)
+    read: CompiledStatement  # the position indexed so far
+    words: CompiledStatement  # the payload words of events low < position <= high
+    correlations: CompiledStatement  # their correlation ids
+    write: CompiledStatement  # the new position indexed
+
+    @classmethod
+    def build(cls, dialect: Dialect) -> _IndexStatements:
+        low = bindparam("low", type_=BigInteger)
+        high = bindparam("high", type_=BigInteger)
+        in_batch = and_(events.c.position > low, events.c.position <= high)
+        indexed = select(meta.c.value).where(meta.c.key == _INDEXED_KEY)
+        lock: Any = None
+        if dialect.name == "sqlite":
+            path: ColumnElement[str] = literal_column("'$.correlation_id'")
+            words: Any = insert(_fts_input).from_select(
+                ["rowid", "data"], select(events.c.position, events.c.data).where(in_batch)
+            )
+            correlations: Any = (
+                insert(_correlations)
+                .prefix_with("OR IGNORE")
+                .from_select(
+                    ["correlation_id", "position"],
+                    select(func.json_extract(events.c.metadata, path), events.c.position).where(
+                        in_batch, func.json_type(events.c.metadata, path) == "text"
+                    ),
+                )
+            )
+        else:
+            document = cast(events.c.metadata, JSONB)
+            name: ColumnElement[str] = literal_column("'correlation_id'")
+            words = (
+                pg_insert(_tsv)
+                .from_select(
+                    ["position", "words"],
+                    select(events.c.position, literal_column(_PG_WORDS_SQL)).where(in_batch),
+                )
+                .on_conflict_do_nothing()
+            )
+            correlations = (
+                pg_insert(_correlations)
+                .from_select(
+                    ["correlation_id", "position"],
+                    select(document.op("->>")(name), events.c.position).where(
+                        in_batch, func.jsonb_typeof(document.op("->")(name)) == "string"
+                    ),
+                )
+                .on_conflict_do_nothing()
+            )
+            lock = CompiledStatement(indexed.with_for_update(), dialect)
+        write = (
+            update(meta)
+            .where(meta.c.key == _INDEXED_KEY)
+            .values(value=bindparam("value", type_=Text))
+        )
+        return cls(
+            lock,
+            CompiledStatement(indexed, dialect),
+            CompiledStatement(words, dialect),
+            CompiledStatement(correlations, dialect),
+            CompiledStatement(write, dialect),
+        )
 
 
 class SearchIndex:
@@ -61,6 +141,7 @@ class SearchIndex:
         #: The store's schema version: below 3 (an old store read as it is) there is
         #: no index and every search scans.
         self.schema = SCHEMA_VERSION
+        self._statements: _IndexStatements | None = None
 
     def indexed_position(self) -> int:
         """The last position the search index covers (0 for an old store read as it is)."""
@@ -83,34 +164,8 @@ class SearchIndex:
         conns.ensure_usable()
         if conns.read_only:
             raise StoreReadOnly(f"{conns.shown()} is open read-only; open it writable to index")
-        m = conns.marker
-        if self._sqlite:
-            begin = None
-            insert_words = (
-                f"INSERT INTO {WORDS_TABLE} (rowid, data) SELECT position, data FROM events "
-                f"WHERE position > {m} AND position <= {m}"
-            )
-            insert_correlations = (
-                f"INSERT OR IGNORE INTO {CORRELATIONS_TABLE} (correlation_id, position) "
-                "SELECT json_extract(metadata, '$.correlation_id'), position FROM events "
-                f"WHERE position > {m} AND position <= {m} "
-                "AND json_type(metadata, '$.correlation_id') = 'text'"
-            )
-        else:
-            begin = f"SELECT value FROM {meta.name} WHERE key = '{INDEXED_POSITION_KEY}' FOR UPDATE"
-            insert_words = (
-                f"INSERT INTO {WORDS_TABLE} (position, words) SELECT position, {_PG_WORDS_SQL} "
-                f"FROM events WHERE position > {m} AND position <= {m} ON CONFLICT DO NOTHING"
-            )
-            insert_correlations = (
-                f"INSERT INTO {CORRELATIONS_TABLE} (correlation_id, position) "
-                "SELECT metadata::jsonb ->> 'correlation_id', position FROM events "
-                f"WHERE position > {m} AND position <= {m} "
-                "AND jsonb_typeof(metadata::jsonb -> 'correlation_id') = 'string' "
-                "ON CONFLICT DO NOTHING"
-            )
-        read_indexed = f"SELECT value FROM {meta.name} WHERE key = '{INDEXED_POSITION_KEY}'"
-        write_indexed = f"UPDATE {meta.name} SET value = {m} WHERE key = '{INDEXED_POSITION_KEY}'"
+        statements = self._index_statements()
+        begin = None if statements.lock is None else statements.lock.sql
         start = self.indexed_position()
         with conns.reading() as conn:
             row = conn.exec_driver_sql(HEAD_SQL).first()
@@ -119,18 +174,23 @@ class SearchIndex:
         while limit is None or done < limit:
             checkpoint(done, max(goal - start, done))
             with conns.writing(begin) as cursor:
-                cursor.execute(read_indexed)
-                indexed = int(cursor.fetchone()[0])
+                indexed = int(statements.read.execute(cursor).fetchone()[0])
                 head, _ = head_in(cursor)
                 step = batch if limit is None else min(batch, limit - done)
                 upto = min(head, indexed + step)
                 if upto <= indexed:
                     break
-                cursor.execute(insert_words, (indexed, upto))
-                cursor.execute(insert_correlations, (indexed, upto))
-                cursor.execute(write_indexed, (str(upto),))
+                statements.words.execute(cursor, low=indexed, high=upto)
+                statements.correlations.execute(cursor, low=indexed, high=upto)
+                statements.write.execute(cursor, value=str(upto))
             done += upto - indexed
         return done
+
+    def _index_statements(self) -> _IndexStatements:
+        """The indexer's statements, built with Core and compiled once per store."""
+        if self._statements is None:
+            self._statements = _IndexStatements.build(self._conns.engine.dialect)
+        return self._statements
 
     # -- conditions ------------------------------------------------------------------------
 
