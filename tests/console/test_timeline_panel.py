@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QPointF, Qt
 from pytestqt.qtbot import QtBot
+from sqlalchemy.dialects import sqlite
 
 from console.panels.timeline import MAX_BUCKETS, TimelinePanel, format_width, plan_buckets
 from console.workers import TaskRunner
@@ -108,7 +109,7 @@ def build_store(path: Path, history: list[tuple[str, str, datetime]]) -> None:
 def build_big_store(path: Path, events: int, streams: int = 1_000) -> None:
     """``events`` events, 100 ms apart from BASE, round-robin over ``streams`` streams."""
     SqlEventStore.open(path).close()
-    insert_events, upsert_streams = write_statements("?")
+    insert_events, upsert_streams = (s.sql for s in write_statements(sqlite.dialect()))
     start = to_micros(BASE)
     step = 100_000
     rows = (

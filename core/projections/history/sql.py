@@ -30,7 +30,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.sql.expression import ColumnClause, ColumnElement
 
 from core.events import wall_clock_micros
@@ -50,7 +49,7 @@ from core.projections.history.port import (
     chain_versions,
     distinct_states,
 )
-from core.store.compiled import CompiledStatement
+from core.store.compiled import CompiledStatement, positional
 from core.store.port import WriteTransaction
 from core.store.schema import (
     DOCUMENTS_TABLE,
@@ -93,7 +92,7 @@ class SqlHistoryStore(HistoryStore):
         self._sqlite = store.dialect == "sqlite"
         self._by_valid_from = store.schema_version >= 6
         self._sparse_limits: dict[str, int] = {}  # model -> see _sparse_before
-        self._sql = _Statements(_positional(store.sql_dialect), leases=store.schema_version >= 5)
+        self._sql = _Statements(positional(store.sql_dialect), leases=store.schema_version >= 5)
 
     @contextmanager
     def _writing(self, within: WriteTransaction | None) -> Iterator[Any]:
@@ -425,15 +424,6 @@ class SqlHistoryStore(HistoryStore):
             else:
                 rows = self._sql.runs_of.fetchall(cursor, model=model, size=limit)
         return [RunRecord(*row) for row in rows]
-
-
-def _positional(dialect: Dialect) -> Dialect:
-    """The dialect with positional parameter markers (psycopg's ``%s`` where SQLAlchemy
-    uses ``%(name)s``), so ``executemany`` hands the driver plain tuples: a dict per row
-    cost a PostgreSQL batch commit about 6%."""
-    if dialect.positional or not isinstance(dialect, DefaultDialect):
-        return dialect
-    return type(dialect)(paramstyle="format")
 
 
 class _Statements:

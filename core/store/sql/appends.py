@@ -8,9 +8,23 @@ from contextlib import contextmanager
 from typing import Any, Final
 
 import psycopg
+from sqlalchemy import (
+    BigInteger,
+    Dialect,
+    Integer,
+    String,
+    bindparam,
+    column,
+    insert,
+    select,
+    table,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.errors import ImportFailed, WrongExpectedVersion
 from core.events import ANY, ExpectedVersion, NewEvent, StreamInfo, category_of
+from core.store.compiled import CompiledStatement, positional
 from core.store.port import (
     AppendResult,
     ImportRecord,
@@ -28,27 +42,48 @@ from core.store.validation import validate_stream_id
 __all__ = ["IMPORT_CHUNK", "Appends", "write_statements"]
 
 IMPORT_CHUNK: Final = 1000
+#: What an append changes in an existing stream's row.
+_UPSERT_CHANGES: Final = ("version", "last_position", "last_recorded_at")
+#: Values per ``IN (…)`` lookup: few enough for every driver's parameter limit.
+IN_SLICE: Final = 500
 
 
-def write_statements(marker: str) -> tuple[str, str]:
-    """The two hot write statements, as driver SQL with positional markers.
+def _lookup(kind: str, count: int) -> Any:
+    """``SELECT … WHERE column IN (count markers)`` for one kind of lookup (untyped, so
+    the markers carry no casts and the column's own index and collation apply)."""
+    values: list[Any] = [bindparam(f"v{n}") for n in range(count)]
+    if kind == "event_ids":
+        found = table(events.name, column("event_id"), column("stream_id"), column("version"))
+        return select(*found.c).where(found.c.event_id.in_(values))
+    known = table(streams.name, column("stream_id"), column("version"))
+    return select(*known.c).where(known.c.stream_id.in_(values))
 
-    Both SQLite and PostgreSQL accept the same ``ON CONFLICT … DO UPDATE`` upsert.
+
+def write_statements(dialect: Dialect) -> tuple[CompiledStatement, CompiledStatement]:
+    """The two hot write statements, compiled for positional tuples: the events insert
+    (RawEvent's fields, then the category: an append's rows are its result too) and the
+    streams upsert (the streams table's columns; on conflict only the version and the
+    last place change).
+
+    The tables are given as plain column lists in the rows' order, untyped: the markers
+    then follow that order, and no cast is added to a hot insert.
     """
-    # RawEvent's fields first, then the category: an append's rows are its result too.
-    event_columns = [column.name for column in EVENT_COLUMNS] + [events.c.category.name]
-    stream_columns = [column.name for column in streams.columns]
-    insert_events = (
-        f"INSERT INTO {events.name} ({', '.join(event_columns)}) "
-        f"VALUES ({', '.join([marker] * len(event_columns))})"
+    dialect = positional(dialect)
+    event_names = [c.name for c in (*EVENT_COLUMNS, events.c.category)]
+    stream_names = [c.name for c in streams.columns]
+    events_table = table(events.name, *(column(name) for name in event_names))
+    streams_table = table(streams.name, *(column(name) for name in stream_names))
+    insert_events = insert(events_table).values({n: bindparam(n) for n in event_names})
+    upsert: Any = (sqlite_insert if dialect.name == "sqlite" else pg_insert)(streams_table)
+    upsert = upsert.values({n: bindparam(n) for n in stream_names})
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["stream_id"],
+        set_={name: upsert.excluded[name] for name in _UPSERT_CHANGES},
     )
-    upsert_streams = (
-        f"INSERT INTO {streams.name} ({', '.join(stream_columns)}) "
-        f"VALUES ({', '.join([marker] * len(stream_columns))}) "
-        "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
-        "last_position = excluded.last_position, last_recorded_at = excluded.last_recorded_at"
-    )
-    return insert_events, upsert_streams
+    compiled = CompiledStatement(insert_events, dialect), CompiledStatement(upsert, dialect)
+    if [list(s.parameter_names) for s in compiled] != [event_names, stream_names]:
+        raise AssertionError("the write statements' markers are not in the rows' order")
+    return compiled
 
 
 class _EventIdCollision(Exception):
@@ -73,13 +108,26 @@ class Appends:
         self._conns = conns
         self._stream_info = stream_info
         self.max_payload_bytes = max_payload_bytes
-        marker = conns.marker
-        self._sql_insert_events, self._sql_upsert_streams = write_statements(marker)
-        self._sql_stream_version = f"SELECT version FROM streams WHERE stream_id = {marker}"
-        self._sql_stream_rows = (
-            f"SELECT {', '.join(c.name for c in EVENT_COLUMNS)} FROM events "
-            f"WHERE stream_id = {marker} AND version >= {marker} ORDER BY version LIMIT {marker}"
+        dialect = positional(conns.engine.dialect)
+        insert_events, upsert_streams = write_statements(dialect)
+        self._sql_insert_events, self._sql_upsert_streams = insert_events.sql, upsert_streams.sql
+        stream_id = bindparam("stream_id", type_=String)
+        self._stream_version = CompiledStatement(
+            select(streams.c.version).where(streams.c.stream_id == stream_id), dialect
         )
+        self._stream_rows = CompiledStatement(
+            select(*EVENT_COLUMNS)
+            .where(
+                events.c.stream_id == stream_id,
+                events.c.version >= bindparam("first_version", type_=BigInteger),
+            )
+            .order_by(events.c.version)
+            .limit(bindparam("count", type_=Integer)),
+            dialect,
+        )
+        self._dialect = dialect
+        # ``column IN (values)`` by number of values (at most IN_SLICE), compiled once each.
+        self._in_statements: dict[tuple[str, int], CompiledStatement] = {}
         # PostgreSQL: a plain transaction; the events lock waits for the first append.
         self._begin_unlocked = None if conns.sqlite else "SELECT 1"
 
@@ -149,7 +197,7 @@ class Appends:
         insert aborting a PostgreSQL transaction); otherwise a collision raises
         _EventIdCollision and the caller retries with the check.
         """
-        cursor.execute(self._sql_stream_version, (stream_id,))
+        self._stream_version.execute(cursor, stream_id=stream_id)
         found_version = cursor.fetchone()
         current = None if found_version is None else found_version[0]
         if check_ids or not expected.matches(current):
@@ -157,7 +205,9 @@ class Appends:
             found = self._find_event_ids(cursor, ids)
             if decide_append(stream_id, ids, expected, current, found) == "idempotent":
                 first_version = found[ids[0]][1]
-                cursor.execute(self._sql_stream_rows, (stream_id, first_version, len(ids)))
+                self._stream_rows.execute(
+                    cursor, stream_id=stream_id, first_version=first_version, count=len(ids)
+                )
                 stored = tuple(RawEvent._make(row) for row in cursor.fetchall())
                 return AppendResult(
                     stream_id,
@@ -231,18 +281,22 @@ class Appends:
     def _find_event_ids(self, cursor: Any, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
         return {
             event_id: (stream_id, version)
-            for event_id, stream_id, version in self._select_in(
-                cursor, "SELECT event_id, stream_id, version FROM events WHERE event_id", ids
-            )
+            for event_id, stream_id, version in self._select_in(cursor, "event_ids", ids)
         }
 
-    def _select_in(self, cursor: Any, query: str, values: Sequence[str]) -> list[Any]:
-        """Rows of ``query IN (values)``, asked in slices the drivers accept."""
+    def _select_in(self, cursor: Any, kind: str, values: Sequence[str]) -> list[Any]:
+        """Rows of the ``kind`` lookup (``event_ids``: where ids are stored;
+        ``stream_versions``: streams' last versions) for ``values``, asked in slices the
+        drivers accept."""
         rows: list[Any] = []
-        marker = self._conns.marker
-        for start in range(0, len(values), 500):
-            part = values[start : start + 500]
-            cursor.execute(f"{query} IN ({', '.join([marker] * len(part))})", tuple(part))
+        for start in range(0, len(values), IN_SLICE):
+            part = values[start : start + IN_SLICE]
+            statement = self._in_statements.get((kind, len(part)))
+            if statement is None:
+                statement = self._in_statements[(kind, len(part))] = CompiledStatement(
+                    _lookup(kind, len(part)), self._dialect
+                )
+            cursor.execute(statement.sql, tuple(part))
             rows.extend(cursor.fetchall())
         return rows
 
@@ -287,11 +341,7 @@ class Appends:
     ) -> tuple[int, int, int, int]:
         found = self._find_event_ids(cursor, [record.event.event_id for record in chunk])
         unknown = list({r.stream_id for r in chunk if r.stream_id not in versions})
-        known = dict(
-            self._select_in(
-                cursor, "SELECT stream_id, version FROM streams WHERE stream_id", unknown
-            )
-        )
+        known = dict(self._select_in(cursor, "stream_versions", unknown))
         for stream_id in unknown:
             versions[stream_id] = known.get(stream_id)
         rows: list[tuple[Any, ...]] = []

@@ -11,7 +11,7 @@ from core.registry import Registry
 from core.store import SqlEventStore
 from core.workspace import Workspace
 
-PLUGIN = '''
+PLUGIN = """
 from core.api import Projection, handles
 
 
@@ -24,7 +24,7 @@ class Totals(Projection):
         doc = view.get("all") or {{"sum": 0}}
         doc["sum"] += event.data["amount"] * {factor}
         view.put("all", doc)
-'''
+"""
 
 
 def test_a_reload_sees_the_files_as_they_are_now(tmp_path: Path) -> None:
