@@ -22,7 +22,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QColor, QKeyEvent
+from PySide6.QtGui import QAction, QColor, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGridLayout,
@@ -701,6 +701,7 @@ class EventLogPanel(QWidget):
     """
 
     event_selected = Signal(object)  # RecordedEvent
+    time_travel_requested = Signal(int)  # a position, from the row's context menu
     first_page_loaded = Signal()
     page_loaded = Signal(int, int)  # first row, rows
     filter_rejected = Signal(str)
@@ -882,6 +883,14 @@ class EventLogPanel(QWidget):
         # whole), while the type column fits typical types in full.
         columns.setSectionResizeMode(_COLUMN_STREAM, QHeaderView.ResizeMode.Stretch)
         self._view.selectionModel().currentRowChanged.connect(self._on_selection_current_changed)
+        self._open_in_time_travel = QAction("Open in time travel", self._view)
+        self._open_in_time_travel.setObjectName("openInTimeTravel")
+        self._open_in_time_travel.setStatusTip(
+            "Show the store at this event in the time-travel panel"
+        )
+        self._open_in_time_travel.triggered.connect(self._on_open_in_time_travel_triggered)
+        self._view.addAction(self._open_in_time_travel)
+        self._view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -894,6 +903,17 @@ class EventLogPanel(QWidget):
     def view(self) -> QTableView:
         """The table."""
         return self._view
+
+    @property
+    def open_in_time_travel_action(self) -> QAction:
+        """The rows' context menu action: the store at the selected event, in time travel."""
+        return self._open_in_time_travel
+
+    @Slot()
+    def _on_open_in_time_travel_triggered(self) -> None:
+        event = self.current_event()
+        if event is not None:
+            self.time_travel_requested.emit(event.position)
 
     @property
     def live_tail_button(self) -> QToolButton:

@@ -216,6 +216,7 @@ class InspectorPanel(QWidget):
     correlation_requested = Signal(str)
     event_requested = Signal(str)
     stream_requested = Signal(str, int)
+    time_travel_requested = Signal(int)  # the position of the event shown
     event_shown = Signal(object)  # RecordedEvent, as stored
     causation_resolved = Signal(bool)  # whether the causing event was found
     copied = Signal(str)
@@ -276,6 +277,10 @@ class InspectorPanel(QWidget):
         self._stream_button = QPushButton("Stream ≤ here", self)
         self._stream_button.setObjectName("inspectorStream")
         self._stream_button.clicked.connect(self._on_stream_button_clicked)
+        self._time_travel_button = QPushButton("Time travel", self)
+        self._time_travel_button.setObjectName("inspectorTimeTravel")
+        self._time_travel_button.setToolTip("Open the store at this event in the time-travel panel")
+        self._time_travel_button.clicked.connect(self._on_time_travel_button_clicked)
         self._copy_button = QPushButton("Copy as JSON", self)
         self._copy_button.setObjectName("inspectorCopy")
         self._copy_button.clicked.connect(self._on_copy_button_clicked)
@@ -285,6 +290,7 @@ class InspectorPanel(QWidget):
             self._correlation_button,
             self._causation_button,
             self._stream_button,
+            self._time_travel_button,
         ):
             links.addWidget(button)
         links.addStretch(1)
@@ -382,6 +388,11 @@ class InspectorPanel(QWidget):
         return self._causation_button
 
     @property
+    def time_travel_button(self) -> QPushButton:
+        """Open the store at this event in the time-travel panel."""
+        return self._time_travel_button
+
+    @property
     def stream_button(self) -> QPushButton:
         """Show this event's stream up to it."""
         return self._stream_button
@@ -423,6 +434,7 @@ class InspectorPanel(QWidget):
             else "This event has no correlation id"
         )
         self._stream_button.setEnabled(True)
+        self._time_travel_button.setEnabled(True)
         self._stream_button.setToolTip(
             f"Show {event.stream_id} up to this event (version {event.version})"
         )
@@ -444,6 +456,7 @@ class InspectorPanel(QWidget):
             self._correlation_button,
             self._causation_button,
             self._stream_button,
+            self._time_travel_button,
             self._copy_button,
         ):
             button.setEnabled(False)
@@ -520,6 +533,11 @@ class InspectorPanel(QWidget):
     def _on_stream_button_clicked(self) -> None:
         if self._event is not None:
             self.stream_requested.emit(self._event.stream_id, self._event.position)
+
+    @Slot()
+    def _on_time_travel_button_clicked(self) -> None:
+        if self._event is not None:
+            self.time_travel_requested.emit(self._event.position)
 
     @Slot()
     def _on_copy_button_clicked(self) -> None:

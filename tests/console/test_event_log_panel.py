@@ -592,3 +592,18 @@ def test_a_payload_search_over_1m_events_keeps_the_gui_responsive(
     gaps = sorted(b - a for a, b in itertools.pairwise(window))
     p99 = gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))]
     assert p99 < 0.100, f"p99 heartbeat gap {p99 * 1000:.0f} ms over {searched:.2f} s"
+
+
+def test_a_rows_context_menu_opens_its_event_in_time_travel(
+    qtbot: QtBot, tmp_path: Path, runner: TaskRunner, open_workspace: Any
+) -> None:
+    path = tmp_path / "store.db"
+    build_store(path, [("s-1", "Tick", {"n": n}, {}) for n in range(500)])
+    panel = show_panel(qtbot, open_workspace(path), runner)
+    action = panel.open_in_time_travel_action
+    assert action in panel.view.actions()  # the rows' context menu
+    with qtbot.waitSignal(panel.event_selected, timeout=SIGNAL_TIMEOUT_MS):
+        panel.jump_to_position(123)
+    with qtbot.waitSignal(panel.time_travel_requested, timeout=SIGNAL_TIMEOUT_MS) as asked:
+        action.trigger()
+    assert asked.args == [123]

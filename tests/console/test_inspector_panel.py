@@ -271,3 +271,16 @@ def test_double_clicking_a_stream_filters_the_log_to_it(
         streams.stream_selected.emit(stream_id)
     wanted = [e.position for e in workspace.handle.store.read_stream(stream_id)]
     assert all_shown(qtbot, window) == wanted
+
+
+
+def test_time_travel_opens_the_store_at_the_event_shown(
+    qtbot: QtBot, workspace: Workspace, runner: TaskRunner
+) -> None:
+    panel = show_inspector(qtbot, workspace, runner)
+    assert not panel.time_travel_button.isEnabled()  # nothing shown yet
+    event = next(workspace.events.read(limit=5, backwards=True))
+    panel.show_event(event)
+    with qtbot.waitSignal(panel.time_travel_requested, timeout=SIGNAL_TIMEOUT_MS) as asked:
+        qtbot.mouseClick(panel.time_travel_button, Qt.MouseButton.LeftButton)
+    assert asked.args == [event.position]
