@@ -195,7 +195,8 @@ def _dispose(window: MainWindow | None, runner: TaskRunner, workspace: Workspace
 
 
 def _seed_demo_if_empty(location: str) -> None:
-    """Seed the demo history into a store that is missing or holds no events."""
+    """Seed the demo history into a store that is missing or holds no events, and run
+    its projections once, so time travel and compare answer from history at once."""
     try:
         with Workspace.open(location, read_only=True) as probe:
             if probe.events.head_position() > 0:
@@ -204,6 +205,8 @@ def _seed_demo_if_empty(location: str) -> None:
         pass  # missing, an empty file or no schema yet: the writable open creates it
     with Workspace.open(location, read_only=False) as workspace:
         workspace.writing.write_demo("orders", orders=DEMO_ORDERS, seed=DEMO_SEED)
+        for reference in workspace.projections.references():
+            workspace.projections.run(reference)
 
 
 def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> int:
