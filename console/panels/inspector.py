@@ -290,14 +290,18 @@ class InspectorPanel(QWidget):
             self._correlation_button,
             self._causation_button,
             self._stream_button,
-            self._time_travel_button,
         ):
             links.addWidget(button)
         links.addStretch(1)
         heading = QHBoxLayout()
         heading.setContentsMargins(0, 0, 0, 0)
         heading.addWidget(self._header, 1)
-        heading.addWidget(self._copy_button, 0, Qt.AlignmentFlag.AlignTop)
+        actions = QVBoxLayout()
+        actions.setContentsMargins(0, 0, 0, 0)
+        actions.addWidget(self._copy_button)
+        actions.addWidget(self._time_travel_button)
+        actions.addStretch(1)
+        heading.addLayout(actions)
 
         self._data = _JsonSection("data", self)
         self._metadata = _JsonSection("metadata", self)
