@@ -273,7 +273,6 @@ def test_double_clicking_a_stream_filters_the_log_to_it(
     assert all_shown(qtbot, window) == wanted
 
 
-
 def test_time_travel_opens_the_store_at_the_event_shown(
     qtbot: QtBot, workspace: Workspace, runner: TaskRunner
 ) -> None:
