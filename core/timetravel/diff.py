@@ -220,6 +220,12 @@ class DocumentDiff(Iterator[DiffEntry]):
         return self._unchanged
 
     @property
+    def unchanged_so_far(self) -> int:
+        """How many keys have been found the same up to the entry last yielded (a running
+        count, for progress; :attr:`unchanged` once finished)."""
+        return self._unchanged
+
+    @property
     def finished(self) -> bool:
         """Whether both inputs have been merged to their ends."""
         return self._finished
