@@ -186,6 +186,9 @@ class ComparePanel(QWidget):
         self._summary_label = QLabel("Pick two read models and press Compare.", self)
         self._summary_label.setObjectName("compareSummary")
         self._summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bold = self._summary_label.font()
+        bold.setBold(True)
+        self._summary_label.setFont(bold)
 
         self._model = DiffEntriesModel(self)
         self._filter = DiffEntriesFilter(self)
@@ -194,7 +197,7 @@ class ComparePanel(QWidget):
             self,
             "compareEntries",
             self._filter,
-            ((COLUMN_KEY, "order-000000"), (COLUMN_KIND, "removed"), (COLUMN_PATHS, "total")),
+            ((COLUMN_KEY, "order-00000"), (COLUMN_KIND, "removed"), (COLUMN_PATHS, "total")),
         )
         self._view.horizontalHeader().setStretchLastSection(True)
         self._view.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -212,7 +215,7 @@ class ComparePanel(QWidget):
             box.toggled.connect(self._on_kind_box_toggled)
             self._kind_boxes[kind] = box
         self._path_filter = QLineEdit(self)
-        self._path_filter.setPlaceholderText("changed field contains…")
+        self._path_filter.setPlaceholderText("field contains…")
         self._path_filter.setClearButtonEnabled(True)
         self._path_filter_timer = QTimer(self)
         self._path_filter_timer.setSingleShot(True)
@@ -234,6 +237,7 @@ class ComparePanel(QWidget):
         self._after = DocumentText(AFTER_TINT, self)
         self._after.setObjectName("compareAfter")
         self._document_title = QLabel("Select a document to see both sides.", self)
+        self._document_title.setFont(bold)
 
         self._build_layout()
         self.setFocusProxy(self._a.edit)
@@ -287,7 +291,7 @@ class ComparePanel(QWidget):
         split.addWidget(right)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
-        split.setSizes([440, 660])
+        split.setSizes([380, 720])
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(_MARGIN, _MARGIN, _MARGIN, _MARGIN)

@@ -53,6 +53,9 @@ class LineageView(QWidget):
 
         self._title = QLabel("Lineage: choose a document (double-click one in Compare).", self)
         self._title.setObjectName("lineageTitle")
+        bold = self._title.font()
+        bold.setBold(True)
+        self._title.setFont(bold)
         self._model = LineageModel(self)
         self._view = record_table(
             self,
