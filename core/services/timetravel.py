@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -14,6 +17,7 @@ from core.events import RecordedEvent, category_of
 from core.projections.definition import DictView, Projection
 from core.projections.history import CURRENT, open_history
 from core.projections.runner import ProjectionRunner
+from core.registry import Registry
 from core.services.handle import OpenStore, StoreHandle
 from core.services.plugins import Plugins
 from core.store import EventFilter, SqlEventStore
@@ -28,13 +32,25 @@ from core.timetravel.lineage import (
 from core.timetravel.reference import Point, ReadModelRef
 from core.timetravel.snapshots import FoldSnapshots
 from core.timetravel.streams import StreamState
-from core.upcasting import UpcastFailed
+from core.upcasting import Upcasters, UpcastFailed
 
-__all__ = ["ProjectionHandlerFailed", "ReadModelAt", "Replay", "TimeTravel", "WhatIf"]
+__all__ = [
+    "PluginFileFailed",
+    "ProjectionHandlerFailed",
+    "ReadModelAt",
+    "Replay",
+    "TimeTravel",
+    "WhatIf",
+]
 
 
 class ProjectionHandlerFailed(EventscopeError):
     """A projection's handler raised while a read model was folded for a replay."""
+
+
+class PluginFileFailed(EventscopeError):
+    """A plugin file given to a what-if is not a ``.py`` file, does not load, or brings an
+    upcaster the loaded plugins already have."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +291,70 @@ class TimeTravel:
         wanted = candidate if isinstance(candidate, ReadModelRef) else ReadModelRef.parse(candidate)
         registry = self._plugins.registry
         projection = registry.projection(wanted.name, wanted.version)
+        return self._what_if(projection, registry.upcasters, wanted, against, summary=summary)
+
+    def what_if_file(
+        self,
+        path: str | os.PathLike[str],
+        candidate: ReadModelRef | str,
+        against: ReadModelRef | str,
+        *,
+        summary: bool = False,
+    ) -> WhatIf:
+        """:meth:`what_if` for a projection defined in a plugin file not installed yet:
+        what would this file change?
+
+        The file is loaded as an extra plugin from a temporary copy (as ``what-if
+        --plugin-file`` does); the candidate comes from it, so a file may also redefine a
+        loaded version. Events are upcast by the loaded plugins' upcasters and the file's.
+
+        Args:
+            path: a plugin ``.py`` file (it imports ``core.api``, as any plugin does).
+            candidate: the version of the file's projection to replay, ``NAME[:VERSION][@POINT]``.
+            against: the live read model to compare it with.
+            summary: counts only (:func:`~core.timetravel.diff.summarize_diff`).
+
+        Raises:
+            PluginFileFailed: the file is missing, not ``.py``, fails to import, or its
+                upcasters clash with the loaded ones (the message is one line).
+            InvalidReference, UnknownProjection: as :meth:`what_if` (the file lacks it).
+            ProjectionHandlerFailed: the candidate's handler raised.
+        """
+        source = Path(path)
+        if not source.is_file() or source.suffix != ".py":
+            raise PluginFileFailed(f"{source}: not a plugin .py file")
+        wanted = candidate if isinstance(candidate, ReadModelRef) else ReadModelRef.parse(candidate)
+        with tempfile.TemporaryDirectory(prefix="eventscope-plugin-") as folder:
+            # A name starting with _ or . would be skipped as private by the folder scan.
+            shutil.copyfile(source, Path(folder) / (source.name.lstrip("_.") or "plugin.py"))
+            extra = Registry.discover([folder], environ={}, builtin=False, entry_points=False)
+            try:
+                if extra.failed:
+                    error = extra.failed[0].error or "failed to load"
+                    raise PluginFileFailed(f"{source.name}: {last_line(error)}")
+                projection = extra.projection(wanted.name, wanted.version)
+                loaded = self._plugins.registry.plugins
+                try:
+                    upcasters = Upcasters(
+                        u for info in [*loaded, *extra.plugins] for u in info.upcasters
+                    )
+                except ValueError as error:
+                    raise PluginFileFailed(f"{source.name}: {error}") from None
+                return self._what_if(projection, upcasters, wanted, against, summary=summary)
+            finally:
+                _forget_modules_under(folder)
+
+    def _what_if(
+        self,
+        projection: type[Projection],
+        upcasters: Upcasters,
+        wanted: ReadModelRef,
+        against: ReadModelRef | str,
+        *,
+        summary: bool,
+    ) -> WhatIf:
+        """Replay ``projection`` into a scratch database up to ``wanted``'s point and diff
+        the live read model ``against`` with it."""
         live = against if isinstance(against, ReadModelRef) else ReadModelRef.parse(against)
         with self._handle.use() as opened:
             position = _position_of(opened, wanted)
@@ -286,7 +366,7 @@ class TimeTravel:
                     history = open_history(scratch)
                     assert history is not None  # a new SQL store keeps read models
                     runner = ProjectionRunner(
-                        history, projection, upcasters=registry.upcasters, source=opened.store
+                        history, projection, upcasters=upcasters, source=opened.store
                     )
                     try:
                         fault = runner.run(until=position).fault
@@ -373,3 +453,12 @@ def _position_of(opened: OpenStore, reference: ReadModelRef) -> int:
 
 def _raise_upcast(failure: UpcastFailed) -> None:
     raise failure
+
+
+def _forget_modules_under(folder: str) -> None:
+    """Drop the modules imported from a temporary plugin folder from ``sys.modules``."""
+    root = os.path.realpath(folder) + os.sep
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None)
+        if where is not None and os.path.realpath(where).startswith(root):
+            del sys.modules[name]

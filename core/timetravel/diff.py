@@ -17,7 +17,7 @@ path ``a\\.b.c`` and :func:`split_path` turns any path back into its keys.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypedDict
 
@@ -220,6 +220,12 @@ class DocumentDiff(Iterator[DiffEntry]):
         return self._unchanged
 
     @property
+    def unchanged_so_far(self) -> int:
+        """How many keys have been found the same up to the entry last yielded (a running
+        count, for progress; :attr:`unchanged` once finished)."""
+        return self._unchanged
+
+    @property
     def finished(self) -> bool:
         """Whether both inputs have been merged to their ends."""
         return self._finished
@@ -230,9 +236,15 @@ class DocumentDiff(Iterator[DiffEntry]):
     def __next__(self) -> DiffEntry:
         return next(self._entries)
 
+    def close(self) -> None:
+        """Stop the merge early and close both inputs (releasing the store reads they
+        hold open); a closed diff yields nothing more. Closing a finished diff is harmless.
+        """
+        self._entries.close()
+
     def _merge(
         self, before: Iterator[tuple[str, JsonDoc]], after: Iterator[tuple[str, JsonDoc]]
-    ) -> Iterator[DiffEntry]:
+    ) -> Generator[DiffEntry, None, None]:
         old = _pull(before, None, "before")
         new = _pull(after, None, "after")
         while old is not None or new is not None:

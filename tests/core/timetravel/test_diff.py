@@ -459,3 +459,20 @@ def test_collect_diff_accepts_a_diff_consumed_by_it_alone() -> None:
     result = collect_diff(diff_documents([("a", {"x": 1})], [("a", {"x": 1})]))
 
     assert result["unchanged"] == 1
+
+
+def test_closing_a_diff_early_closes_both_inputs() -> None:
+    closed: list[str] = []
+
+    def side(name: str) -> Iterator[tuple[str, dict[str, int]]]:
+        try:
+            for n in range(10):
+                yield f"k{n}", {"n": n if name == "before" else -n}
+        finally:
+            closed.append(name)
+
+    diff = diff_documents(side("before"), side("after"))
+    next(diff), next(diff)
+    diff.close()
+    assert sorted(closed) == ["after", "before"]
+    assert list(diff) == []
