@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
 from typing import Any, cast
 
@@ -405,18 +406,18 @@ class TimeTravelPanel(QWidget):
         model = self._combo.currentText() if self._combo.currentIndex() >= 0 else None
         stream, timetravel, events = self._stream, self._timetravel, self._events
         b = None if self._b is None else self._b[0]
-        task = self._tasks.add(
-            self._runner.submit(
-                lambda: load_view(
-                    timetravel, events, point, model=model, stream_id=stream, b_position=b
-                ),
-                tag=self._generation,
-            )
-        )
+        connected = threading.Event()
+
+        def load() -> View:
+            connected.wait()  # a progress report emitted before its connection would be lost
+            return load_view(timetravel, events, point, model=model, stream_id=stream, b_position=b)
+
+        task = self._tasks.add(self._runner.submit(load, tag=self._generation))
         task.succeeded.connect(self._on_view_task_succeeded)
         task.failed.connect(self._on_view_task_failed)
         task.cancelled.connect(self._on_view_task_cancelled)
         task.progress.connect(self._on_view_task_progress)
+        connected.set()
         self._view_task = task
         self._update_buttons()
 
