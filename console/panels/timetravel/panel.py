@@ -454,7 +454,7 @@ class TimeTravelPanel(QWidget):
         self._model.append_page(page.rows, has_more=page.has_more)
         changes = effect.changes if effect is not None else ()
         self._model.set_changed((change.key, change.paths) for change in changes)
-        self._scroll_to_changed()
+        QTimer.singleShot(0, self, self._scroll_to_changed)  # once the table has laid out
         if effect is None:
             self._effect.setPlainText("")
         elif not effect.handled:
@@ -462,7 +462,10 @@ class TimeTravelPanel(QWidget):
         elif not changes:
             self._effect.setPlainText(f"{effect.event.type} changed no document of {at.model}.")
         else:
-            lines = [line for change in changes for line in describe_change(change)]
+            event = effect.event
+            count = f"{len(changes)} document{'s' if len(changes) > 1 else ''}"
+            lines = [f"#{event.position} {event.type} changed {count}:"]
+            lines += [line for change in changes for line in describe_change(change)]
             self._effect.setPlainText("\n".join(lines))
         source = "from history" if at.from_history else "folded from the log (no history here)"
         more = "+" if page.has_more else ""
