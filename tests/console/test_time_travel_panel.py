@@ -138,6 +138,25 @@ def test_dragging_the_cursor_shows_the_point_it_was_dropped_at(
     assert round(panel.cursor_line.value() * 1_000_000) == to_micros(first.recorded_at)
 
 
+def test_a_drag_loads_once_it_pauses(
+    qtbot: QtBot, workspace: Workspace, runner: TaskRunner
+) -> None:
+    panel = open_panel(qtbot, workspace, runner)
+    pick(qtbot, panel, HISTORY, 200)
+    moved: list[int] = []
+    panel.cursor_moved.connect(moved.append)
+    times = [workspace.events.event_at(p) for p in (30, 40, 50)]
+
+    with qtbot.waitSignal(panel.step_shown, timeout=TIMEOUT_MS) as shown:
+        for event in times:
+            assert event is not None
+            panel.cursor_line.setValue(to_micros(event.recorded_at) / 1_000_000 + 1e-7)
+    qtbot.waitUntil(lambda: runner.pending == 0, timeout=TIMEOUT_MS)
+
+    assert shown.args == [50]
+    assert moved == [50]
+
+
 def test_jump_takes_a_position_or_a_time_and_refuses_the_rest(
     qtbot: QtBot, workspace: Workspace, runner: TaskRunner
 ) -> None:

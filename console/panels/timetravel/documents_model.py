@@ -9,6 +9,7 @@ import orjson
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
     Signal,
@@ -55,7 +56,7 @@ class DocumentsModel(QAbstractTableModel):
 
     more_requested = Signal()  # a view wants the next page (fetchMore)
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[tuple[str, dict[str, Any]]] = []
         self._fields: list[str] = []

@@ -239,6 +239,7 @@ class TimeTravelPanel(QWidget):
         documents.setStretchFactor(1, 1)
 
         self._stream_events = QListWidget(self)
+        self._stream_events.installEventFilter(self)
         self._stream_state = QPlainTextEdit(self)
         self._stream_state.setReadOnly(True)
         stream = QSplitter(Qt.Orientation.Horizontal, self)
@@ -707,8 +708,9 @@ class TimeTravelPanel(QWidget):
         menu.popup(self._table.viewport().mapToGlobal(where))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Left/Right in the documents table step one event back/forward."""
-        if watched is self._table and event.type() == QEvent.Type.KeyPress:
+        """Left/Right in the documents table (or the stream's events) step one event."""
+        stepping = watched is self._table or watched is self._stream_events
+        if stepping and event.type() == QEvent.Type.KeyPress:
             key = cast(QKeyEvent, event).key()
             if key == Qt.Key.Key_Left:
                 self._on_back_clicked()
