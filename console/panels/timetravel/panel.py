@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from console.panels.timetravel.chart import TimeTravelChart
-from console.panels.timetravel.documents_model import DocumentsModel, compact
+from console.panels.timetravel.describe import describe_change, describe_diff, describe_event
+from console.panels.timetravel.documents_model import DocumentsModel
 from console.panels.timetravel.loads import (
     Overview,
     Page,
@@ -39,12 +40,12 @@ from console.panels.timetravel.loads import (
     load_view,
 )
 from console.workers import Task, TaskGroup, TaskRunner
-from core.events import RecordedEvent, format_time, to_micros
+from core.events import to_micros
 from core.services.events import EventQueries
 from core.services.projections import ProjectionService
 from core.services.timetravel import ReadModelAt, TimeTravel
 from core.timetravel.diff import DiffSummary
-from core.timetravel.lineage import DocumentChange, EventEffect
+from core.timetravel.lineage import EventEffect
 from core.timetravel.reference import InvalidReference, Point
 
 __all__ = ["DRAG_DELAY_MS", "TimeTravelPanel"]
@@ -53,42 +54,6 @@ DRAG_DELAY_MS = 60
 _EMPTY, _DOCUMENTS, _STREAM = 0, 1, 2
 _NO_PROJECTIONS = "No projections loaded: add a plugin (see docs/plugins.md), or pick a stream."
 _PICK = "Pick a read model or type a stream id to see it at the cursor."
-
-
-def _value_at(doc: dict[str, Any] | None, path: str) -> Any:
-    value: Any = doc
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def describe_change(change: DocumentChange) -> list[str]:
-    """A changed document as lines: ``key  path: before → after`` per changed path."""
-    if change.kind != "changed":
-        return [f"{change.key}  {change.kind}"]
-    return [
-        f"{change.key}  {path}: {compact(_value_at(change.before, path))} → "
-        f"{compact(_value_at(change.after, path))}"
-        for path in change.paths
-    ]
-
-
-def describe_event(event: RecordedEvent) -> str:
-    """``#151 · order-34@2 · OrderShipped · 2026-02-24 22:49:45.873780Z``."""
-    moment = format_time(event.recorded_at).replace("T", " ")
-    return f"#{event.position} · {event.stream_id}@{event.version} · {event.type} · {moment}"
-
-
-def describe_diff(low: int, high: int, diff: DiffSummary) -> str:
-    """A diff summary in one line."""
-    paths = ", ".join(f"{path} {count}" for path, count in diff.paths.items())
-    return (
-        f"#{low} → #{high}: {diff.added} added, {diff.removed} removed, {diff.changed} changed"
-        + (f" ({paths})" if paths else "")
-        + f", {diff.unchanged} unchanged"
-    )
 
 
 class TimeTravelPanel(QWidget):
