@@ -20,6 +20,7 @@ from PySide6.QtCore import (
     SignalInstance,
     Slot,
 )
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QApplication
 
 from console.main_window import INDEX_INTERVAL_MS, RATE_INTERVAL_MS, MainWindow
@@ -257,11 +258,83 @@ def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> i
         "timeline.png": window.timeline.grab(),
         "window.png": window.grab(),
     }
+    time_travel = _time_travel_shot(window, failures)
+    compare = _compare_shot(window, failures) if time_travel is not None else None
+    if time_travel is None or compare is None:
+        print(f"eventscope: no screenshots: {'; '.join(failures)}", file=sys.stderr)
+        return EXIT_FAILED
+    shots |= {"time-travel.png": time_travel, "compare.png": compare}
     for name, pixmap in shots.items():
         if pixmap.isNull() or not pixmap.save(str(folder / name), "PNG"):
             print(f"eventscope: could not save {folder / name}", file=sys.stderr)
             return EXIT_FAILED
     return EXIT_OK
+
+
+#: Read models the two panels' screenshots show (the orders demo's), and their size.
+_SHOWN_MODEL = "order_summary:1"
+_OTHER_MODEL = "order_summary:2"
+_PANEL_SHOT_SIZE = (1180, 660)
+
+
+def _time_travel_shot(window: MainWindow, failures: list[str]) -> QPixmap | None:
+    """The time-travel panel with ``order_summary`` mid-history and one event stepped."""
+    panel = window.time_travel
+    dock = window.time_travel_dock
+    dock.setFloating(True)  # a floating dock takes the size a screenshot wants
+    dock.resize(*_PANEL_SHOT_SIZE)
+    if panel.model_combo.findText(_SHOWN_MODEL) < 0:
+        failures.append(f"time travel: no {_SHOWN_MODEL} loaded")
+        return None
+    before = _point_before_a_change(window.workspace.events)
+
+    def start() -> None:
+        panel.model_combo.setCurrentText(_SHOWN_MODEL)
+        window.show_time_travel(before)
+
+    shown = _wait_for(
+        {"the time-travel panel": (panel.step_shown, panel.load_failed)}, failures, start
+    )
+    stepped = shown and _wait_for(
+        {"a step in time travel": (panel.step_shown, panel.load_failed)},
+        failures,
+        panel.step_forward_button.click,
+    )
+    if not stepped:
+        return None
+    QCoreApplication.processEvents()
+    return panel.grab()
+
+
+def _point_before_a_change(events: EventQueries) -> int:
+    """A position whose next event changes an order among the first documents shown
+    (so the step's highlighted row is in view), a sixth of the way into the log or later."""
+    head = events.head_position()
+    kinds = ("OrderPaid", "OrderShipped", "OrderDelivered")
+    changes = events.read(EventFilter(types=kinds, from_position=max(1, head // 6)), limit=2_000)
+    for event in changes:
+        if str(event.data.get("order_id", "99999")) <= "00150":
+            return event.position - 1
+    return head // 2
+
+
+def _compare_shot(window: MainWindow, failures: list[str]) -> QPixmap | None:
+    """The compare panel: ``order_summary:1`` against ``:2``, a changed document open."""
+    panel = window.compare
+    dock = window.compare_dock
+    dock.show()
+    dock.setFloating(True)
+    dock.resize(*_PANEL_SHOT_SIZE)
+    panel.set_references(_SHOWN_MODEL, _OTHER_MODEL)
+    if not _wait_for(
+        {"the comparison": (panel.compared, panel.compare_failed)}, failures, panel.compare
+    ):
+        return None
+    view = panel.entries_view
+    if view.model().rowCount() > 0:
+        view.setCurrentIndex(view.model().index(0, 0))
+    QCoreApplication.processEvents()
+    return panel.grab()
 
 
 def _wait_for(
