@@ -149,14 +149,19 @@ def test_run_gui_seeds_a_demo_store_and_saves_screenshots(
     code = run_gui(str(location), demo=True, writable=False, screenshot_dir=str(shots))
 
     assert code == 0, capsys.readouterr().err
-    for name in ("streams.png", "event-log.png", "inspector.png", "timeline.png", "window.png"):
+    names = ("streams.png", "event-log.png", "inspector.png", "timeline.png", "window.png")
+    for name in (*names, "time-travel.png", "compare.png"):
         image = QImage(str(shots / name))
         assert not image.isNull(), name
         low = 100 if name == "timeline.png" else 300  # the timeline is a strip along the bottom
         assert image.width() > 300 and image.height() > low, name
     assert QImage(str(shots / "window.png")).size().toTuple() == (1280, 800)
+    assert QImage(str(shots / "time-travel.png")).size().toTuple() == (1180, 660)
     head = head_of(str(location))
     assert head > 0
+    with Workspace.open(str(location)) as seeded:  # the demo's projections were run
+        states = {s.reference: s.state for s in seeded.projections.statuses()}
+    assert states and set(states.values()) == {"caught up"}, states
 
     # A second demo run finds the store seeded and leaves it alone.
     assert run_gui(str(location), demo=True, writable=False, screenshot_dir=str(shots)) == 0
