@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_STORE ?= $(CURDIR)/demo-store.db
 
-.PHONY: run test test-full lint bench bench-projections bench-timetravel bench-console clean
+.PHONY: run test test-full lint bench bench-projections bench-timetravel bench-console bench-console-timetravel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,9 +54,15 @@ bench-projections: $(VENV)/.installed-bench
 bench-timetravel: $(VENV)/.installed-bench
 	$(BIN)/python -m tests.benchmarks.timetravel --profile $(BENCH_ARGS)
 
-## Console benchmarks on a 10M-event store (built once, cached; several minutes).
+## Console benchmarks: the event log on a 10M-event store, then time travel and compare on
+## the 1M-event orders store (both built once, cached; several minutes).
 bench-console: $(VENV)/.installed-bench
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m tests.benchmarks.console $(BENCH_ARGS)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m tests.benchmarks.console_timetravel
+
+## Only the time-travel and compare figures of bench-console.
+bench-console-timetravel: $(VENV)/.installed-bench
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m tests.benchmarks.console_timetravel $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
