@@ -25,6 +25,7 @@ __all__ = [
     "PIXELS_PER_BUCKET",
     "BucketPlan",
     "TimelinePanel",
+    "UtcDateAxis",
     "format_width",
     "plan_buckets",
 ]
@@ -169,7 +170,7 @@ class TimelinePanel(QWidget):
         self._error: str | None = None
         self._tasks = TaskGroup(self)
 
-        self._axis = _UtcDateAxis(orientation="bottom", utcOffset=0)
+        self._axis = UtcDateAxis(orientation="bottom", utcOffset=0)
         self._plot = pg.PlotWidget(self, axisItems={"bottom": self._axis})
         self._plot.setObjectName("timelinePlot")
         item = self._plot.getPlotItem()
@@ -520,7 +521,7 @@ class TimelinePanel(QWidget):
         self.time_selected.emit(_time_at(self._cursor.value()))
 
 
-class _UtcDateAxis(pg.DateAxisItem):
+class UtcDateAxis(pg.DateAxisItem):
     """A date axis whose finer ticks give way to coarser ones (no "Jan" over "02")."""
 
     def tickValues(

@@ -10,7 +10,7 @@ from PySide6.QtCore import QEvent, QPointF, Signal, Slot
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from console.panels.timeline import BucketPlan, _UtcDateAxis, format_width
+from console.panels.timeline import BucketPlan, UtcDateAxis, format_width
 from core.events import from_micros
 
 __all__ = ["TimeTravelChart"]
@@ -43,7 +43,7 @@ class TimeTravelChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._placing = False
-        self._axis = _UtcDateAxis(orientation="bottom", utcOffset=0)
+        self._axis = UtcDateAxis(orientation="bottom", utcOffset=0)
         self._plot = pg.PlotWidget(self, axisItems={"bottom": self._axis})
         self._plot.setObjectName("timeTravelPlot")
         item = self._plot.getPlotItem()
