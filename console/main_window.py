@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -40,6 +39,7 @@ from console.panels.lineage import LineageView
 from console.panels.streams import StreamsPanel
 from console.panels.timeline import TimelinePanel
 from console.panels.timetravel import TimeTravelPanel
+from console.time_travel_docks import TimeTravelDocks
 from console.workers import TaskRunner
 from core.events import RecordedEvent
 from core.services.writing import AUDIT_STREAM, operator_name
@@ -278,32 +278,14 @@ class MainWindow(QMainWindow):
         # The chart counts what the log shows.
         self._event_log.filter_applied.connect(self._timeline.set_filter)
 
-        self._time_travel = TimeTravelPanel(
-            workspace.timetravel, workspace.events, workspace.projections, runner, parent=self
+        self._travel = TimeTravelDocks(
+            self,
+            workspace,
+            runner,
+            timeline_dock=self._timeline_dock,
+            event_log=self._event_log,
+            inspector=self._inspector,
         )
-        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
-        self._time_travel_dock = self._add_dock(
-            "Time travel", "timeTravelDock", self._time_travel, bottom
-        )
-        self._compare = ComparePanel(
-            workspace.timetravel, workspace.projections, runner, parent=self
-        )
-        self._compare_dock = self._add_dock("Compare", "compareDock", self._compare, bottom)
-        self._lineage = LineageView(workspace.timetravel, runner, parent=self)
-        self._lineage_dock = self._add_dock("Lineage", "lineageDock", self._lineage, bottom)
-        self.tabifyDockWidget(self._timeline_dock, self._time_travel_dock)
-        self.tabifyDockWidget(self._time_travel_dock, self._compare_dock)
-        self.tabifyDockWidget(self._compare_dock, self._lineage_dock)
-        # Shown when asked for (Open in time travel, View): until then the first panels
-        # keep the window's layout and minimum size as they were.
-        for dock in (self._time_travel_dock, self._compare_dock, self._lineage_dock):
-            dock.hide()
-        self._time_travel.cursor_moved.connect(self._on_time_travel_cursor_moved)
-        self._time_travel.lineage_requested.connect(self._on_lineage_requested)
-        self._compare.lineage_requested.connect(self._on_lineage_requested)
-        self._lineage.event_selected.connect(self._on_lineage_event_selected)
-        self._event_log.time_travel_requested.connect(self._on_time_travel_requested)
-        self._inspector.time_travel_requested.connect(self._on_time_travel_requested)
 
         self._event_log.event_selected.connect(self._on_event_log_event_selected)
         self._inspector.correlation_requested.connect(self._on_inspector_correlation_requested)
@@ -348,32 +330,32 @@ class MainWindow(QMainWindow):
     @property
     def time_travel(self) -> TimeTravelPanel:
         """The time-travel panel (a read model or a stream at a cursor)."""
-        return self._time_travel
+        return self._travel.time_travel
 
     @property
     def time_travel_dock(self) -> QDockWidget:
         """The dock holding the time-travel panel."""
-        return self._time_travel_dock
+        return self._travel.time_travel_dock
 
     @property
     def compare(self) -> ComparePanel:
         """The compare panel (two read models, their diff)."""
-        return self._compare
+        return self._travel.compare
 
     @property
     def compare_dock(self) -> QDockWidget:
         """The dock holding the compare panel."""
-        return self._compare_dock
+        return self._travel.compare_dock
 
     @property
     def lineage(self) -> LineageView:
         """The lineage view (every event that changed one document)."""
-        return self._lineage
+        return self._travel.lineage
 
     @property
     def lineage_dock(self) -> QDockWidget:
         """The dock holding the lineage view."""
-        return self._lineage_dock
+        return self._travel.lineage_dock
 
     @property
     def streams_dock(self) -> QDockWidget:
@@ -548,9 +530,8 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self._streams_dock.toggleViewAction())
         view_menu.addAction(self._inspector_dock.toggleViewAction())
         view_menu.addAction(self._timeline_dock.toggleViewAction())
-        view_menu.addAction(self._time_travel_dock.toggleViewAction())
-        view_menu.addAction(self._compare_dock.toggleViewAction())
-        view_menu.addAction(self._lineage_dock.toggleViewAction())
+        for action in self._travel.toggle_actions():
+            view_menu.addAction(action)
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("&Theme")
         group = QActionGroup(self)
@@ -717,7 +698,7 @@ class MainWindow(QMainWindow):
         self._streams_panel.reload()
         self._event_log.reload()
         self._timeline.reload()
-        self._time_travel.reload()
+        self._travel.reload()
         self._load_head_position()
 
     @Slot()
@@ -733,58 +714,11 @@ class MainWindow(QMainWindow):
         recorded = cast(RecordedEvent, event)
         self._inspector.show_event(recorded)
         self._timeline.set_cursor(recorded.recorded_at)
-        if self._time_travel.isVisible() and self._time_travel.cursor_position != recorded.position:
-            self._time_travel.show_position(recorded.position)  # the cursor follows the log
-
-    # -- time travel, compare, lineage ------------------------------------------------------
-
-    def _add_dock(
-        self, title: str, name: str, panel: QWidget, area: Qt.DockWidgetArea
-    ) -> QDockWidget:
-        """A dock for a large panel, scrolled when the dock is smaller than the panel's
-        minimum (so these panels never set the window's minimum size)."""
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        scroller = QScrollArea(dock)
-        scroller.setObjectName(f"{name}Scroller")
-        scroller.setWidgetResizable(True)
-        scroller.setFrameShape(QFrame.Shape.NoFrame)
-        scroller.setWidget(panel)
-        dock.setWidget(scroller)
-        self.addDockWidget(area, dock)
-        return dock
+        self._travel.follow(recorded)
 
     def show_time_travel(self, position: int) -> None:
-        """Bring the time-travel panel forward (tall enough to read) at a position."""
-        self._time_travel_dock.show()
-        self._time_travel_dock.raise_()
-        if self._time_travel_dock.height() < self.height() // 3:
-            self.resizeDocks(
-                [self._time_travel_dock], [self.height() * 9 // 20], Qt.Orientation.Vertical
-            )
-        self._time_travel.show_position(position)
-
-    @Slot(int)
-    def _on_time_travel_requested(self, position: int) -> None:
-        self.show_time_travel(position)
-
-    @Slot(int)
-    def _on_time_travel_cursor_moved(self, position: int) -> None:
-        if not self._time_travel.isVisible():
-            return  # a panel behind another tab does not move the log
-        shown = self._event_log.current_event()
-        if shown is None or shown.position != position:
-            self._event_log.jump_to_position(position)  # the log shows the cursor's event
-
-    @Slot(str, str)
-    def _on_lineage_requested(self, reference: str, key: str) -> None:
-        self._lineage_dock.show()
-        self._lineage_dock.raise_()
-        self._lineage.show_document(reference, key)
-
-    @Slot(int)
-    def _on_lineage_event_selected(self, position: int) -> None:
-        self._event_log.jump_to_position(position)  # and the inspector follows the log
+        """Bring the time-travel panel forward at a position."""
+        self._travel.show_time_travel(position)
 
     @Slot(object)
     def _on_timeline_time_selected(self, moment: object) -> None:
