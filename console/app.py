@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QApplication
 
+from console.display import display_problem
 from console.main_window import INDEX_INTERVAL_MS, RATE_INTERVAL_MS, MainWindow
 from console.workers import TaskRunner
 from core.errors import EventscopeError, NotAnEventStore, StoreNotFound, StoreUnusable
@@ -55,13 +57,21 @@ def run_gui(
         demo: seed the store with the demo history first if it is missing or empty.
         writable: open the store writable (it opens read-only otherwise).
         screenshot_dir: save ``streams.png``, ``event-log.png``, ``inspector.png``,
-            ``timeline.png`` and ``window.png`` there once the data is shown, and return
-            instead of running the event loop.
+            ``timeline.png``, ``time-travel.png``, ``compare.png`` and ``window.png``
+            there once the data is shown, and return instead of running the event loop
+            (with no display to open a window on, Qt draws offscreen).
         plugin_dirs: folders of plugin files (``--plugins``).
 
     Returns:
-        0 on success, 1 when screenshots fail, 5 when the store is unusable.
+        0 on success, 1 when screenshots fail or no window can be opened here (said in
+        one line), 5 when the store is unusable.
     """
+    problem = display_problem()
+    if problem is not None and screenshot_dir is None:
+        print(f"eventscope: {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    if problem is not None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # screenshots need no display
     try:
         if demo:
             _seed_demo_if_empty(location)
