@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QApplication
 
 from console.display import display_problem
 from console.main_window import INDEX_INTERVAL_MS, RATE_INTERVAL_MS, MainWindow
+from console.resources import application_icon
 from console.workers import TaskRunner
 from core.errors import EventscopeError, NotAnEventStore, StoreNotFound, StoreUnusable
 from core.services.events import EventQueries
@@ -90,6 +91,9 @@ def run_gui(
     app = QApplication.instance() or QApplication(sys.argv[:1])
     QCoreApplication.setOrganizationName("Eventscope")
     QCoreApplication.setApplicationName("Eventscope")
+    if isinstance(app, QApplication):
+        app.setWindowIcon(application_icon())
+        app.setDesktopFileName("eventscope")  # Wayland matches the window to its entry
     if screenshot_dir is not None:
         runner = TaskRunner()
         window: MainWindow | None = None
