@@ -202,6 +202,7 @@ def _dispose(window: MainWindow | None, runner: TaskRunner, workspace: Workspace
     if window is not None:
         if window.isVisible():
             window.close()
+        window.in_app_projections.shut_down()  # also when it was never shown
         window.deleteLater()
     runner.shutdown()
     runner.deleteLater()

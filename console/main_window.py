@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.in_app_projections import InAppProjections
 from console.open_store_dialog import OpenStoreDialog
 from console.panels.compare import ComparePanel
 from console.panels.event_log import EventLogPanel
@@ -296,6 +297,7 @@ class MainWindow(QMainWindow):
         self._index_timer.setInterval(index_interval_ms)
         self._index_timer.timeout.connect(self._on_index_timer_timeout)
 
+        self._in_app = InAppProjections(workspace, runner, settings=settings, parent=self)
         self._build_menus()
         self._build_status_bar(location)
         self._show_mode()
@@ -310,6 +312,8 @@ class MainWindow(QMainWindow):
         if settings is not None:
             _remember_store(settings, location)
         self._load_head_position()
+        if not workspace.read_only:
+            self._in_app.start_later()
 
         self._rate_timer = QTimer(self)
         self._rate_timer.setInterval(rate_interval_ms)
@@ -525,6 +529,7 @@ class MainWindow(QMainWindow):
         )
         self._writable_action.triggered.connect(self._on_writable_action_triggered)
         store_menu.addAction(self._writable_action)
+        store_menu.addAction(self._in_app.action)
 
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self._streams_dock.toggleViewAction())
@@ -568,6 +573,7 @@ class MainWindow(QMainWindow):
         self._index_label.setToolTip(_INDEX_LAG_TIP)
         self._index_label.hide()
         bar.addPermanentWidget(self._index_label)
+        bar.addPermanentWidget(self._in_app.label)
         self._mode_label = _ModeBadge(self)
         self._mode_label.setObjectName("modeIndicator")
         self._mode_label.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -632,11 +638,17 @@ class MainWindow(QMainWindow):
         settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Save the layout, stop sampling and indexing, then close."""
+        """Save the layout, stop sampling, indexing and running projections, then close."""
         self._save_layout()
         self._rate_timer.stop()
         self._index_timer.stop()
+        self._in_app.shut_down()
         super().closeEvent(event)
+
+    @property
+    def in_app_projections(self) -> InAppProjections:
+        """The projections this console runs while its store is writable."""
+        return self._in_app
 
     def _saved_theme(self) -> str:
         if self._settings is None:
@@ -856,10 +868,14 @@ class MainWindow(QMainWindow):
         if writable and not confirm_writable(self, location):
             self._show_mode()
             return
-        writing = self._workspace.writing
+        writing, in_app = self._workspace.writing, self._in_app
 
         def switch() -> None:
+            if not writable:
+                in_app.stop()  # its runs end between batches, its leases go back
             writing.set_writable(writable)  # drains the running queries, audits the switch
+            if writable:
+                in_app.start()
 
         # What the panels were loading is cancelled (the switch would interrupt it
         # anyway) and loaded again once the switch is over.
