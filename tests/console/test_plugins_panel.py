@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
 from pytestqt.qtbot import QtBot
 
 from console.panels.plugins import PluginsPanel
@@ -117,13 +118,13 @@ def test_selecting_a_plugin_lists_its_contributions_or_its_traceback(
     click_row(qtbot, panel, row_named(panel, "good"))
     details = panel.details.toPlainText()
     assert "tally:1" in details
-    assert "Count" in details and "Count one more." in details
+    assert "Count:  Count one more." in details
     assert "Traceback" not in details
 
     click_row(qtbot, panel, row_named(panel, "broken"))
     details = panel.details.toPlainText()
     assert "Traceback (most recent call last)" in details
-    assert "RuntimeError: the broken plugin cannot start" in details
+    assert "reason: RuntimeError: the broken plugin cannot start" in details
     assert panel.details.isReadOnly()
 
 
@@ -189,3 +190,20 @@ def test_no_plugin_at_all_says_how_to_add_one(
     assert panel.empty_label.isVisible()
     assert panel.empty_label.text() == EMPTY_TEXT
     assert not panel.view.isVisible()
+
+
+def test_failed_plugins_are_recoloured_when_the_theme_turns_dark(
+    qtbot: QtBot, folder: Path, runner: TaskRunner
+) -> None:
+    panel = open_panel(qtbot, Plugins(discover(folder)), runner)
+    broken = panel.model.index(row_named(panel, "broken"), COLUMN_STATUS)
+    light = panel.model.data(broken, Qt.ItemDataRole.ForegroundRole)
+
+    dark = QPalette(panel.palette())
+    dark.setColor(QPalette.ColorRole.Window, QColor("#202020"))
+    with qtbot.waitSignal(panel.model.dataChanged, timeout=SIGNAL_TIMEOUT_MS):
+        panel.setPalette(dark)
+
+    on_dark = panel.model.data(broken, Qt.ItemDataRole.ForegroundRole)
+    assert isinstance(on_dark, QColor) and isinstance(light, QColor)
+    assert on_dark.lightness() > light.lightness()  # a lighter red, to read on dark grey

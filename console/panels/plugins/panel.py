@@ -52,11 +52,12 @@ def describe_plugin(info: PluginInfo) -> str:
     origin = ORIGIN_WORDS.get(info.origin, info.origin)
     lines = [f"{info.name}: {info.status} ({origin})", info.location, ""]
     if info.status == "failed":
-        lines += ["error:", info.error or "(no reason recorded)"]
+        error = info.error or "(no reason recorded)"
+        lines += [f"reason: {last_line(error)}", "", error]
         return "\n".join(lines)
     sections = (
         ("projections", [p.reference() for p in info.projections]),
-        ("commands", [_command_line(c.name, c.description) for c in info.commands]),
+        ("commands", _command_lines(info)),
         ("evolvers", [e.category for e in info.evolvers]),
         ("upcasters", [u.describe() for u in info.upcasters]),
         ("demos", [d.name for d in info.demos]),
@@ -70,9 +71,15 @@ def describe_plugin(info: PluginInfo) -> str:
     return "\n".join(lines)
 
 
-def _command_line(name: str, description: str) -> str:
-    summary = description.strip().splitlines()[0] if description.strip() else ""
-    return f"{name}  — {summary}" if summary else name
+def _command_lines(info: PluginInfo) -> list[str]:
+    """Each command's name, then the first line of its docstring, in aligned columns."""
+    width = max((len(c.name) for c in info.commands), default=0)
+    lines = []
+    for definition in info.commands:
+        summary = definition.description.strip().splitlines()[:1]
+        label = f"{definition.name}:"
+        lines.append(f"{label:<{width + 1}}  {summary[0]}" if summary else definition.name)
+    return lines
 
 
 class PluginsPanel(QWidget):
@@ -120,7 +127,7 @@ class PluginsPanel(QWidget):
                 (COLUMN_NAME, "order_management"),
                 (COLUMN_ORIGIN, "entry point"),
                 (COLUMN_STATUS, "loaded"),
-                (COLUMN_CONTRIBUTES, "2 projections, 3 commands, 1 evolver"),
+                (COLUMN_CONTRIBUTES, "4 projections, 8 commands, 2 evolvers, 1 upcaster, 1 demo"),
                 (COLUMN_LOCATION, "/home/someone/plugins/orders.py"),
             ),
         )
@@ -135,18 +142,18 @@ class PluginsPanel(QWidget):
         self._details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self._details.setPlaceholderText("Select a plugin to see what it contributes.")
 
-        splitter = QSplitter(Qt.Orientation.Vertical, self)
-        splitter.addWidget(self._view)
-        splitter.addWidget(self._details)
-        splitter.setChildrenCollapsible(False)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
+        self._splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self._splitter.addWidget(self._view)
+        self._splitter.addWidget(self._details)
+        self._splitter.setChildrenCollapsible(False)
+        self._splitter.setStretchFactor(0, 2)
+        self._splitter.setStretchFactor(1, 3)
         self._empty = QLabel(EMPTY_TEXT, self)
         self._empty.setObjectName("pluginsEmpty")
         self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._empty.setWordWrap(True)
         self._stack = QStackedWidget(self)
-        self._stack.addWidget(splitter)
+        self._stack.addWidget(self._splitter)
         self._stack.addWidget(self._empty)
 
         top = QHBoxLayout()
@@ -220,7 +227,7 @@ class PluginsPanel(QWidget):
         self._summary.setText(
             f"{len(catalog)} plugin(s): {len(catalog) - failed} loaded, {failed} failed"
         )
-        self._stack.setCurrentWidget(self._empty if not catalog else self._stack.widget(0))
+        self._stack.setCurrentWidget(self._splitter if catalog else self._empty)
         row = None if kept is None else self._model.row_of(kept.name, kept.origin, kept.location)
         if row is not None:
             self._view.setCurrentIndex(self._model.index(row, COLUMN_NAME))
