@@ -179,6 +179,19 @@ def test_plugins_given_whole_cannot_reload_and_the_error_shows_next_to_the_butto
     assert panel.reload_button.isEnabled()
 
 
+def test_a_plugin_refused_for_a_clash_shows_its_one_line_reason_once(
+    qtbot: QtBot, folder: Path, runner: TaskRunner
+) -> None:
+    (folder / "twin.py").write_text(GOOD.format(version=1))  # tally:1 again
+    panel = open_panel(qtbot, Plugins(discover(folder)), runner)
+
+    click_row(qtbot, panel, row_named(panel, "twin"))
+
+    details = panel.details.toPlainText()
+    assert details.count("duplicate projection tally:1") == 1
+    assert "reason: duplicate projection tally:1 (already contributed by good (path))" in details
+
+
 def test_no_plugin_at_all_says_how_to_add_one(
     qtbot: QtBot, tmp_path: Path, runner: TaskRunner
 ) -> None:

@@ -52,8 +52,10 @@ def describe_plugin(info: PluginInfo) -> str:
     origin = ORIGIN_WORDS.get(info.origin, info.origin)
     lines = [f"{info.name}: {info.status} ({origin})", info.location, ""]
     if info.status == "failed":
-        error = info.error or "(no reason recorded)"
-        lines += [f"reason: {last_line(error)}", "", error]
+        error = (info.error or "(no reason recorded)").strip()
+        lines.append(f"reason: {last_line(error)}")
+        if "\n" in error:  # a traceback: the reason first, then where it came from
+            lines += ["", error]
         return "\n".join(lines)
     sections = (
         ("projections", [p.reference() for p in info.projections]),
