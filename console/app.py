@@ -278,7 +278,11 @@ def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> i
     if time_travel is None or compare is None:
         print(f"eventscope: no screenshots: {'; '.join(failures)}", file=sys.stderr)
         return EXIT_FAILED
-    shots |= {"time-travel.png": time_travel, "compare.png": compare}
+    shots |= {
+        "time-travel.png": time_travel,
+        "compare.png": compare,
+        "plugins.png": _plugins_shot(window),
+    }
     for name, pixmap in shots.items():
         if pixmap.isNull() or not pixmap.save(str(folder / name), "PNG"):
             print(f"eventscope: could not save {folder / name}", file=sys.stderr)
@@ -319,6 +323,19 @@ def _time_travel_shot(window: MainWindow, failures: list[str]) -> QPixmap | None
         return None
     QCoreApplication.processEvents()
     return panel.grab()
+
+
+def _plugins_shot(window: MainWindow) -> QPixmap:
+    """The plugins panel, the shipped orders plugin selected."""
+    dock = window.plugins_dock
+    dock.show()
+    dock.setFloating(True)
+    dock.resize(1000, 560)
+    view = window.plugins_panel.view
+    if view.model().rowCount() > 0:
+        view.setCurrentIndex(view.model().index(0, 0))
+    QCoreApplication.processEvents()
+    return window.plugins_panel.grab()
 
 
 def _point_before_a_change(events: EventQueries) -> int:

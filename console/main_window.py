@@ -37,6 +37,7 @@ from console.panels.compare import ComparePanel
 from console.panels.event_log import EventLogPanel
 from console.panels.inspector import InspectorPanel
 from console.panels.lineage import LineageView
+from console.panels.plugins import PluginsPanel
 from console.panels.streams import StreamsPanel
 from console.panels.timeline import TimelinePanel
 from console.panels.timetravel import TimeTravelPanel
@@ -297,6 +298,13 @@ class MainWindow(QMainWindow):
         self._index_timer.setInterval(index_interval_ms)
         self._index_timer.timeout.connect(self._on_index_timer_timeout)
 
+        self._plugins_panel = PluginsPanel(workspace.plugins, runner, parent=self)
+        self._plugins_dock = QDockWidget("Plugins", self)
+        self._plugins_dock.setObjectName("pluginsDock")
+        self._plugins_dock.setWidget(self._plugins_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self._plugins_dock)
+        self.tabifyDockWidget(self._travel.lineage_dock, self._plugins_dock)
+        self._plugins_dock.hide()  # View → Plugins
         self._in_app = InAppProjections(workspace, runner, settings=settings, parent=self)
         self._build_menus()
         self._build_status_bar(location)
@@ -537,6 +545,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self._timeline_dock.toggleViewAction())
         for action in self._travel.toggle_actions():
             view_menu.addAction(action)
+        view_menu.addAction(self._plugins_dock.toggleViewAction())
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("&Theme")
         group = QActionGroup(self)
@@ -644,6 +653,16 @@ class MainWindow(QMainWindow):
         self._index_timer.stop()
         self._in_app.shut_down()
         super().closeEvent(event)
+
+    @property
+    def plugins_panel(self) -> PluginsPanel:
+        """The plugins: what each contributes, failures, reload from disk."""
+        return self._plugins_panel
+
+    @property
+    def plugins_dock(self) -> QDockWidget:
+        """The dock holding the plugins panel."""
+        return self._plugins_dock
 
     @property
     def in_app_projections(self) -> InAppProjections:
