@@ -5,18 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QWidget
 
+from console.colours import error_colour
 from core.timetravel.reference import InvalidReference, Point, ReadModelRef
 
-__all__ = ["ReferencePicker", "error_colour"]
-
-
-def error_colour(palette: QPalette) -> QColor:
-    """A red that reads on the palette's window colour, light or dark."""
-    dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
-    return QColor("#ff7b72") if dark else QColor("#c62828")
+__all__ = ["ReferencePicker"]
 
 
 class ReferencePicker(QWidget):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import cast
 
 from PySide6.QtCore import QEvent, QModelIndex, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QFontDatabase, QPalette
+from PySide6.QtGui import QFontDatabase, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.colours import error_colour
 from console.panels.plugins.model import (
     COLUMN_CONTRIBUTES,
     COLUMN_LOCATION,
@@ -34,16 +35,10 @@ from core.errors import last_line
 from core.registry import PluginInfo
 from core.services.plugins import Plugins
 
-__all__ = ["EMPTY_TEXT", "PluginsPanel", "describe_plugin", "warning_colour"]
+__all__ = ["EMPTY_TEXT", "PluginsPanel", "describe_plugin"]
 
 EMPTY_TEXT = "no plugins loaded: add a plugin folder with --plugins, see docs/plugins.md"
 _MARGIN = 4
-
-
-def warning_colour(palette: QPalette) -> QColor:
-    """A red that reads on the palette's window colour, light or dark."""
-    dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
-    return QColor("#ff7b72") if dark else QColor("#c62828")
 
 
 def describe_plugin(info: PluginInfo) -> str:
@@ -214,7 +209,7 @@ class PluginsPanel(QWidget):
         super().changeEvent(event)
 
     def _apply_palette(self) -> None:
-        colour = warning_colour(self.palette())
+        colour = error_colour(self.palette())
         self._model.set_warning_colour(colour)
         palette = self._error.palette()
         palette.setColor(QPalette.ColorRole.WindowText, colour)
