@@ -6,6 +6,7 @@ import configparser
 from typing import Any
 
 from PySide6.QtCore import QSize
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from console.app import run_gui
@@ -31,6 +32,7 @@ def test_the_desktop_entry_starts_the_console(qapp: Any) -> None:
 
 
 def test_the_console_shows_its_icon(qapp: Any, tmp_path: Any) -> None:
+    qapp.setWindowIcon(QIcon())  # whatever an earlier test set
     assert run_gui(str(tmp_path / "demo.db"), demo=True, writable=False,
                    screenshot_dir=str(tmp_path / "shots")) == 0  # fmt: skip
     app = QApplication.instance()
