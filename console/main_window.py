@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import cast
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -15,7 +15,6 @@ from PySide6.QtGui import (
     QColor,
     QKeySequence,
     QMouseEvent,
-    QPalette,
 )
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSizePolicy,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -41,6 +41,7 @@ from console.panels.plugins import PluginsPanel
 from console.panels.streams import StreamsPanel
 from console.panels.timeline import TimelinePanel
 from console.panels.timetravel import TimeTravelPanel
+from console.resources import THEMES, Theme, ThemeError, load_theme
 from console.time_travel_docks import TimeTravelDocks
 from console.workers import TaskRunner
 from core.events import RecordedEvent
@@ -57,7 +58,6 @@ __all__ = [
     "THEMES",
     "MainWindow",
     "confirm_writable",
-    "dark_palette",
     "operator_name",
     "recent_stores",
 ]
@@ -74,7 +74,6 @@ MAX_RECENT_STORES = 8
 RATE_INTERVAL_MS = 2_000
 INDEX_INTERVAL_MS = 2_000
 INDEX_BATCH_LIMIT = 50_000  # events indexed per tick: a tick never holds a worker for long
-THEMES = ("light", "dark")
 _RECENT_KEY = "main_window/recent_stores"
 _THEME_KEY = "main_window/theme"
 
@@ -123,44 +122,6 @@ def show_failure(parent: QWidget, title: str, message: str) -> None:
     box.setParent(parent, box.windowFlags())
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
-
-
-def dark_palette() -> QPalette:
-    """A dark palette with readable text, links and selections."""
-    palette = QPalette()
-    window, base, text = QColor("#2b2b2b"), QColor("#1e1e1e"), QColor("#e6e6e6")
-    roles = {
-        QPalette.ColorRole.Window: window,
-        QPalette.ColorRole.WindowText: text,
-        QPalette.ColorRole.Base: base,
-        QPalette.ColorRole.AlternateBase: QColor("#262626"),
-        QPalette.ColorRole.ToolTipBase: QColor("#3a3a3a"),
-        QPalette.ColorRole.ToolTipText: text,
-        QPalette.ColorRole.PlaceholderText: QColor("#9a9a9a"),
-        QPalette.ColorRole.Text: text,
-        QPalette.ColorRole.Button: QColor("#353535"),
-        QPalette.ColorRole.ButtonText: text,
-        QPalette.ColorRole.BrightText: QColor("#ff6b6b"),
-        QPalette.ColorRole.Light: QColor("#505050"),
-        QPalette.ColorRole.Midlight: QColor("#404040"),
-        QPalette.ColorRole.Mid: QColor("#303030"),
-        QPalette.ColorRole.Dark: QColor("#181818"),
-        QPalette.ColorRole.Shadow: QColor("#000000"),
-        QPalette.ColorRole.Highlight: QColor("#3d7bd9"),
-        QPalette.ColorRole.HighlightedText: QColor("#ffffff"),
-        QPalette.ColorRole.Link: QColor("#6fa8ff"),
-        QPalette.ColorRole.LinkVisited: QColor("#b48cff"),
-    }
-    for role, color in roles.items():
-        palette.setColor(role, color)
-    disabled = QColor("#7a7a7a")
-    for role in (
-        QPalette.ColorRole.Text,
-        QPalette.ColorRole.WindowText,
-        QPalette.ColorRole.ButtonText,
-    ):
-        palette.setColor(QPalette.ColorGroup.Disabled, role, disabled)
-    return palette
 
 
 def recent_stores(settings: QSettings) -> list[str]:
@@ -244,6 +205,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Eventscope — {location}")
         self.resize(*DEFAULT_SIZE)
         # Before the panels, so they start in the theme's colours.
+        self._icons: list[tuple[QAction | QDockWidget, str]] = []
         self._theme = self._saved_theme()
         self._apply_theme(self._theme)
 
@@ -307,6 +269,8 @@ class MainWindow(QMainWindow):
         self._plugins_dock.hide()  # View → Plugins
         self._in_app = InAppProjections(workspace, runner, settings=settings, parent=self)
         self._build_menus()
+        self._build_tool_bar()
+        self._build_icons()
         self._build_status_bar(location)
         self._show_mode()
 
@@ -425,6 +389,11 @@ class MainWindow(QMainWindow):
         return self._writable_action
 
     @property
+    def tool_bar(self) -> QToolBar:
+        """The tool bar: open, reload, find, writable, and the hidden panels."""
+        return self._tool_bar
+
+    @property
     def find_action(self) -> QAction:
         """Edit → Find (Ctrl+F): the event log's payload search."""
         return self._find_action
@@ -501,6 +470,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._open_action = QAction("&Open store…", self)
+        self._open_action.setIconText("Open")
         self._open_action.setShortcut(QKeySequence.StandardKey.Open)
         self._open_action.setStatusTip("Open another store (a SQLite file or a database URL)")
         self._open_action.triggered.connect(self._on_open_action_triggered)
@@ -560,6 +530,50 @@ class MainWindow(QMainWindow):
             group.addAction(action)
             theme_menu.addAction(action)
             self._theme_actions[name] = action
+
+    def _build_tool_bar(self) -> None:
+        """The actions used most, with their icons: the store, find, the mode, and the
+        panels that start hidden."""
+        bar = self.addToolBar("Tool bar")
+        bar.setObjectName("mainToolBar")
+        bar.setMovable(False)
+        bar.setIconSize(QSize(18, 18))
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar.addAction(self._open_action)
+        bar.addAction(self._reload_action)
+        bar.addAction(self._find_action)
+        bar.addSeparator()
+        bar.addAction(self._writable_action)
+        bar.addSeparator()
+        for dock in self._tool_bar_docks():
+            bar.addAction(dock.toggleViewAction())
+        self._tool_bar = bar
+
+    def _tool_bar_docks(self) -> list[QDockWidget]:
+        return [self._travel.time_travel_dock, self._travel.compare_dock, self._plugins_dock]
+
+    def _build_icons(self) -> None:
+        docks = {
+            self._streams_dock: "streams",
+            self._inspector_dock: "inspector",
+            self._timeline_dock: "timeline",
+            self._travel.time_travel_dock: "time-travel",
+            self._travel.compare_dock: "compare",
+            self._travel.lineage_dock: "lineage",
+            self._plugins_dock: "plugins",
+        }
+        actions = {
+            self._open_action: "open",
+            self._recent_menu.menuAction(): "recent",
+            self._reload_action: "reload",
+            self._quit_action: "quit",
+            self._find_action: "find",
+            self._writable_action: "writable",
+            self._in_app.action: "run-projections",
+            **{action: f"theme-{name}" for name, action in self._theme_actions.items()},
+        }
+        for target, purpose in (*docks.items(), *actions.items()):
+            self.set_icon(target, purpose)
 
     def _build_status_bar(self, location: str) -> None:
         bar = self.statusBar()
@@ -677,7 +691,33 @@ class MainWindow(QMainWindow):
 
     def _apply_theme(self, theme: str) -> None:
         # On the window, not the application: its dialogs and panels inherit it.
-        self.setPalette(dark_palette() if theme == "dark" else self.style().standardPalette())
+        try:
+            loaded = load_theme(theme)
+        except ThemeError:  # resources missing (a bare wheel): Qt's own colours
+            loaded = Theme(theme, self.style().standardPalette(), QColor("#3c3c3c"))
+        self._theme_colours = loaded
+        self.setPalette(loaded.palette)
+        self._apply_icons()
+
+    def _apply_icons(self) -> None:
+        """Draw the actions' and docks' icons (resources/icons/tabler) in the theme's
+        colour; called again when the theme changes."""
+        for target, purpose in self._icons:
+            self._draw_icon(target, purpose)
+
+    def set_icon(self, target: QAction | QDockWidget, purpose: str) -> None:
+        """Give an action or a dock the icon for ``purpose`` (a key of
+        ``console.resources.ICONS``), redrawn when the theme changes."""
+        self._icons.append((target, purpose))
+        self._draw_icon(target, purpose)
+
+    def _draw_icon(self, target: QAction | QDockWidget, purpose: str) -> None:
+        drawn = self._theme_colours.icon(purpose)
+        if isinstance(target, QDockWidget):
+            target.setWindowIcon(drawn)  # shown on its tab when docks are tabbed
+            target.toggleViewAction().setIcon(drawn)
+        else:
+            target.setIcon(drawn)
 
     def set_theme(self, theme: str) -> None:
         """Switch to ``light`` or ``dark`` and remember it.

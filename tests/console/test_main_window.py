@@ -266,5 +266,6 @@ def test_run_gui_writable_audits_the_start_and_the_screenshot_shows_the_banner(
         audits = list(probe.events.read(EventFilter(stream_prefix="$audit")))
     assert [event.type for event in audits] == ["WritableModeEntered"]
     assert audits[0].data["store"] == location
-    banner = QImage(str(shots / "window.png")).pixelColor(700, 24)  # above the event log
-    assert banner.red() > 150 and banner.green() < 80, banner.name()
+    shot = QImage(str(shots / "window.png"))
+    above_the_log = [shot.pixelColor(700, y) for y in range(0, 120)]  # under the tool bar
+    assert any(c.red() > 150 and c.green() < 80 for c in above_the_log), "no writable banner"

@@ -385,7 +385,7 @@ def test_opening_a_store_from_the_dialog_switches_the_window_and_remembers_it(
     second = make_store(tmp_path / "second.db", events=7)
     session = start(first)
     old_window = session.window
-    old_window.resize(700, 450)
+    old_window.resize(700, 520)
     old_window.activateWindow()
     qtbot.waitUntil(old_window.isActiveWindow, timeout=SIGNAL_TIMEOUT_MS)
 
@@ -403,7 +403,7 @@ def test_opening_a_store_from_the_dialog_switches_the_window_and_remembers_it(
     assert window.isVisible()
     assert not shiboken6.isValid(old_window)  # closed and deleted
     assert window.windowTitle() == f"Eventscope — {second}"
-    assert (window.width(), window.height()) == (700, 450)
+    assert (window.width(), window.height()) == (700, 520)
     qtbot.waitUntil(lambda: window.head_label.text() == "head 7", timeout=SIGNAL_TIMEOUT_MS)
     assert recent_stores(settings)[:2] == [second, first]
 
