@@ -267,6 +267,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self._plugins_dock)
         self.tabifyDockWidget(self._travel.lineage_dock, self._plugins_dock)
         self._plugins_dock.hide()  # View → Plugins
+        self._plugins_panel.plugins_reloaded.connect(self._on_plugins_panel_plugins_reloaded)
         self._in_app = InAppProjections(workspace, runner, settings=settings, parent=self)
         self._build_menus()
         self._build_tool_bar()
@@ -677,6 +678,12 @@ class MainWindow(QMainWindow):
     def plugins_dock(self) -> QDockWidget:
         """The dock holding the plugins panel."""
         return self._plugins_dock
+
+    @Slot(object)
+    def _on_plugins_panel_plugins_reloaded(self, _catalog: object) -> None:
+        # The panels that list projection versions offer the ones loaded now.
+        self._travel.time_travel.reload_references()
+        self._travel.compare.reload_references()
 
     @property
     def in_app_projections(self) -> InAppProjections:

@@ -157,6 +157,7 @@ class ComparePanel(QWidget):
         self._feed = DiffFeed(self)
         self._feed.chunk_produced.connect(self._on_feed_chunk_produced)
 
+        self._projections = projections
         references = projections.references()
         self._a = ReferencePicker("A", references, self)
         self._b = ReferencePicker("B", references, self)
@@ -407,6 +408,17 @@ class ComparePanel(QWidget):
     # -- public slots -------------------------------------------------------------------------
 
     @Slot(str, str)
+    def reload_references(self) -> None:
+        """Offer the projection versions loaded now (after the plugins were reloaded);
+        references already written stay, empty ones get the default pair."""
+        references = self._projections.references()
+        self._a.set_references(references)
+        self._b.set_references(references)
+        first, second = _default_pair(references)
+        if first and not self._a.text() and not self._b.text():
+            self._a.set_text(first)
+            self._b.set_text(second)
+
     def set_references(self, a: str, b: str) -> None:
         """Write both references (nothing runs until Compare)."""
         self._a.set_text(a)

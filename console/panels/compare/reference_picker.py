@@ -95,6 +95,19 @@ class ReferencePicker(QWidget):
         self._edit.setText(text)
         self._follow(text)
 
+    def set_references(self, references: Sequence[str]) -> None:
+        """Offer another list of projection versions (the plugins were reloaded); the
+        reference as written stays, and the picker follows it if it is still offered."""
+        self._references = list(references)
+        self._projection.blockSignals(True)
+        self._projection.clear()
+        self._projection.addItems(self._references)
+        self._projection.blockSignals(False)
+        if self.text():
+            self._follow(self.text())
+        elif self._references:
+            self._compose()
+
     def set_point(self, point: str) -> None:
         """Keep the projection, change the point."""
         self._point.setText(point)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.colours import error_colour
 from console.panels.timetravel.chart import TimeTravelChart
 from console.panels.timetravel.describe import describe_change, describe_diff, describe_event
 from console.panels.timetravel.documents_model import DocumentsModel
@@ -130,7 +131,10 @@ class TimeTravelPanel(QWidget):
         self._jump.setToolTip("A position (1500), an ISO-8601 time with a zone, or head")
         self._jump.returnPressed.connect(self._on_jump_return_pressed)
         self._jump_error = QLabel(self)
-        self._jump_error.setStyleSheet("color: #c0392b")
+        self._jump_error.setObjectName("timeTravelJumpError")
+        jump_palette = self._jump_error.palette()
+        jump_palette.setColor(QPalette.ColorRole.WindowText, error_colour(self.palette()))
+        self._jump_error.setPalette(jump_palette)
         top = QHBoxLayout()
         top.addWidget(QLabel("Read model", self))
         top.addWidget(self._combo)
@@ -353,6 +357,20 @@ class TimeTravelPanel(QWidget):
     def show_position(self, position: int) -> None:
         """Move the cursor to a log position and show the read model or stream there."""
         self._request(position)
+
+    @Slot()
+    def reload_references(self) -> None:
+        """Offer the projection versions loaded now (the plugins were reloaded): the one
+        shown stays chosen if it is still loaded, and is shown again from its new code."""
+        current = self._combo.currentText() if self._combo.currentIndex() >= 0 else None
+        self._combo.blockSignals(True)
+        self._combo.clear()
+        self._combo.addItems(self._projections.references())
+        index = self._combo.findText(current) if current else -1
+        self._combo.setCurrentIndex(index)
+        self._combo.blockSignals(False)
+        if current is not None:
+            self._request(self._position)
 
     @Slot()
     def reload(self) -> None:

@@ -1,0 +1,69 @@
+"""Reloading plugins from the plugins panel: the panels listing projection versions follow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from console.main_window import MainWindow
+from console.workers import TaskRunner
+from core.workspace import Workspace
+
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+SIGNAL_TIMEOUT_MS = 10_000
+
+TALLY = """\
+from core.api import Projection, handles
+
+
+class Tally(Projection):
+    name = "tally"
+    version = 1
+
+    @handles("Counted")
+    def counted(self, view, event):
+        view.put(event.data["key"], {"seen": True})
+"""
+
+TALLY_V2 = """
+
+class TallyV2(Tally):
+    version = 2
+"""
+
+
+def test_reloaded_projections_are_offered_by_time_travel_and_compare(
+    qtbot: QtBot, tmp_path: Path, runner: TaskRunner, workspaces: list[Workspace]
+) -> None:
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    tally = folder / "tally.py"
+    tally.write_text(TALLY)
+    workspace = Workspace.open(str(tmp_path / "a.db"), read_only=False, plugin_dirs=[folder])
+    workspaces.append(workspace)
+    window = MainWindow(workspace, runner)
+    qtbot.addWidget(window)
+    combo, compare = window.time_travel.model_combo, window.compare
+    offered = [combo.itemText(i) for i in range(combo.count())]
+    assert "tally:1" in offered and "tally:2" not in offered
+    combo.setCurrentText("tally:1")
+    compare.set_references("tally:1", "tally:1@head")
+
+    tally.write_text(TALLY + TALLY_V2)
+    panel = window.plugins_panel
+    with qtbot.waitSignal(panel.plugins_reloaded, timeout=SIGNAL_TIMEOUT_MS):
+        qtbot.mouseClick(panel.reload_button, Qt.MouseButton.LeftButton)
+
+    offered = [combo.itemText(i) for i in range(combo.count())]
+    assert "tally:1" in offered and "tally:2" in offered
+    assert combo.currentText() == "tally:1"  # what was shown stays chosen
+    for picker in (compare.a_picker, compare.b_picker):
+        box: Any = picker.projection_box
+        assert "tally:2" in [box.itemText(i) for i in range(box.count())]
+    assert compare.a_picker.text() == "tally:1"  # what was written stays
+    window.close()
