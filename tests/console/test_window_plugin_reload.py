@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,10 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from console.main_window import MainWindow
+from console.panels.compare.panel import NO_PROJECTIONS_TEXT
 from console.workers import TaskRunner
+from core.registry import Registry
+from core.store.sql import SqlEventStore
 from core.workspace import Workspace
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -66,4 +70,30 @@ def test_reloaded_projections_are_offered_by_time_travel_and_compare(
         box: Any = picker.projection_box
         assert "tally:2" in [box.itemText(i) for i in range(box.count())]
     assert compare.a_picker.text() == "tally:1"  # what was written stays
+    window.close()
+
+
+def test_with_no_projections_the_panels_say_how_to_add_one_until_a_plugin_arrives(
+    qtbot: QtBot, tmp_path: Path, runner: TaskRunner, workspaces: list[Workspace]
+) -> None:
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    discover = functools.partial(Registry.discover, [folder], builtin=False, entry_points=False)
+    store = SqlEventStore.open(str(tmp_path / "a.db"), read_only=False)
+    workspace = Workspace(store, discover(), rediscover=discover)
+    workspaces.append(workspace)
+    window = MainWindow(workspace, runner)
+    qtbot.addWidget(window)
+    window.compare_dock.show()
+    window.time_travel_dock.show()
+    assert window.compare.summary_label.text() == NO_PROJECTIONS_TEXT
+    assert "add a plugin (see docs/plugins.md)" in window.time_travel.empty_label.text()
+
+    (folder / "tally.py").write_text(TALLY)
+    with qtbot.waitSignal(window.plugins_panel.plugins_reloaded, timeout=SIGNAL_TIMEOUT_MS):
+        qtbot.mouseClick(window.plugins_panel.reload_button, Qt.MouseButton.LeftButton)
+
+    assert window.compare.summary_label.text() == "Pick two read models and press Compare."
+    assert window.compare.a_picker.text() == "tally:1"
+    assert "add a plugin" not in window.time_travel.empty_label.text()
     window.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -53,6 +54,7 @@ from core.timetravel.reference import Point, ReadModelRef
 
 __all__ = [
     "MAX_ENTRIES",
+    "NO_PROJECTIONS_TEXT",
     "ComparePanel",
     "ask_candidate",
     "choose_export_file",
@@ -60,6 +62,8 @@ __all__ = [
 ]
 
 MAX_ENTRIES = 10_000
+#: What the panel says while no projection is loaded.
+NO_PROJECTIONS_TEXT = "no projections yet: add a plugin, see docs/plugins.md"
 FILTER_DELAY_MS = 150
 _MARGIN = 4
 
@@ -184,7 +188,7 @@ class ComparePanel(QWidget):
         )
         self._what_if_button.clicked.connect(self._on_what_if_button_clicked)
 
-        self._summary_label = QLabel("Pick two read models and press Compare.", self)
+        self._summary_label = QLabel(_invitation(references), self)
         self._summary_label.setObjectName("compareSummary")
         self._summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         bold = self._summary_label.font()
@@ -415,6 +419,8 @@ class ComparePanel(QWidget):
         self._a.set_references(references)
         self._b.set_references(references)
         first, second = _default_pair(references)
+        if self._compared is None:
+            self._summary_label.setText(_invitation(references))
         if first and not self._a.text() and not self._b.text():
             self._a.set_text(first)
             self._b.set_text(second)
@@ -723,6 +729,13 @@ class ComparePanel(QWidget):
 
         self._start(run, f"{against} → {candidate} from {name}", str(against),
                     f"{candidate} from {name}")  # fmt: skip
+
+
+def _invitation(references: Sequence[str]) -> str:
+    """What the summary line says before a comparison: what to do."""
+    if not references:
+        return NO_PROJECTIONS_TEXT
+    return "Pick two read models and press Compare."
 
 
 def _default_pair(references: list[str]) -> tuple[str, str]:

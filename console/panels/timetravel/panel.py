@@ -371,6 +371,8 @@ class TimeTravelPanel(QWidget):
         self._combo.blockSignals(False)
         if current is not None:
             self._request(self._position)
+        elif self._stream is None:
+            self._empty.setText(_PICK if self._combo.count() else _NO_PROJECTIONS)
 
     @Slot()
     def reload(self) -> None:
