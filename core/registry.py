@@ -176,7 +176,9 @@ class Registry:
                 raise PluginError(f"the entry point gives {type(module).__name__}, not a module")
             _collect(info, list(_modules_of(module)))
             self._check_unique(info)
-        except Exception as error:
+        except BaseException as error:  # sys.exit or KeyboardInterrupt at import too
+            # A plugin's import is its code: whatever it raises, the plugin failed,
+            # not the application loading it.
             info.status = "failed"
             info.error = _describe_failure(error)
             info.projections, info.commands, info.evolvers = [], [], []
@@ -347,4 +349,7 @@ def _validate_projection(projection: type[Projection]) -> None:
 def _describe_failure(error: BaseException) -> str:
     if isinstance(error, PluginError):
         return str(error)
+    if isinstance(error, SystemExit):
+        trace = "".join(traceback.format_exception(error)).strip()
+        return f"{trace}\nthe plugin called sys.exit({error.code!r}) while it was imported"
     return "".join(traceback.format_exception(error)).strip()

@@ -98,6 +98,29 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_rest_load(tmp_path: P
     assert registry.command("Deposit").name == "Deposit"
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("import sys\nsys.exit(3)\n", "the plugin called sys.exit(3) while it was imported"),
+        ("raise SystemExit('bye')\n", "the plugin called sys.exit('bye') while it was imported"),
+        ("raise KeyboardInterrupt\n", "KeyboardInterrupt"),
+        ("class Odd(BaseException): pass\nraise Odd('odd')\n", "Odd: odd"),
+    ],
+)
+def test_a_plugin_that_exits_or_raises_a_base_exception_is_a_failed_plugin(
+    tmp_path: Path, body: str, reason: str
+) -> None:
+    write(tmp_path, "bank.py", GOOD)
+    write(tmp_path, "leaver.py", body)
+    registry = discover(tmp_path)  # returns: the process neither exits nor stops
+    leaver = by_name(registry)["leaver"]
+    assert leaver["status"] == "failed"
+    assert leaver["error"].strip().splitlines()[-1].endswith(reason)
+    assert "Traceback" in leaver["error"]
+    assert by_name(registry)["bank"]["status"] == "loaded"
+    assert not [m for m in sys.modules if m.endswith("_leaver")]  # nothing half-imported kept
+
+
 def test_a_duplicate_projection_fails_the_later_plugin(tmp_path: Path) -> None:
     write(tmp_path, "a_bank.py", GOOD)
     write(
