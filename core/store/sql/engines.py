@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import urllib.parse
@@ -45,14 +46,18 @@ def is_url(location: str) -> bool:
     return "://" in location
 
 
+#: ``scheme://user:PASSWORD@``: what a URL that does not parse still must not show.
+_USERINFO_PASSWORD: Final = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
 def display_location(location: str) -> str:
     """A store location fit to show or log: a URL's password becomes ``***``."""
     if not is_url(location):
         return location
     try:
         return make_url(location).render_as_string(hide_password=True)
-    except sa_exc.ArgumentError:
-        return location
+    except (sa_exc.ArgumentError, ValueError):  # malformed: still hide whatever sits where a password would
+        return _USERINFO_PASSWORD.sub(r"\1***@", location)
 
 
 def sqlite_path(location: str) -> Path:
@@ -165,8 +170,9 @@ def postgres_engine(location: str, read_only: bool) -> Engine:
     """
     try:
         url = make_url(location)
-    except sa_exc.ArgumentError:
-        raise StoreNotFound(f"{location!r} is neither a file path nor a database URL") from None
+    except (sa_exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        shown = display_location(location)
+        raise StoreNotFound(f"{shown!r} is neither a file path nor a database URL") from None
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if not url.drivername.startswith("postgresql"):
@@ -180,7 +186,8 @@ def postgres_engine(location: str, read_only: bool) -> Engine:
     try:
         return create_engine(url, connect_args=connect_args, pool_size=4, max_overflow=8)
     except (sa_exc.ArgumentError, ImportError) as error:
-        raise StoreUnreachable(f"{location}: {error}") from None
+        message = str(error).replace(str(url.password or "\x00"), "***")
+        raise StoreUnreachable(f"{display_location(location)}: {message}") from None
 
 
 def translated(error: BaseException, shown: str) -> StoreError:

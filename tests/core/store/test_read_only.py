@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import StoreNotFound
+from core.errors import EventscopeError, StoreNotFound
 from core.events import NewEvent
 from core.store import SqlEventStore
 
@@ -44,3 +44,30 @@ def test_a_password_in_a_store_url_is_never_displayed() -> None:
     shown = display_location("postgresql+psycopg://ops:s3cret@db.example:5432/events")
     assert shown == "postgresql+psycopg://ops:***@db.example:5432/events"
     assert display_location("/data/store.db") == "/data/store.db"
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "postgresql://ops:s3cret@127.0.0.1:1/events",  # nothing listens
+        "postgresql+nodriver://ops:s3cret@db.example/events",  # no such driver
+        "postgresql://ops:s3cret@[malformed/events",  # no such host
+        "postgresql://ops:s3cret@db.example:port/events",  # does not parse as a URL
+        "postgresql://ops:s3cret@127.0.0.1:5432/events?sslmode=bogus",  # the driver refuses
+    ],
+)
+@pytest.mark.parametrize("read_only", [True, False])
+def test_a_store_url_that_cannot_be_opened_never_shows_its_password(
+    location: str, read_only: bool
+) -> None:
+    with pytest.raises(EventscopeError) as refused:
+        SqlEventStore.open(location, read_only=read_only)
+    message = str(refused.value)
+    assert "s3cret" not in message
+    assert "ops:***@" in message  # it still says which store
+
+
+def test_a_url_that_does_not_parse_still_hides_its_password() -> None:
+    from core.store.sql import display_location
+
+    assert display_location("postgresql://ops:s3cret@h:port/x") == "postgresql://ops:***@h:port/x"
