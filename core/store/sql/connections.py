@@ -64,6 +64,7 @@ class Connections:
         clock: microseconds since the epoch, for ``recorded_at``.
         interrupted: the interrupt flag (a SQLite engine's progress handlers already
             check it: see :func:`core.store.sql.engines.sqlite_engine`).
+        busy_timeout: seconds a PostgreSQL writer waits for the events lock.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class Connections:
         read_only: bool,
         clock: Callable[[], int],
         interrupted: threading.Event,
+        busy_timeout: float = 30.0,
     ) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
@@ -81,8 +83,13 @@ class Connections:
         self.marker = "?" if self.sqlite else "%s"
         #: What starts an append's transaction: SQLite's write lock, or PostgreSQL's
         #: events lock, which serialises writers so positions are gapless and ordered.
+        #: A writer waits ``busy_timeout`` seconds for it, then gets StoreBusy (SQLite's
+        #: busy timeout is set on its connections; PostgreSQL's is this lock_timeout).
         self.begin_write = (
-            "BEGIN IMMEDIATE" if self.sqlite else "LOCK TABLE events IN EXCLUSIVE MODE"
+            "BEGIN IMMEDIATE"
+            if self.sqlite
+            else f"SET LOCAL lock_timeout = {max(1, round(busy_timeout * 1000))}; "
+            "LOCK TABLE events IN EXCLUSIVE MODE"
         )
         self.location = location
         self.read_only = read_only

@@ -56,7 +56,10 @@ def display_location(location: str) -> str:
         return location
     try:
         return make_url(location).render_as_string(hide_password=True)
-    except (sa_exc.ArgumentError, ValueError):  # malformed: still hide whatever sits where a password would
+    except (
+        sa_exc.ArgumentError,
+        ValueError,
+    ):  # malformed: still hide whatever sits where a password would
         return _USERINFO_PASSWORD.sub(r"\1***@", location)
 
 
@@ -195,7 +198,11 @@ def translated(error: BaseException, shown: str) -> StoreError:
     original = getattr(error, "orig", error)
     message = str(original).strip().splitlines()[0] if str(original).strip() else repr(original)
     lowered = message.lower()
-    if "database is locked" in lowered or "database table is locked" in lowered:
+    if (
+        "database is locked" in lowered
+        or "database table is locked" in lowered
+        or "lock timeout" in lowered  # PostgreSQL's lock_timeout on the events lock
+    ):
         return StoreBusy(f"{shown}: another writer held the store too long ({message})")
     if "readonly database" in lowered or "read-only transaction" in lowered:
         return StoreReadOnly(f"{shown}: the store is read-only ({message})")

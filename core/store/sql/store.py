@@ -62,6 +62,8 @@ class SqlEventStore(EventStore):
         page_size: rows per keyset page.
         interrupted: the interrupt flag the engine's connections check (SQLite's
             progress handlers); a new one when not given.
+        busy_timeout: seconds a PostgreSQL writer waits for another's lock before
+            StoreBusy (SQLite's engine sets its own; see :meth:`open`).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class SqlEventStore(EventStore):
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         page_size: int = PAGE_SIZE,
         interrupted: threading.Event | None = None,
+        busy_timeout: float = 30.0,
     ) -> None:
         self._connections = Connections(
             engine,
@@ -81,6 +84,7 @@ class SqlEventStore(EventStore):
             read_only=read_only,
             clock=clock,
             interrupted=interrupted or threading.Event(),
+            busy_timeout=busy_timeout,
         )
         self._index = SearchIndex(self._connections)
         self._reads = Reads(self._connections, self._index, page_size)
@@ -105,7 +109,8 @@ class SqlEventStore(EventStore):
         Args:
             location: a SQLite file path or a SQLAlchemy URL (``postgresql+psycopg://…``).
             read_only: open for inspection; nothing, not even a missing file, is created.
-            busy_timeout: seconds a writer waits for another writer before StoreBusy.
+            busy_timeout: seconds a writer waits for another writer before StoreBusy
+                (SQLite's busy timeout; PostgreSQL's lock_timeout on the events lock).
             clock: microseconds since the epoch, for ``recorded_at`` (tests inject one).
             max_payload_bytes: the size limit of ``data`` and of ``metadata``.
 
@@ -129,6 +134,7 @@ class SqlEventStore(EventStore):
             clock=clock,
             max_payload_bytes=max_payload_bytes,
             interrupted=interrupted,
+            busy_timeout=busy_timeout,
         )
         try:
             store._index.schema = prepare_schema(store._connections)
