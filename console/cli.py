@@ -33,7 +33,7 @@ from core.jobs import Job, ProgressMeter
 from core.projections.runner import ProjectionInactive, RunResult
 from core.registry import Registry
 from core.services.projections import ProjectionLeased
-from core.store import EventFilter
+from core.store import EventFilter, SqlEventStore
 from core.timetravel.diff import collect_diff, summarize_diff
 from core.timetravel.reference import ReadModelRef
 from core.workspace import Workspace
@@ -137,6 +137,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("check", help="check the store's integrity")
 
     commands.add_parser("index", help="bring the search index up to the head")
+
+    commands.add_parser(
+        "migrate",
+        help="upgrade the store's schema (a shared PostgreSQL store is only upgraded so)",
+    )
 
     commands.add_parser("plugins", help="list plugins, their origin, contributions and status")
 
@@ -387,6 +392,11 @@ def _run(args: argparse.Namespace) -> int:
                 "head": workspace.events.head_position(),
             }
         _write_lines([_json_line(summary)])
+        return EXIT_OK
+    if command == "migrate":
+        _ensure_default_folder(args)
+        migration = SqlEventStore.migrate(args.store or default_store_location())
+        _write_lines([_json_line(migration.to_dict())])
         return EXIT_OK
     if command == "check":
         with _open(args, read_only=True) as workspace:

@@ -114,6 +114,11 @@ class NewerSchema(StoreUnusable):
     """The store was written by a newer Eventscope; it is refused and left untouched."""
 
 
+class OlderSchema(StoreUnusable):
+    """A shared (PostgreSQL) store has an older schema: it is upgraded only by an explicit
+    ``eventscope migrate``, never by a writable open."""
+
+
 class StoreUnreachable(StoreUnusable):
     """The database server cannot be reached."""
 

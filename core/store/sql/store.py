@@ -40,7 +40,7 @@ from core.store.sql.engines import (
     sqlite_engine,
     sqlite_path,
 )
-from core.store.sql.migrations import prepare_schema
+from core.store.sql.migrations import Migration, migrate_schema, prepare_schema
 from core.store.sql.reads import PAGE_SIZE, Reads, decoded
 from core.store.sql.search import SearchIndex
 from core.store.validation import DEFAULT_MAX_PAYLOAD_BYTES
@@ -116,8 +116,27 @@ class SqlEventStore(EventStore):
 
         Raises:
             StoreUnusable: missing, corrupt, not an Eventscope store, newer schema, or
-                unreachable (its subclasses say which).
+                unreachable (its subclasses say which); OlderSchema: an older shared
+                (PostgreSQL) store opened writable (see :meth:`migrate`).
         """
+        store = cls._connect(location, read_only, busy_timeout, clock, max_payload_bytes)
+        try:
+            store._index.schema = prepare_schema(store._connections)
+        except BaseException:
+            store._connections.engine.dispose()
+            raise
+        return store
+
+    @classmethod
+    def _connect(
+        cls,
+        location: str | os.PathLike[str],
+        read_only: bool,
+        busy_timeout: float,
+        clock: Callable[[], int],
+        max_payload_bytes: int,
+    ) -> SqlEventStore:
+        """A store on its engine, its schema not yet looked at."""
         location = os.fspath(location)
         interrupted = threading.Event()
         if is_url(location) and not location.startswith("sqlite"):
@@ -136,12 +155,22 @@ class SqlEventStore(EventStore):
             interrupted=interrupted,
             busy_timeout=busy_timeout,
         )
-        try:
-            store._index.schema = prepare_schema(store._connections)
-        except BaseException:
-            engine.dispose()
-            raise
         return store
+
+    @classmethod
+    def migrate(cls, location: str | os.PathLike[str]) -> Migration:
+        """Bring the store at ``location`` to this Eventscope's schema explicitly
+        (``eventscope migrate``; see :func:`~core.store.sql.migrations.migrate_schema`):
+        the one way a shared PostgreSQL store is upgraded.
+
+        Raises:
+            StoreUnusable: missing server, corrupt, foreign or newer store.
+        """
+        store = cls._connect(location, False, 30.0, wall_clock_micros, DEFAULT_MAX_PAYLOAD_BYTES)
+        try:
+            return migrate_schema(store._connections)
+        finally:
+            store.close()
 
     def close(self) -> None:
         """Interrupt what runs, then release every connection; every later operation
