@@ -3,14 +3,16 @@ the audited actions, faults, a cancelled rebuild, and the window keeping it curr
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from pytestqt.qtbot import QtBot
 
 from console.main_window import MainWindow
@@ -33,6 +35,15 @@ pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSi
 TIMEOUT_MS = 20_000
 SHOWN = "order_summary:1"
 RUNS = 3  # runs of each projection before a panel opens
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread() -> Iterator[None]:
+    """Collect earlier tests' garbage now, on the GUI thread. Closed windows and runners
+    linger in reference cycles; left to the collector, an allocation on a pool thread may
+    free them there, deleting widgets off the GUI thread (a segfault)."""
+    gc.collect()
+    yield
 
 
 def seed(location: str, *, orders: int = 40, run: tuple[str, ...] = (SHOWN,)) -> int:
@@ -221,7 +232,7 @@ def test_reset_asks_naming_what_is_lost_and_no_changes_nothing(
     questions: list[str] = []
     answer = [False]
 
-    def confirm(_title: str, question: str) -> bool:
+    def confirm(_parent: object, _title: str, question: str) -> bool:
         questions.append(question)
         return answer[0]
 
@@ -241,6 +252,46 @@ def test_reset_asks_naming_what_is_lost_and_no_changes_nothing(
     wait_for_state(qtbot, panel, SHOWN, "behind")
     last = audited(store)[-1]
     assert (last.type, last.data["projection"]) == ("ProjectionReset", SHOWN)
+
+
+def test_retain_asks_the_position_then_names_it_and_is_audited(
+    qtbot: QtBot, store: str, open_panel: Any
+) -> None:
+    panel = open_panel(store)
+    select(qtbot, panel, SHOWN)
+    since = status(store).checkpoint // 2
+    asked: list[str] = []
+    panel.ask_position = lambda _parent, shown: asked.append(shown.reference) or since
+    questions: list[str] = []
+    panel.confirm = lambda _parent, _title, question: questions.append(question) or True
+
+    with qtbot.waitSignal(panel.action_finished, timeout=TIMEOUT_MS):
+        panel.view.actions()[[a.text() for a in panel.view.actions()].index("Retain…")].trigger()
+
+    assert asked == [SHOWN]
+    assert questions[0].startswith(f"Keep {SHOWN}'s history from position {since} on?")
+    last = audited(store)[-1]
+    assert (last.type, last.data["since"]) == ("ProjectionHistoryRetained", since)
+    qtbot.waitUntil(lambda: f"history kept from position {since:,}" in panel.details.toPlainText())
+
+
+def test_retire_and_run_now_change_the_version(qtbot: QtBot, store: str, open_panel: Any) -> None:
+    panel = open_panel(store)
+    select(qtbot, panel, "order_summary:2")
+    panel.confirm = lambda _parent, _title, question: question.startswith("Retire order_summary:2?")
+
+    with qtbot.waitSignal(panel.action_finished, timeout=TIMEOUT_MS):
+        click(qtbot, panel, "retire")
+    wait_for_state(qtbot, panel, "order_summary:2", "retired")
+    assert not panel.action("run").isEnabled()
+    assert audited(store)[-1].type == "ProjectionRetired"
+
+    select(qtbot, panel, "customer_stats:1")
+    with qtbot.waitSignal(panel.action_finished, timeout=TIMEOUT_MS):
+        click(qtbot, panel, "run")
+    after = status(store, "customer_stats:1")
+    assert after.checkpoint == after.head > 0
+    assert probe(store).projections.runs("customer_stats:1", limit=1)[0].worker == panel.worker
 
 
 def test_not_writable_every_action_is_disabled(qtbot: QtBot, store: str, open_panel: Any) -> None:
@@ -313,7 +364,7 @@ def test_skip_names_the_event_it_steps_over_and_goes_on(
     panel = open_panel(location)
     select(qtbot, panel, SHOWN)
     questions: list[str] = []
-    panel.confirm = lambda _title, question: questions.append(question) or True
+    panel.confirm = lambda _parent, _title, question: questions.append(question) or True
 
     with qtbot.waitSignal(panel.action_finished, timeout=TIMEOUT_MS):
         click(qtbot, panel, "skip")
@@ -345,9 +396,10 @@ def test_rebuild_shows_progress_and_cancel_stops_it_midway(
             qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
 
     panel.progress_bar.valueChanged.connect(cancel_at_first_progress)
-    panel.confirm = lambda _title, _question: pytest.fail("a rebuild asks nothing")
+    panel.confirm = lambda _parent, _title, _question: pytest.fail("a rebuild asks nothing")
     with qtbot.waitSignal(panel.action_cancelled, timeout=TIMEOUT_MS) as cancelled:
         click(qtbot, panel, "rebuild")
+    panel.progress_bar.valueChanged.disconnect(cancel_at_first_progress)
 
     assert cancelled.args == ["rebuild", SHOWN]
     total = head + 1  # the reset's $audit event is in the log too
@@ -380,17 +432,31 @@ def test_no_projection_at_all_says_how_to_add_one(
 
 
 @pytest.fixture
-def open_window(qtbot: QtBot, runner: TaskRunner, workspaces: list[Workspace]) -> Any:
+def open_window(
+    qtbot: QtBot, runner: TaskRunner, workspaces: list[Workspace]
+) -> Iterator[Callable[..., MainWindow]]:
+    """Opens windows; each is closed and deleted on the GUI thread before the runner
+    and the workspaces go (as ``console.app`` disposes of a window)."""
+    opened: list[MainWindow] = []
+
     def open_(location: str, *, writable: bool) -> MainWindow:
         workspace = Workspace.open(location, read_only=not writable)
         workspaces.append(workspace)
         window = MainWindow(workspace, runner)
+        opened.append(window)
         qtbot.addWidget(window)
         window.show()
         window.projections_dock.show()
         return window
 
-    return open_
+    yield open_
+    for window in opened:
+        window.close()
+        window.in_app_projections.shut_down()
+        window.deleteLater()
+    opened.clear()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 def test_the_window_enables_the_actions_only_while_writable(
@@ -403,7 +469,8 @@ def test_the_window_enables_the_actions_only_while_writable(
     qtbot.waitUntil(lambda: panel.selected_reference is not None, timeout=TIMEOUT_MS)
     assert not any(panel.action(spec.name).isEnabled() for spec in ACTIONS)
 
-    writable = open_window(store, writable=True).projections_panel
+    other = open_window(store, writable=True)
+    writable = other.projections_panel
     qtbot.waitUntil(lambda: writable.selected_reference is not None, timeout=TIMEOUT_MS)
     assert writable.action("rebuild").isEnabled()
 

@@ -78,10 +78,36 @@ READ_ONLY_TEXT: Final = "read-only: Store → Writable to act on a projection"
 REFRESH_INTERVAL_MS: Final = 2_000
 _MARGIN = 4
 
-#: Confirm(title, question) -> whether to go ahead.
-Confirm = Callable[[str, str], bool]
-#: AskPosition(status) -> the position to keep history from, or None to cancel.
-AskPosition = Callable[[ProjectionStatus], int | None]
+#: Confirm(parent, title, question) -> whether to go ahead.
+Confirm = Callable[[QWidget, str, str], bool]
+#: AskPosition(parent, status) -> the position to keep history from, or None to cancel.
+AskPosition = Callable[[QWidget, ProjectionStatus], int | None]
+
+
+def ask_confirmation(parent: QWidget, title: str, question: str) -> bool:
+    """A modal question, Cancel by default (tests give the panel another ``confirm``)."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle(title)
+    box.setText(question)
+    box.setInformativeText("This is recorded in the $audit stream.")
+    box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+    return box.exec() == QMessageBox.StandardButton.Yes
+
+
+def ask_retained_position(parent: QWidget, status: ProjectionStatus) -> int | None:
+    """Ask from which position to keep a version's history (its checkpoint by default)."""
+    since, ok = QInputDialog.getInt(
+        parent,
+        f"Retain {status.reference}",
+        f"Keep {status.reference}'s history from position (0 – {status.checkpoint:,}):",
+        status.checkpoint,
+        0,
+        max(status.checkpoint, 0),
+    )
+    return since if ok else None
 
 
 def describe_status(status: ProjectionStatus) -> str:
@@ -169,8 +195,10 @@ class ProjectionsPanel(QWidget):
         self.worker = default_worker_name("console")
         #: Positions per transaction of Run now and Rebuild (None: the runner's default).
         self.batch_size: int | None = None
-        self.confirm: Confirm = self._ask_confirmation
-        self.ask_position: AskPosition = self._ask_position
+        # Plain functions, not bound methods: a panel referring to itself would live on
+        # in a reference cycle, and be deleted by whichever thread collects it.
+        self.confirm: Confirm = ask_confirmation
+        self.ask_position: AskPosition = ask_retained_position
 
         self._build()
         self._apply_palette()
@@ -179,7 +207,6 @@ class ProjectionsPanel(QWidget):
         self._timer.setInterval(REFRESH_INTERVAL_MS)
         self._timer.timeout.connect(self._on_timer_timeout)
         self._timer.start()
-        self.refresh()
 
     # -- building -----------------------------------------------------------------------------
 
@@ -294,6 +321,7 @@ class ProjectionsPanel(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self._summary)
+        top.addSpacing(24)
         top.addWidget(self._message, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(_MARGIN, _MARGIN, _MARGIN, _MARGIN)
@@ -391,12 +419,16 @@ class ProjectionsPanel(QWidget):
     @Slot()
     @Slot(object)
     def refresh(self, _why: object = None) -> None:
-        """Read the statuses again (now, or as soon as the read in flight is back)."""
+        """Read the statuses again (now, or as soon as the read in flight is back); hidden,
+        nothing is read until the panel is shown."""
+        if not self.isVisible():
+            return
         if self._statuses_pending:
             self._statuses_again = True
             return
         self._statuses_pending = True
-        task = self._loads.add(self._runner.submit(lambda: load_statuses(self._projections)))
+        projections = self._projections  # not self: a pool thread must not hold the panel
+        task = self._loads.add(self._runner.submit(lambda: load_statuses(projections)))
         task.succeeded.connect(self._on_statuses_task_succeeded)
         task.failed.connect(self._on_statuses_task_failed)
         task.cancelled.connect(self._on_statuses_task_cancelled)
@@ -539,7 +571,7 @@ class ProjectionsPanel(QWidget):
         if status is None or not self._actions[name].isEnabled():
             return
         if name == "retain":
-            since = self.ask_position(status)
+            since = self.ask_position(self, status)
             if since is None:
                 self._declined(spec, status.reference)
                 return
@@ -555,23 +587,36 @@ class ProjectionsPanel(QWidget):
     def _count_then_confirm(self, spec: ActionSpec, status: ProjectionStatus) -> None:
         """Count what a reset or retire drops (off the GUI thread), then ask."""
         self._set_busy(True)
-        projections = self._projections
-        task = self._runner.submit(lambda: stored_versions(projections, status.reference))
+        projections, reference = self._projections, status.reference
+        task = self._runner.submit(
+            lambda: stored_versions(projections, reference), tag=(spec.name, status)
+        )
+        task.succeeded.connect(self._on_count_task_succeeded)
+        task.failed.connect(self._on_count_task_failed)
+        task.cancelled.connect(self._on_count_task_cancelled)
 
-        def ask(versions: int | None) -> None:
-            self._set_busy(False)
-            self._confirm_then_start(
-                spec, status, confirmation_text(spec.name, status, versions=versions)
-            )
+    def _ask_then_start(self, tag: object, versions: int | None) -> None:
+        name, status = cast(tuple[str, ProjectionStatus], tag)
+        self._set_busy(False)
+        question = confirmation_text(name, status, versions=versions)
+        self._confirm_then_start(action_named(name), status, question)
 
-        task.succeeded.connect(lambda _tag, versions: ask(cast(int, versions)))
-        task.failed.connect(lambda _tag, _error: ask(None))
-        task.cancelled.connect(lambda _tag: self._set_busy(False))
+    @Slot(object, object)
+    def _on_count_task_succeeded(self, tag: object, versions: object) -> None:
+        self._ask_then_start(tag, cast(int, versions))
+
+    @Slot(object, object)
+    def _on_count_task_failed(self, tag: object, _error: object) -> None:
+        self._ask_then_start(tag, None)  # it still asks, without the count
+
+    @Slot(object)
+    def _on_count_task_cancelled(self, _tag: object) -> None:
+        self._set_busy(False)
 
     def _confirm_then_start(
         self, spec: ActionSpec, status: ProjectionStatus, question: str, since: int | None = None
     ) -> None:
-        if not self.confirm(f"{spec.label.rstrip('…')} {status.reference}", question):
+        if not self.confirm(self, f"{spec.label.rstrip('…')} {status.reference}", question):
             self._declined(spec, status.reference)
             return
         self._start(spec, status.reference, since)
@@ -669,30 +714,6 @@ class ProjectionsPanel(QWidget):
             self.event_requested.emit(status.fault_event_id)
 
     # -- asking -------------------------------------------------------------------------------
-
-    def _ask_confirmation(self, title: str, question: str) -> bool:
-        """A modal question, Cancel by default."""
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle(title)
-        box.setText(question)
-        box.setInformativeText("This is recorded in the $audit stream.")
-        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
-        return box.exec() == QMessageBox.StandardButton.Yes
-
-    def _ask_position(self, status: ProjectionStatus) -> int | None:
-        """Ask from which position to keep history (the checkpoint by default)."""
-        since, ok = QInputDialog.getInt(
-            self,
-            f"Retain {status.reference}",
-            f"Keep {status.reference}'s history from position (0 – {status.checkpoint:,}):",
-            status.checkpoint,
-            0,
-            max(status.checkpoint, 0),
-        )
-        return since if ok else None
 
     # -- looks --------------------------------------------------------------------------------
 
