@@ -323,6 +323,23 @@ def test_an_action_the_store_refuses_shows_one_line(
     assert panel.action("pause").isEnabled()  # the panel is not stuck
 
 
+def test_a_rebuild_another_worker_holds_says_who_in_one_line(
+    qtbot: QtBot, store: str, open_panel: Any
+) -> None:
+    panel = open_panel(store)
+    select(qtbot, panel, SHOWN)
+    with Workspace.open(store, read_only=False) as other:
+        other.projections.take_lease(SHOWN, "worker-7", 300)
+
+    with qtbot.waitSignal(panel.action_failed, timeout=TIMEOUT_MS) as failed:
+        click(qtbot, panel, "rebuild")
+
+    assert "being run by worker worker-7" in failed.args[2]
+    assert panel.message_label.text() == f"Rebuild {SHOWN} failed: {failed.args[2]}"
+    assert not panel.progress_bar.isVisible()
+    assert status(store).checkpoint == status(store).head  # nothing was reset
+
+
 @pytest.fixture
 def faulted(tmp_path: Path) -> tuple[str, RecordedEvent]:
     """A store whose order_summary:1 faulted on an OrderPlaced without data."""
