@@ -41,6 +41,7 @@ EXIT_STORE_UNUSABLE = 5
 SCREENSHOT_TIMEOUT_MS = 10_000
 DEMO_ORDERS = 1000
 DEMO_SEED = 7
+DEMO_RUNS = 8
 
 
 def run_gui(
@@ -58,7 +59,8 @@ def run_gui(
         demo: seed the store with the demo history first if it is missing or empty.
         writable: open the store writable (it opens read-only otherwise).
         screenshot_dir: save ``streams.png``, ``event-log.png``, ``inspector.png``,
-            ``timeline.png``, ``time-travel.png``, ``compare.png`` and ``window.png``
+            ``timeline.png``, ``time-travel.png``, ``compare.png``, ``plugins.png``,
+            ``projections.png`` and ``window.png``
             there once the data is shown, and return instead of running the event loop
             (with no display to open a window on, Qt draws offscreen).
         plugin_dirs: folders of plugin files (``--plugins``).
@@ -221,15 +223,21 @@ def _seed_demo_if_empty(location: str) -> None:
         pass  # missing, an empty file or no schema yet: the writable open creates it
     with Workspace.open(location, read_only=False) as workspace:
         workspace.writing.write_demo("orders", orders=DEMO_ORDERS, seed=DEMO_SEED)
+        head = workspace.events.head_position()
+        # In a few runs, as a worker following the log would: the projections panel
+        # then has a run history to chart.
         for reference in workspace.projections.references():
-            workspace.projections.run(reference)
+            for step in range(1, DEMO_RUNS + 1):
+                until = head * step // DEMO_RUNS
+                workspace.projections.run(reference, until=until, worker="demo")
 
 
 def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> int:
     """Show the window, wait for its data, select an event worth inspecting, save PNGs.
 
-    Saves ``streams.png``, ``event-log.png``, ``inspector.png``, ``timeline.png`` and
-    ``window.png``.
+    Saves ``streams.png``, ``event-log.png``, ``inspector.png``, ``timeline.png``,
+    ``window.png``, ``time-travel.png``, ``compare.png``, ``plugins.png`` and
+    ``projections.png``.
     """
     panel = window.streams_panel
     log = window.event_log
@@ -283,6 +291,11 @@ def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> i
         "compare.png": compare,
         "plugins.png": _plugins_shot(window),
     }
+    projections = _projections_shot(window, failures)
+    if projections is None:
+        print(f"eventscope: no screenshots: {'; '.join(failures)}", file=sys.stderr)
+        return EXIT_FAILED
+    shots["projections.png"] = projections
     for name, pixmap in shots.items():
         if pixmap.isNull() or not pixmap.save(str(folder / name), "PNG"):
             print(f"eventscope: could not save {folder / name}", file=sys.stderr)
@@ -336,6 +349,30 @@ def _plugins_shot(window: MainWindow) -> QPixmap:
         view.setCurrentIndex(view.model().index(0, 0))
     QCoreApplication.processEvents()
     return window.plugins_panel.grab()
+
+
+def _projections_shot(window: MainWindow, failures: list[str]) -> QPixmap | None:
+    """The projections panel, ``order_summary:2`` selected with its runs charted."""
+    dock = window.projections_dock
+    panel = window.projections_panel
+    shown = _wait_for(
+        {"the projections": (panel.statuses_shown, panel.load_failed)}, failures, dock.show
+    )
+    if not shown:
+        return None
+    dock.setFloating(True)
+    dock.resize(*_PANEL_SHOT_SIZE)
+    if panel.model.row_of(_OTHER_MODEL) is None:
+        failures.append(f"projections: no {_OTHER_MODEL} loaded")
+        return None
+    if panel.selected_reference != _OTHER_MODEL and not _wait_for(
+        {"the projection's runs": (panel.history_shown, panel.load_failed)},
+        failures,
+        lambda: panel.select(_OTHER_MODEL),
+    ):
+        return None
+    QCoreApplication.processEvents()
+    return panel.grab()
 
 
 def _point_before_a_change(events: EventQueries) -> int:

@@ -65,6 +65,7 @@ class InAppProjections(QObject):
         self._lock = threading.Lock()
         self._others: dict[str, int] = {}
         self._sampling = False
+        self._shut_down = False
         enabled = True if settings is None else settings.value(SETTING_KEY, True, type=bool)
         self.enabled = bool(enabled)
 
@@ -98,11 +99,13 @@ class InAppProjections(QObject):
         off the GUI thread.
 
         Returns:
-            Whether the scheduler runs now.
+            Whether the scheduler runs now (never once :meth:`shut_down` was called).
         """
         with self._lock:
             if self._scheduler is not None:
                 return True
+            if self._shut_down:
+                return False  # the window closed before this queued start ran
             workspace = self._workspace
             if not self.enabled or workspace.read_only or not workspace.registry.projections:
                 return False
@@ -132,6 +135,8 @@ class InAppProjections(QObject):
     def shut_down(self) -> None:
         """Stop for good (the window is closing): no more samples, the scheduler stopped."""
         self._timer.stop()
+        with self._lock:
+            self._shut_down = True
         self.stop()
 
     # -- the label --------------------------------------------------------------------------

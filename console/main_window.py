@@ -38,6 +38,7 @@ from console.panels.event_log import EventLogPanel
 from console.panels.inspector import InspectorPanel
 from console.panels.lineage import LineageView
 from console.panels.plugins import PluginsPanel
+from console.panels.projections import ProjectionsPanel
 from console.panels.streams import StreamsPanel
 from console.panels.timeline import TimelinePanel
 from console.panels.timetravel import TimeTravelPanel
@@ -269,6 +270,18 @@ class MainWindow(QMainWindow):
         self._plugins_dock.hide()  # View → Plugins
         self._plugins_panel.plugins_reloaded.connect(self._on_plugins_panel_plugins_reloaded)
         self._in_app = InAppProjections(workspace, runner, settings=settings, parent=self)
+        self._projections_panel = ProjectionsPanel(
+            workspace.projections, runner, events=workspace.events, parent=self
+        )
+        self._projections_panel.worker = self._in_app.worker  # its rebuilds run as this console
+        self._projections_dock = QDockWidget("Projections", self)
+        self._projections_dock.setObjectName("projectionsDock")
+        self._projections_dock.setWidget(self._projections_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self._projections_dock)
+        self.tabifyDockWidget(self._plugins_dock, self._projections_dock)
+        self._projections_dock.hide()  # View → Projections
+        self._in_app.run_finished.connect(self._projections_panel.refresh)
+        self._projections_panel.event_requested.connect(self._event_log.jump_to_event_id)
         self._build_menus()
         self._build_tool_bar()
         self._build_icons()
@@ -517,6 +530,7 @@ class MainWindow(QMainWindow):
         for action in self._travel.toggle_actions():
             view_menu.addAction(action)
         view_menu.addAction(self._plugins_dock.toggleViewAction())
+        view_menu.addAction(self._projections_dock.toggleViewAction())
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("&Theme")
         group = QActionGroup(self)
@@ -608,6 +622,7 @@ class MainWindow(QMainWindow):
         """Make the badge, the banner and Store → Writable tell the store's mode."""
         writable = not self._workspace.read_only
         self._writable_action.setChecked(writable)
+        self._projections_panel.set_writable(writable and not self._switching)
         self._writable_action.setEnabled(not self._switching)
         self._read_only_button.setEnabled(not self._switching)
         self._banner.setVisible(writable)
@@ -684,6 +699,16 @@ class MainWindow(QMainWindow):
         # The panels that list projection versions offer the ones loaded now.
         self._travel.time_travel.reload_references()
         self._travel.compare.reload_references()
+
+    @property
+    def projections_panel(self) -> ProjectionsPanel:
+        """The projections: status, lag and throughput, runs, faults, operator actions."""
+        return self._projections_panel
+
+    @property
+    def projections_dock(self) -> QDockWidget:
+        """The dock holding the projections panel."""
+        return self._projections_dock
 
     @property
     def in_app_projections(self) -> InAppProjections:

@@ -151,3 +151,17 @@ def test_a_projection_another_worker_runs_is_left_to_it_and_named(
     )
     qtbot.waitUntil(lambda: "worker-7 runs 1" in runner.label.text(), timeout=TIMEOUT_MS)
     assert statuses(store)["order_summary:1"].checkpoint == 0  # left to worker-7
+
+
+def test_a_window_closed_before_its_projections_started_never_starts_them(
+    qtbot: QtBot, store: str, runner: TaskRunner, workspaces: list[Workspace]
+) -> None:
+    workspace = Workspace.open(store, read_only=False)
+    workspaces.append(workspace)
+    window = MainWindow(workspace, runner)  # queues the start on the runner
+    qtbot.addWidget(window)
+    in_app = window.in_app_projections
+    in_app.shut_down()  # the window closes before the start has run
+
+    assert in_app.start() is False
+    assert not in_app.running

@@ -12,7 +12,7 @@ from PySide6.QtGui import QImage, QKeySequence
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
-from console.app import run_gui
+from console.app import DEMO_RUNS, run_gui
 from console.main_window import SETTINGS_VERSION, MainWindow
 from console.workers import TaskRunner
 from core.store import EventFilter
@@ -150,7 +150,7 @@ def test_run_gui_seeds_a_demo_store_and_saves_screenshots(
 
     assert code == 0, capsys.readouterr().err
     names = ("streams.png", "event-log.png", "inspector.png", "timeline.png", "window.png")
-    for name in (*names, "time-travel.png", "compare.png", "plugins.png"):
+    for name in (*names, "time-travel.png", "compare.png", "plugins.png", "projections.png"):
         image = QImage(str(shots / name))
         assert not image.isNull(), name
         low = 100 if name == "timeline.png" else 300  # the timeline is a strip along the bottom
@@ -162,6 +162,8 @@ def test_run_gui_seeds_a_demo_store_and_saves_screenshots(
     with Workspace.open(str(location)) as seeded:  # the demo's projections were run
         states = {s.reference: s.state for s in seeded.projections.statuses()}
     assert states and set(states.values()) == {"caught up"}, states
+    with Workspace.open(str(location)) as seeded:  # in runs the projections panel charts
+        assert len(seeded.projections.runs("order_summary:2")) == DEMO_RUNS
 
     # A second demo run finds the store seeded and leaves it alone.
     assert run_gui(str(location), demo=True, writable=False, screenshot_dir=str(shots)) == 0
