@@ -565,7 +565,12 @@ class MainWindow(QMainWindow):
         self._tool_bar = bar
 
     def _tool_bar_docks(self) -> list[QDockWidget]:
-        return [self._travel.time_travel_dock, self._travel.compare_dock, self._plugins_dock]
+        return [
+            self._travel.time_travel_dock,
+            self._travel.compare_dock,
+            self._projections_dock,
+            self._plugins_dock,
+        ]
 
     def _build_icons(self) -> None:
         docks = {
@@ -576,6 +581,7 @@ class MainWindow(QMainWindow):
             self._travel.compare_dock: "compare",
             self._travel.lineage_dock: "lineage",
             self._plugins_dock: "plugins",
+            self._projections_dock: "projections",
         }
         actions = {
             self._open_action: "open",
@@ -699,6 +705,7 @@ class MainWindow(QMainWindow):
         # The panels that list projection versions offer the ones loaded now.
         self._travel.time_travel.reload_references()
         self._travel.compare.reload_references()
+        self._projections_panel.refresh()
 
     @property
     def projections_panel(self) -> ProjectionsPanel:

@@ -299,10 +299,13 @@ class ProjectionService:
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         rebuild: bool = False,
         batch_size: int | None = None,
+        audited: bool = False,
     ) -> RunResult:
         """Run (or rebuild: reset, audited, then run) a projection version under a lease,
         as a worker does: while it runs, no worker on the store runs it too. The lease
-        is given back when it ends.
+        is given back when it ends. ``audited``: an operator asked for this run (the
+        console's Run now), recorded in ``$audit`` as ``ProjectionRunRequested`` once
+        the lease is held (a rebuild is recorded by its reset either way).
 
         Raises:
             ProjectionLeased: another worker holds the lease (nothing was changed).
@@ -314,6 +317,12 @@ class ProjectionService:
         try:
             if rebuild:
                 self._reset(model, "ProjectionReset", ACTIVE, rebuild=True)
+            elif audited:
+                with self._writing.audited(
+                    "ProjectionRunRequested", {"projection": model, "worker": name}
+                ) as action:
+                    status = action.opened.require_history().status(model)
+                    action.data["from_checkpoint"] = status.checkpoint if status else 0
             return self.run(model, lease=(name, lease_seconds), worker=name, batch_size=batch_size)
         finally:
             self.give_lease_back(model, name)

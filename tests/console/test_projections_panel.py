@@ -292,6 +292,10 @@ def test_retire_and_run_now_change_the_version(qtbot: QtBot, store: str, open_pa
     after = status(store, "customer_stats:1")
     assert after.checkpoint == after.head > 0
     assert probe(store).projections.runs("customer_stats:1", limit=1)[0].worker == panel.worker
+    requested = audited(store)[-1]  # who asked for the run, before it ran
+    assert requested.type == "ProjectionRunRequested"
+    assert requested.data["projection"] == "customer_stats:1"
+    assert requested.data["worker"] == panel.worker and requested.data["user"]
 
 
 def test_not_writable_every_action_is_disabled(qtbot: QtBot, store: str, open_panel: Any) -> None:

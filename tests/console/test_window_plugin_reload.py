@@ -57,11 +57,20 @@ def test_reloaded_projections_are_offered_by_time_travel_and_compare(
     assert "tally:1" in offered and "tally:2" not in offered
     combo.setCurrentText("tally:1")
     compare.set_references("tally:1", "tally:1@head")
+    projections = window.projections_panel
+    window.show()
+    with qtbot.waitSignal(projections.statuses_shown, timeout=SIGNAL_TIMEOUT_MS):
+        window.projections_dock.show()
+    assert projections.model.row_of("tally:2") is None
 
     tally.write_text(TALLY + TALLY_V2)
     panel = window.plugins_panel
-    with qtbot.waitSignal(panel.plugins_reloaded, timeout=SIGNAL_TIMEOUT_MS):
+    with (
+        qtbot.waitSignal(projections.statuses_shown, timeout=SIGNAL_TIMEOUT_MS),
+        qtbot.waitSignal(panel.plugins_reloaded, timeout=SIGNAL_TIMEOUT_MS),
+    ):
         qtbot.mouseClick(panel.reload_button, Qt.MouseButton.LeftButton)
+    assert projections.model.row_of("tally:2") is not None  # the projections panel follows
 
     offered = [combo.itemText(i) for i in range(combo.count())]
     assert "tally:1" in offered and "tally:2" in offered

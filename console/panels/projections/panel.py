@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final, cast
 
-from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QModelIndex, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QFontDatabase, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -54,6 +54,7 @@ from console.panels.projections.model import (
     StatusesModel,
 )
 from console.record_table import record_table
+from console.resources import icon
 from console.workers import Task, TaskGroup, TaskRunner
 from core.errors import last_line
 from core.jobs import ProgressMeter
@@ -218,7 +219,8 @@ class ProjectionsPanel(QWidget):
         self._message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._toolbar = QToolBar(self)
         self._toolbar.setObjectName("projectionsActions")
-        self._toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self._toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self._toolbar.setIconSize(QSize(16, 16))
         self._actions: dict[str, QAction] = {}
         for spec in ACTIONS:
             action = QAction(spec.label, self)
@@ -646,7 +648,7 @@ class ProjectionsPanel(QWidget):
         if name in ("run", "rebuild"):
             rebuild = name == "rebuild"
             return lambda: projections.run_leased(
-                reference, worker=worker, rebuild=rebuild, batch_size=batch
+                reference, worker=worker, rebuild=rebuild, batch_size=batch, audited=True
             )
         if name == "retain":
             return lambda: projections.retain(reference, cast(int, since))
@@ -739,6 +741,12 @@ class ProjectionsPanel(QWidget):
         colour = error_colour(self.palette())
         self._model.set_warning_colour(colour)
         self._runs_model.set_warning_colour(colour)
+        # The actions' icons (resources/icons), drawn in the text's colour of the theme.
+        ink = self.palette().color(QPalette.ColorRole.WindowText)
+        for name, action in self._actions.items():
+            action.setIcon(icon(name, ink))
+        self._cancel.setIcon(icon("cancel", ink))
+        self._show_event.setIcon(icon("show-event", ink))
 
     def showEvent(self, event: QShowEvent) -> None:
         """Read the statuses at once when shown (hidden, the timer leaves the store alone)."""
