@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_STORE ?= $(CURDIR)/demo-store.db
 
-.PHONY: run test test-full lint bench bench-projections bench-timetravel bench-console bench-console-timetravel clean
+.PHONY: run test test-full reliability lint bench bench-projections bench-timetravel bench-console bench-console-timetravel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: $(VENV)/.installed-test lint
 ## The suite with the long crash test: 50 kill -9 rounds of a rebuilding worker.
 test-full: $(VENV)/.installed-test lint
 	EVENTSCOPE_KILL_ROUNDS=50 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+## Reliability studies with their full counts; rewrites docs/reliability.md (long).
+reliability: $(VENV)/.installed-test
+	EVENTSCOPE_TEST_PG_URL=$${EVENTSCOPE_TEST_PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m tests.reliability.run $(RELIABILITY_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check core console plugins tests
