@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.colours import error_colour
+from console.colours import error_colour, hint_colour
 from core.commands.definition import CommandDefinition, Field, Rejected
 
 __all__ = ["INT64_MAX", "INT64_MIN", "CommandForm", "FieldEditor", "check_form"]
@@ -196,11 +196,8 @@ class CommandForm(QWidget):
         self._editors: dict[str, FieldEditor] = {}
         self._valid = False
         self._data: dict[str, Any] = {}
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        layout = QFormLayout()
-        outer.addLayout(layout)
-        outer.addStretch(1)  # spare height goes below the fields, not between them
+        layout = QFormLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         layout.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
         for name, spec in definition.fields.items():
@@ -291,7 +288,7 @@ class CommandForm(QWidget):
 
     def _apply_palette(self) -> None:
         red = error_colour(self.palette())
-        grey = self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText)
+        grey = hint_colour(self.palette())
         for label in [self._general, *(e.error_label for e in self._editors.values())]:
             palette = label.palette()
             palette.setColor(QPalette.ColorRole.WindowText, red)

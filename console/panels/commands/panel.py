@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.colours import hint_colour
 from console.panels.commands.form import CommandForm
 from console.panels.commands.results import CommandResults
 from console.workers import TaskGroup, TaskRunner
@@ -153,16 +154,23 @@ class CommandsPanel(QWidget):
         column.addWidget(self._description)
         column.addWidget(self._stream)
         column.addWidget(self._form_area, 1)
+        # The form, then the key and the buttons right under it; spare height below.
+        holder = QWidget(self._form_area)
+        self._holder = QVBoxLayout(holder)
+        self._holder.setContentsMargins(0, 0, 4, 0)
+        self._holder.setSpacing(6)
         key_row = QHBoxLayout()
-        key_row.addWidget(QLabel("Idempotency key", editor))
+        key_row.addWidget(QLabel("Idempotency key", holder))
         key_row.addWidget(self._key, 1)
         key_row.addWidget(self._new_key)
-        column.addLayout(key_row)
+        self._holder.addLayout(key_row)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self._dry_run)
         buttons.addWidget(self._execute)
-        column.addLayout(buttons)
+        self._holder.addLayout(buttons)
+        self._holder.addStretch(1)
+        self._form_area.setWidget(holder)
 
         right = QSplitter(Qt.Orientation.Vertical, self)
         right.addWidget(editor)
@@ -177,6 +185,7 @@ class CommandsPanel(QWidget):
         main.setChildrenCollapsible(False)
         main.setStretchFactor(0, 1)
         main.setStretchFactor(1, 4)
+        main.setSizes([160, 900])
         return main
 
     # -- what tests and the window reach ------------------------------------------------------
@@ -286,7 +295,8 @@ class CommandsPanel(QWidget):
 
     def _show_command(self, definition: CommandDefinition | None) -> None:
         if self._form is not None:
-            self._form_area.takeWidget()  # setWidget would delete it at once, mid-signal
+            self._holder.removeWidget(self._form)
+            self._form.hide()
             self._form.deleteLater()
             self._form = None
         if definition is None:
@@ -297,9 +307,10 @@ class CommandsPanel(QWidget):
             self._title.setText(definition.name)
             self._description.setText(definition.description or "(no description)")
             self._stream.setText(f"stream: {definition.stream}")
-            self._form = CommandForm(definition, self._form_area)
+            self._form = CommandForm(definition, self._form_area.widget())
             self._form.validity_changed.connect(self._on_form_validity_changed)
-            self._form_area.setWidget(self._form)
+            self._holder.insertWidget(0, self._form)
+            self._form.show()  # a layout shows a widget added to a shown parent only later
         self._results.show_message(
             "Dry run shows the events a command would append; Execute appends them."
         )
@@ -342,7 +353,7 @@ class CommandsPanel(QWidget):
         super().changeEvent(event)
 
     def _apply_palette(self) -> None:
-        grey = self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText)
+        grey = hint_colour(self.palette())
         palette = self._stream.palette()
         palette.setColor(QPalette.ColorRole.WindowText, grey)
         self._stream.setPalette(palette)
