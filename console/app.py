@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Final, cast
 
 from PySide6.QtCore import (
     QCoreApplication,
@@ -22,7 +22,7 @@ from PySide6.QtCore import (
     Slot,
 )
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLineEdit, QPlainTextEdit
 
 from console.display import display_problem
 from console.main_window import INDEX_INTERVAL_MS, RATE_INTERVAL_MS, MainWindow
@@ -228,8 +228,9 @@ def _seed_demo_if_empty(location: str) -> None:
 def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> int:
     """Show the window, wait for its data, select an event worth inspecting, save PNGs.
 
-    Saves ``streams.png``, ``event-log.png``, ``inspector.png``, ``timeline.png`` and
-    ``window.png``.
+    Saves ``streams.png``, ``event-log.png``, ``inspector.png``, ``timeline.png``,
+    ``window.png``, then the docks' ``time-travel.png``, ``compare.png``,
+    ``plugins.png`` and ``commands.png``.
     """
     panel = window.streams_panel
     log = window.event_log
@@ -283,6 +284,11 @@ def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> i
         "compare.png": compare,
         "plugins.png": _plugins_shot(window),
     }
+    commands = _commands_shot(window, failures)
+    if commands is None:
+        print(f"eventscope: no screenshots: {'; '.join(failures)}", file=sys.stderr)
+        return EXIT_FAILED
+    shots["commands.png"] = commands
     for name, pixmap in shots.items():
         if pixmap.isNull() or not pixmap.save(str(folder / name), "PNG"):
             print(f"eventscope: could not save {folder / name}", file=sys.stderr)
@@ -336,6 +342,45 @@ def _plugins_shot(window: MainWindow) -> QPixmap:
         view.setCurrentIndex(view.model().index(0, 0))
     QCoreApplication.processEvents()
     return window.plugins_panel.grab()
+
+
+#: What the commands screenshot types into the PlaceOrder form before its dry run.
+_SHOWN_ORDER: Final = {
+    "order_id": "90001",
+    "customer_id": "C0042",
+    "items": (
+        '[{"sku": "MUG-CLASSIC", "quantity": 2, "unit_price_cents": 1299},\n'
+        ' {"sku": "FRENCH-PRESS", "quantity": 1, "unit_price_cents": 3490}]'
+    ),
+}
+
+
+def _commands_shot(window: MainWindow, failures: list[str]) -> QPixmap | None:
+    """The commands panel: the PlaceOrder form filled in, after a dry run."""
+    panel = window.commands_panel
+    dock = window.commands_dock
+    dock.show()
+    dock.setFloating(True)
+    dock.resize(*_PANEL_SHOT_SIZE)
+    if not panel.select_command("PlaceOrder") or panel.form is None:
+        failures.append("the commands panel: no PlaceOrder command (orders plugin not loaded)")
+        return None
+    form = panel.form
+    for name, text in _SHOWN_ORDER.items():
+        widget = form.editor(name).widget
+        if isinstance(widget, QPlainTextEdit):
+            widget.setPlainText(text)
+        elif isinstance(widget, QLineEdit):
+            widget.setText(text)
+    panel.key_edit.setText("place-90001")
+    if not _wait_for(
+        {"the dry run": (panel.dry_run_shown, panel.run_failed)},
+        failures,
+        panel.dry_run_button.click,
+    ):
+        return None
+    QCoreApplication.processEvents()
+    return panel.grab()
 
 
 def _point_before_a_change(events: EventQueries) -> int:
