@@ -15,10 +15,12 @@ from pytestqt.qtbot import QtBot
 from console.colours import error_colour
 from console.panels.commands import CommandsPanel
 from console.panels.commands.form import CommandForm
-from console.panels.commands.panel import EMPTY_TEXT, READ_ONLY_TIP
+from console.panels.commands.panel import EMPTY_TEXT, READ_ONLY_TIP, failure_text
 from console.panels.commands.results import COLUMN_LINK, COLUMN_STREAM, COLUMN_TYPE, DUPLICATE_TEXT
 from console.workers import TaskRunner
-from core.registry import Registry
+from core.commands.definition import Rejected
+from core.errors import StoreReadOnly, WrongExpectedVersion
+from core.registry import Registry, UnknownCommand
 from core.services.writing import AUDIT_STREAM, operator_name
 from core.store import EventFilter, SqlEventStore
 from core.workspace import Workspace
@@ -326,3 +328,42 @@ def test_no_command_at_all_says_how_to_add_one(
     panel = open_panel(qtbot, empty, runner)
     assert panel.empty_label.isVisible() and panel.empty_label.text() == EMPTY_TEXT
     assert panel.form is None and not panel.execute_button.isEnabled()
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (Rejected("amount must be positive"), "rejected: amount must be positive"),
+        (
+            WrongExpectedVersion("order-1", "0", 3),
+            "other writers kept changing order-1; nothing was appended: try again",
+        ),
+        (
+            StoreReadOnly("store.db is open read-only"),
+            "the store is read-only: nothing was appended",
+        ),
+        (
+            UnknownCommand("unknown command 'Tune' (loaded: PayOrder, PlaceOrder)"),
+            "unknown command 'Tune': no loaded plugin defines it any more (the plugins changed)",
+        ),
+        (
+            RuntimeError('Traceback (most recent call last):\n  File "x.py"\nValueError: boom'),
+            "ValueError: boom",
+        ),
+    ],
+)
+def test_a_failure_reads_as_one_plain_line(error: Exception, text: str) -> None:
+    assert failure_text(error) == text
+
+
+def test_a_real_number_field_takes_numbers_only(
+    qtbot: QtBot, workspace: Workspace, runner: TaskRunner
+) -> None:
+    panel = open_panel(qtbot, workspace, runner)
+    form = form_of(panel, "Tune")
+    type_into(qtbot, form, {"name": "g1", "ratio": "half"})
+    assert form.editor("ratio").error_label.text() == "ratio: must be float, not str"
+    type_into(qtbot, form, {"ratio": "inf"})
+    assert form.editor("ratio").error_label.text() == "ratio: must be a finite number"
+    type_into(qtbot, form, {"ratio": "0.5"})
+    assert form.valid and form.data["ratio"] == 0.5 and form.data["loud"] is True

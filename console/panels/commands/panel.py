@@ -53,7 +53,8 @@ def failure_text(error: object) -> str:
     if isinstance(error, StoreReadOnly):
         return "the store is read-only: nothing was appended"
     if isinstance(error, UnknownCommand):
-        return f"{last_line(str(error))} (the plugins changed: reload them)"
+        known = str(error).split(" (loaded:", 1)[0]
+        return f"{known}: no loaded plugin defines it any more (the plugins changed)"
     return last_line(str(error)) or type(error).__name__
 
 
