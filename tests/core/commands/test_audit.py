@@ -6,6 +6,7 @@ Rejections, failures and dry runs write nothing at all, no audit either (nothing
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,3 +133,24 @@ def test_when_the_audit_record_fails_the_events_are_not_committed(
     with pytest.raises(StoreError, match="the audit log refused it"):
         bank.commands.execute("Withdraw", {"account": "7", "amount": 30})
     assert everything(bank) == before
+
+
+def test_a_command_that_decides_nothing_is_still_audited(
+    make_store: StoreFactory, tmp_path: Path
+) -> None:
+    folder = tmp_path / "quiet"
+    folder.mkdir()
+    (folder / "quiet.py").write_text(
+        "from core.api import command\n\n\n"
+        '@command("Ping", stream="ping-{name}", fields={"name": str})\n'
+        "def ping(state, data):\n"
+        "    return []\n"
+    )
+    registry = Registry.discover([folder], environ={}, builtin=False, entry_points=False)
+    with Workspace(make_store(), registry) as workspace:
+        result = workspace.commands.execute("Ping", {"name": "a"})
+        assert result.events == [] and result.audit is not None
+        assert [(e.stream_id, e.type) for e in workspace.handle.store.read_all()] == [
+            (AUDIT_STREAM, COMMAND_AUDIT_TYPE)
+        ]
+        assert result.audit.data["event_ids"] == [] and result.audit.data["command"] == "Ping"
