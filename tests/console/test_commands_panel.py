@@ -215,6 +215,15 @@ def test_a_dry_run_shows_the_proposed_events_and_writes_nothing(
     assert "nothing was written" in panel.results.outcome_label.text()
     assert workspace.events.head_position() == head
 
+    with qtbot.waitSignal(panel.dry_run_shown, timeout=SIGNAL_TIMEOUT_MS):
+        qtbot.keyClick(form_of_current(panel).editor("order_id").widget, Qt.Key.Key_Return)
+    assert workspace.events.head_position() == head  # Return tries, it never executes
+
+
+def form_of_current(panel: CommandsPanel) -> CommandForm:
+    assert panel.form is not None
+    return panel.form
+
 
 def test_execute_appends_the_events_with_their_audit_record(
     qtbot: QtBot, workspace: Workspace, runner: TaskRunner

@@ -188,6 +188,7 @@ class CommandForm(QWidget):
     """
 
     validity_changed = Signal(bool)  # whether the data passes the field check now
+    submit_requested = Signal()  # Return pressed in a one-line field
 
     def __init__(self, definition: CommandDefinition, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -230,6 +231,7 @@ class CommandForm(QWidget):
             widget.textChanged.connect(self._on_editor_changed)
         elif isinstance(widget, QLineEdit):
             widget.textChanged.connect(self._on_editor_changed)
+            widget.returnPressed.connect(self.submit_requested)
 
     @property
     def definition(self) -> CommandDefinition:

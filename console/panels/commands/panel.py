@@ -61,10 +61,11 @@ def failure_text(error: object) -> str:
 class CommandsPanel(QWidget):
     """The plugins' commands: pick one, fill its form, try it or run it.
 
-    The form is checked as it is typed, with the bus's own rules. "Dry run" shows the
-    events the command would append now and writes nothing; "Execute" (writable store
-    only) appends them together with the command's ``$audit`` record, and each appended
-    event links to the event log. Both run on the task runner.
+    The form is checked as it is typed, with the bus's own rules. "Dry run" (or Return
+    in a one-line field) shows the events the command would append now and writes
+    nothing; "Execute" (writable store only) appends them together with the command's
+    ``$audit`` record, and each appended event links to the event log. Both run on the
+    task runner.
 
     Args:
         commands: the catalog and the runs.
@@ -310,6 +311,7 @@ class CommandsPanel(QWidget):
             self._stream.setText(f"stream: {definition.stream}")
             self._form = CommandForm(definition, self._form_area.widget())
             self._form.validity_changed.connect(self._on_form_validity_changed)
+            self._form.submit_requested.connect(self._on_dry_run_clicked)  # the safe default
             self._holder.insertWidget(0, self._form)
             self._form.show()  # a layout shows a widget added to a shown parent only later
         self._results.show_message(
