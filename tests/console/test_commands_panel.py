@@ -329,6 +329,27 @@ def test_reload_lists_a_command_added_to_the_plugin_folder_and_keeps_the_selecti
     assert panel.form is not None and panel.form.definition.name == "Tune"
 
 
+def test_what_was_typed_survives_a_reload_unless_the_fields_changed(
+    qtbot: QtBot, workspace: Workspace, runner: TaskRunner, folder: Path
+) -> None:
+    panel = open_panel(qtbot, workspace, runner)
+    type_into(qtbot, form_of(panel, "Tune"), {"name": "g7"})
+    (folder / "gadgets.py").write_text(GADGETS.replace("up or down", "up or down, gently"))
+    workspace.plugins.reload()
+    panel.reload()
+    form = form_of_current(panel)
+    assert form.data["name"] == "g7"
+    assert panel.description_label.text() == "Turn a gadget up or down, gently."
+    assert form.definition is workspace.registry.command("Tune")  # the new handler runs
+
+    (folder / "gadgets.py").write_text(GADGETS.replace('"ratio": float', '"ratio": int'))
+    workspace.plugins.reload()
+    panel.reload()
+    form = form_of_current(panel)
+    assert "name" not in form.data  # a new form for the new fields
+    assert form.editor("ratio").widget.placeholderText() == "a whole number"
+
+
 def test_no_command_at_all_says_how_to_add_one(
     qtbot: QtBot, tmp_path: Path, runner: TaskRunner, workspaces: list[Workspace]
 ) -> None:

@@ -238,6 +238,14 @@ class CommandForm(QWidget):
         """The command the form is for."""
         return self._definition
 
+    def set_definition(self, definition: CommandDefinition) -> None:
+        """Use ``definition`` from now on: the same command with the same fields, loaded
+        again (a plugin reload), so what was typed stays."""
+        if definition.fields != self._definition.fields:
+            raise ValueError(f"{definition.name}: other fields need another form")
+        self._definition = definition
+        self.check()
+
     @property
     def valid(self) -> bool:
         """Whether the data passes the field check."""

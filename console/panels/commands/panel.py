@@ -266,10 +266,12 @@ class CommandsPanel(QWidget):
     @Slot()
     def reload(self) -> None:
         """List the commands again (after the plugins were reloaded), keeping the
-        selected one selected when it is still there."""
+        selected one selected when it is still there, and what was typed into its form
+        when its fields and stream did not change."""
         current = self._list.currentItem()
         kept = current.text() if current is not None else None
         catalog = self._commands.catalog()
+        names = [definition.name for definition in catalog]
         self._list.blockSignals(True)
         self._list.clear()
         for definition in catalog:
@@ -277,14 +279,25 @@ class CommandsPanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, definition)
             item.setToolTip(definition.description)
             self._list.addItem(item)
-        self._list.blockSignals(False)
-        self._stack.setCurrentIndex(0 if catalog else 1)
-        names = [definition.name for definition in catalog]
         if kept in names:
             self._list.setCurrentRow(names.index(kept))
         elif catalog:
             self._list.setCurrentRow(0)
-        self._show_command(self._selected())
+        self._list.blockSignals(False)
+        self._stack.setCurrentIndex(0 if catalog else 1)
+        selected = self._selected()
+        form = self._form
+        if (
+            selected is not None
+            and form is not None
+            and form.definition.name == selected.name
+            and form.definition.fields == selected.fields
+            and form.definition.stream == selected.stream
+        ):
+            form.set_definition(selected)  # the same form: what was typed stays
+            self._description.setText(selected.description or "(no description)")
+        else:
+            self._show_command(selected)
         self.catalog_shown.emit(len(catalog))
 
     # -- internals ----------------------------------------------------------------------------
