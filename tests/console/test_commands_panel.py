@@ -347,7 +347,8 @@ def test_what_was_typed_survives_a_reload_unless_the_fields_changed(
     panel.reload()
     form = form_of_current(panel)
     assert "name" not in form.data  # a new form for the new fields
-    assert form.editor("ratio").widget.placeholderText() == "a whole number"
+    ratio = form.editor("ratio").widget
+    assert isinstance(ratio, QLineEdit) and ratio.placeholderText() == "a whole number"
 
 
 def test_no_command_at_all_says_how_to_add_one(
