@@ -156,7 +156,8 @@ class CommandsPanel(QWidget):
         column.addWidget(self._description)
         column.addWidget(self._stream)
         column.addWidget(self._form_area, 1)
-        # The form, then the key and the buttons right under it; spare height below.
+        # The form, then the key right under it, spare height below (scrolled when the
+        # pane is short); the buttons stay in view under the scroll area.
         holder = QWidget(self._form_area)
         self._holder = QVBoxLayout(holder)
         self._holder.setContentsMargins(0, 0, 4, 0)
@@ -166,13 +167,13 @@ class CommandsPanel(QWidget):
         key_row.addWidget(self._key, 1)
         key_row.addWidget(self._new_key)
         self._holder.addLayout(key_row)
+        self._holder.addStretch(1)
+        self._form_area.setWidget(holder)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self._dry_run)
         buttons.addWidget(self._execute)
-        self._holder.addLayout(buttons)
-        self._holder.addStretch(1)
-        self._form_area.setWidget(holder)
+        column.addLayout(buttons)
 
         right = QSplitter(Qt.Orientation.Vertical, self)
         right.addWidget(editor)
