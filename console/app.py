@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Final, cast
 
 from PySide6.QtCore import (
     QCoreApplication,
@@ -22,7 +22,7 @@ from PySide6.QtCore import (
     Slot,
 )
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLineEdit, QPlainTextEdit
 
 from console.display import display_problem
 from console.main_window import INDEX_INTERVAL_MS, RATE_INTERVAL_MS, MainWindow
@@ -246,8 +246,8 @@ def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> i
     """Show the window, wait for its data, select an event worth inspecting, save PNGs.
 
     Saves ``streams.png``, ``event-log.png``, ``inspector.png``, ``timeline.png``,
-    ``window.png``, ``time-travel.png``, ``compare.png``, ``plugins.png`` and
-    ``projections.png``.
+    ``window.png``, then the docks' ``time-travel.png``, ``compare.png``,
+    ``plugins.png``, ``projections.png`` and ``commands.png``.
     """
     panel = window.streams_panel
     log = window.event_log
@@ -306,6 +306,11 @@ def _save_screenshots(window: MainWindow, runner: TaskRunner, folder: Path) -> i
         print(f"eventscope: no screenshots: {'; '.join(failures)}", file=sys.stderr)
         return EXIT_FAILED
     shots["projections.png"] = projections
+    commands = _commands_shot(window, failures)
+    if commands is None:
+        print(f"eventscope: no screenshots: {'; '.join(failures)}", file=sys.stderr)
+        return EXIT_FAILED
+    shots["commands.png"] = commands
     for name, pixmap in shots.items():
         if pixmap.isNull() or not pixmap.save(str(folder / name), "PNG"):
             print(f"eventscope: could not save {folder / name}", file=sys.stderr)
@@ -379,6 +384,45 @@ def _projections_shot(window: MainWindow, failures: list[str]) -> QPixmap | None
         {"the projection's runs": (panel.history_shown, panel.load_failed)},
         failures,
         lambda: panel.select(_OTHER_MODEL),
+    ):
+        return None
+    QCoreApplication.processEvents()
+    return panel.grab()
+
+
+#: What the commands screenshot types into the PlaceOrder form before its dry run.
+_SHOWN_ORDER: Final = {
+    "order_id": "90001",
+    "customer_id": "C0042",
+    "items": (
+        '[{"sku": "MUG-CLASSIC", "quantity": 2, "unit_price_cents": 1299},\n'
+        ' {"sku": "FRENCH-PRESS", "quantity": 1, "unit_price_cents": 3490}]'
+    ),
+}
+
+
+def _commands_shot(window: MainWindow, failures: list[str]) -> QPixmap | None:
+    """The commands panel: the PlaceOrder form filled in, after a dry run."""
+    panel = window.commands_panel
+    dock = window.commands_dock
+    dock.show()
+    dock.setFloating(True)
+    dock.resize(*_PANEL_SHOT_SIZE)
+    if not panel.select_command("PlaceOrder") or panel.form is None:
+        failures.append("the commands panel: no PlaceOrder command (orders plugin not loaded)")
+        return None
+    form = panel.form
+    for name, text in _SHOWN_ORDER.items():
+        widget = form.editor(name).widget
+        if isinstance(widget, QPlainTextEdit):
+            widget.setPlainText(text)
+        elif isinstance(widget, QLineEdit):
+            widget.setText(text)
+    panel.key_edit.setText("place-90001")
+    if not _wait_for(
+        {"the dry run": (panel.dry_run_shown, panel.run_failed)},
+        failures,
+        panel.dry_run_button.click,
     ):
         return None
     QCoreApplication.processEvents()

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from console.in_app_projections import InAppProjections
 from console.open_store_dialog import OpenStoreDialog
+from console.panels.commands import CommandsPanel
 from console.panels.compare import ComparePanel
 from console.panels.event_log import EventLogPanel
 from console.panels.inspector import InspectorPanel
@@ -269,6 +270,15 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self._travel.lineage_dock, self._plugins_dock)
         self._plugins_dock.hide()  # View → Plugins
         self._plugins_panel.plugins_reloaded.connect(self._on_plugins_panel_plugins_reloaded)
+        self._commands_panel = CommandsPanel(workspace.commands, runner, parent=self)
+        self._commands_dock = QDockWidget("Commands", self)
+        self._commands_dock.setObjectName("commandsDock")
+        self._commands_dock.setWidget(self._commands_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self._commands_dock)
+        self.tabifyDockWidget(self._plugins_dock, self._commands_dock)
+        self._commands_dock.hide()  # View → Commands
+        self._commands_panel.event_requested.connect(self._event_log.jump_to_event_id)
+        self._plugins_panel.plugins_reloaded.connect(self._commands_panel.reload)
         self._in_app = InAppProjections(workspace, runner, settings=settings, parent=self)
         self._projections_panel = ProjectionsPanel(
             workspace.projections, runner, events=workspace.events, parent=self
@@ -531,6 +541,7 @@ class MainWindow(QMainWindow):
             view_menu.addAction(action)
         view_menu.addAction(self._plugins_dock.toggleViewAction())
         view_menu.addAction(self._projections_dock.toggleViewAction())
+        view_menu.addAction(self._commands_dock.toggleViewAction())
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("&Theme")
         group = QActionGroup(self)
@@ -569,6 +580,7 @@ class MainWindow(QMainWindow):
             self._travel.time_travel_dock,
             self._travel.compare_dock,
             self._projections_dock,
+            self._commands_dock,
             self._plugins_dock,
         ]
 
@@ -582,6 +594,7 @@ class MainWindow(QMainWindow):
             self._travel.lineage_dock: "lineage",
             self._plugins_dock: "plugins",
             self._projections_dock: "projections",
+            self._commands_dock: "commands",
         }
         actions = {
             self._open_action: "open",
@@ -632,6 +645,7 @@ class MainWindow(QMainWindow):
         self._writable_action.setEnabled(not self._switching)
         self._read_only_button.setEnabled(not self._switching)
         self._banner.setVisible(writable)
+        self._commands_panel.set_writable(writable and not self._switching)
         if writable and not self._switching:
             if not self._index_timer.isActive():
                 self._index_timer.start()
@@ -716,6 +730,16 @@ class MainWindow(QMainWindow):
     def projections_dock(self) -> QDockWidget:
         """The dock holding the projections panel."""
         return self._projections_dock
+
+    @property
+    def commands_panel(self) -> CommandsPanel:
+        """The plugins' commands: forms, dry run, execution."""
+        return self._commands_panel
+
+    @property
+    def commands_dock(self) -> QDockWidget:
+        """The dock holding the commands panel."""
+        return self._commands_dock
 
     @property
     def in_app_projections(self) -> InAppProjections:

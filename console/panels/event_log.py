@@ -727,6 +727,7 @@ class EventLogPanel(QWidget):
         self._scope_to: int | None = None
         self._pending_select_row: int | None = None
         self._pending_jump: int | None = None
+        self._tail_polled_for: int | None = None  # a jump past the rows shown, once
         self._jump_generation = 0
         self._was_at_bottom = False
         self._start_at_bottom = True  # the newest events are where an operator looks first
@@ -1103,6 +1104,11 @@ class EventLogPanel(QWidget):
                 model.load_through(position)
                 return  # again when the page arrives
         row = model.row_of_position(position)
+        if row is None and self._tail_polled_for != position:
+            # Newer than the rows shown (an event just appended): the tail brings it.
+            self._tail_polled_for = position
+            model.poll_head()
+            return
         if row is None:
             row = model.rowCount() - 1
         self._pending_jump = None
@@ -1241,6 +1247,8 @@ class EventLogPanel(QWidget):
         if self._was_at_bottom:
             self._view.scrollToBottom()
         self.tail_grew.emit(added)
+        if self._pending_jump is not None:
+            self._try_jump()
 
     @Slot(QModelIndex, QModelIndex)
     def _on_selection_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:

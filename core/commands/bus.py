@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from core.commands.definition import CommandDefinition, Rejected
 from core.errors import WrongExpectedVersion
 from core.events import NO_STREAM, ExpectedVersion, NewEvent, RecordedEvent, category_of
 from core.registry import Registry
-from core.store import EventStore
+from core.store import AppendResult, EventStore, WriteTransaction
 
-__all__ = ["DEFAULT_ATTEMPTS", "CommandBus", "CommandResult"]
+__all__ = ["DEFAULT_ATTEMPTS", "AuditHook", "CommandBus", "CommandResult"]
 
 DEFAULT_ATTEMPTS: Final = 5
 #: Event ids of a command run with an idempotency key are uuid5(this, command/key/index).
@@ -26,6 +26,8 @@ class CommandResult:
 
     ``events`` are the appended events (or, for a repeated idempotency key, the ones
     appended the first time); a dry run leaves them empty and fills ``proposed``.
+    ``data`` is the checked data (defaults filled in); ``audit`` the audit event
+    committed with the events, when the run was audited.
     """
 
     command: str
@@ -36,6 +38,14 @@ class CommandResult:
     dry_run: bool = False
     duplicate: bool = False
     attempts: int = 1
+    data: Mapping[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    audit: RecordedEvent | None = None
+
+
+#: Appends a run's audit event in the transaction that appends its events (before it
+#: commits) and returns it as recorded.
+AuditHook = Callable[[WriteTransaction, CommandResult], RecordedEvent]
 
 
 class CommandBus:
@@ -67,8 +77,15 @@ class CommandBus:
         dry_run: bool = False,
         correlation_id: str | None = None,
         causation_id: str | None = None,
+        audit: AuditHook | None = None,
     ) -> CommandResult:
         """Run a command.
+
+        The handler decides outside any transaction (plugin code holds no write lock);
+        the append then checks the version the state was folded from. With ``audit``,
+        every run that is not a dry run commits in one write transaction: its events
+        (none for a repeated key or an empty decision) and what ``audit`` appends. A
+        rejection or a failure commits neither.
 
         Args:
             name: the command's name.
@@ -78,11 +95,13 @@ class CommandBus:
             dry_run: decide, but append nothing; the events are in ``proposed``.
             correlation_id: stamped on every event (default: this command's id).
             causation_id: what caused this command (default: this command's id).
+            audit: appends the run's audit event in the events' transaction.
 
         Raises:
             UnknownCommand: no plugin defines it.
             Rejected: the data fails the field check, or the handler rejects it.
             WrongExpectedVersion: other writers kept winning for ``max_attempts`` tries.
+            StoreReadOnly: the store is open read-only (and this is no dry run).
         """
         definition = self._registry.command(name)
         checked = definition.checked_data(data)
@@ -100,45 +119,55 @@ class CommandBus:
         }
         if idempotency_key is not None:
             metadata["idempotency_key"] = idempotency_key
+        run = CommandResult(
+            name, stream_id, NO_STREAM, data=checked, idempotency_key=idempotency_key
+        )
         attempt = 0
         while True:
             attempt += 1
             if idempotency_key is not None and not dry_run:
                 earlier = self._earlier_run(stream_id, name, idempotency_key)
                 if earlier:
-                    return CommandResult(
-                        name,
-                        stream_id,
+                    expected = (
                         ExpectedVersion.exact(earlier[0].version - 1)
                         if earlier[0].version
-                        else NO_STREAM,
-                        earlier,
-                        duplicate=True,
-                        attempts=attempt,
+                        else NO_STREAM
                     )
+                    done = replace(run, expected_version=expected, events=earlier, attempts=attempt)
+                    return self._commit(replace(done, duplicate=True), [], audit)
             state, version = self._state_of(stream_id)
             expected = NO_STREAM if version is None else ExpectedVersion.exact(version)
             proposed = self._decide(definition, state, checked, metadata, idempotency_key)
+            decided = replace(run, expected_version=expected, attempts=attempt)
             if dry_run:
-                return CommandResult(
-                    name, stream_id, expected, proposed=proposed, dry_run=True, attempts=attempt
-                )
-            if not proposed:
-                return CommandResult(name, stream_id, expected, attempts=attempt)
+                return replace(decided, proposed=proposed, dry_run=True)
             try:
-                appended = self._store.append_to_stream(stream_id, proposed, expected)
+                return self._commit(decided, proposed, audit)
             except WrongExpectedVersion:
                 if attempt >= self.max_attempts:
                     raise
                 continue
-            return CommandResult(
-                name,
-                stream_id,
-                expected,
-                appended.events,
-                duplicate=appended.duplicate,
-                attempts=attempt,
+
+    def _commit(
+        self, decided: CommandResult, proposed: Sequence[NewEvent], audit: AuditHook | None
+    ) -> CommandResult:
+        """Append ``proposed`` at the decided version, and the audit event if asked, in
+        one transaction; the result carries the recorded events."""
+        if audit is None:
+            if not proposed:
+                return decided
+            appended = self._store.append_to_stream(
+                decided.stream_id, proposed, decided.expected_version
             )
+            return _with_appended(decided, appended)
+        with self._store.transaction() as unit:
+            done = decided
+            if proposed:
+                appended = unit.append_to_stream(
+                    decided.stream_id, proposed, decided.expected_version
+                )
+                done = _with_appended(decided, appended)
+            return replace(done, audit=audit(unit, done))
 
     def _state_of(self, stream_id: str) -> tuple[Any, int | None]:
         """The stream folded by its category's evolver, and the version it was folded to."""
@@ -206,3 +235,7 @@ class CommandBus:
                 break
             found.append(event)
         return found
+
+
+def _with_appended(decided: CommandResult, appended: AppendResult) -> CommandResult:
+    return replace(decided, events=appended.events, duplicate=appended.duplicate)

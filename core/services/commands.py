@@ -1,20 +1,52 @@
-"""The commands service: the plugins' commands, run or tried (dry run) against the store."""
+"""The commands service: the plugins' commands, run (audited) or tried (dry run) against
+the store."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from core.commands.bus import DEFAULT_ATTEMPTS, CommandBus, CommandResult
 from core.commands.definition import CommandDefinition
+from core.events import NewEvent, RecordedEvent
 from core.services.handle import StoreHandle
 from core.services.plugins import Plugins
+from core.services.writing import AUDIT_STREAM, operator_name
+from core.store import WriteTransaction
 
-__all__ = ["Commands"]
+__all__ = ["COMMAND_AUDIT_TYPE", "Commands", "audit_command"]
+
+#: The type of the ``$audit`` event each executed command commits with.
+COMMAND_AUDIT_TYPE: Final = "CommandExecuted"
+
+
+def audit_command(unit: WriteTransaction, result: CommandResult) -> RecordedEvent:
+    """Append the ``$audit`` record of an executed command on ``unit`` (the transaction
+    of its events): its name, checked data, stream, the events' ids and positions (the
+    first run's for a repeated idempotency key, flagged ``duplicate``) and the operator."""
+    data: dict[str, Any] = {
+        "command": result.command,
+        "data": dict(result.data),
+        "stream": result.stream_id,
+        "event_ids": [event.event_id for event in result.events],
+        "positions": [event.position for event in result.events],
+        "duplicate": result.duplicate,
+        "user": operator_name(),
+    }
+    if result.idempotency_key is not None:
+        data["idempotency_key"] = result.idempotency_key
+    appended = unit.append_to_stream(AUDIT_STREAM, [NewEvent(COMMAND_AUDIT_TYPE, data)])
+    return appended.events[0]
 
 
 class Commands:
     """Plugin commands: decide from the stream's state, append at its version.
+
+    Every execution that is not a dry run is audited: its events and a
+    ``CommandExecuted`` event in ``$audit`` commit in one transaction (see
+    :func:`audit_command`), a repeated idempotency key included (it appends no events
+    but is recorded, ``duplicate`` true). A rejected or failed command writes nothing,
+    no audit either: nothing changed, and the operator is told why at once.
 
     Args:
         handle: the store.
@@ -46,8 +78,8 @@ class Commands:
         correlation_id: str | None = None,
         causation_id: str | None = None,
     ) -> CommandResult:
-        """Run a plugin command (see :meth:`CommandBus.execute`); ``dry_run`` decides
-        and appends nothing.
+        """Run a plugin command (see :meth:`CommandBus.execute`) and audit it;
+        ``dry_run`` decides and appends nothing (no audit either).
 
         Raises:
             UnknownCommand: no plugin defines it.
@@ -64,6 +96,7 @@ class Commands:
                 dry_run=dry_run,
                 correlation_id=correlation_id,
                 causation_id=causation_id,
+                audit=None if dry_run else audit_command,
             )
 
     def dry_run(self, name: str, data: Mapping[str, Any]) -> CommandResult:

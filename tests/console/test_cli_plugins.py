@@ -47,6 +47,13 @@ def test_command_prints_the_appended_events(bank_cli) -> None:  # type: ignore[n
     (event,) = lines
     assert (event["stream_id"], event["version"], event["type"]) == ("account-7", 1, "Deposited")
     assert event["metadata"]["command"] == "Deposit"
+    code, audit, _ = bank_cli("read", "--stream", "$audit")
+    assert [(line["type"], line["data"]["command"]) for line in audit] == [
+        ("CommandExecuted", "Open"),
+        ("CommandExecuted", "Deposit"),
+    ]
+    assert audit[1]["data"]["event_ids"] == [event["event_id"]]
+    assert audit[1]["data"]["data"] == {"account": "7", "amount": 40}
 
 
 def test_command_dry_run_and_idempotency_key(bank_cli) -> None:  # type: ignore[no-untyped-def]
@@ -89,7 +96,8 @@ def test_replay_prints_the_read_model_at_a_point(bank_cli) -> None:  # type: ign
     bank_cli("command", "Deposit", "--data", '{"account": "7", "amount": 40}')
     bank_cli("command", "Deposit", "--data", '{"account": "7", "amount": 2}')
     assert bank_cli("replay", "balances:1")[1] == [{"7": {"balance": 42}}]
-    assert bank_cli("replay", "balances:1@2")[1] == [{"7": {"balance": 40}}]
+    # Each command commits with its $audit event: the first deposit is at position 3.
+    assert bank_cli("replay", "balances:1@3")[1] == [{"7": {"balance": 40}}]
     assert bank_cli("replay", "balances:1", "--key", "8")[1] == [{}]
     code, _, err = bank_cli("replay", "balances:7")
     assert (

@@ -150,7 +150,14 @@ def test_run_gui_seeds_a_demo_store_and_saves_screenshots(
 
     assert code == 0, capsys.readouterr().err
     names = ("streams.png", "event-log.png", "inspector.png", "timeline.png", "window.png")
-    for name in (*names, "time-travel.png", "compare.png", "plugins.png", "projections.png"):
+    for name in (
+        *names,
+        "time-travel.png",
+        "compare.png",
+        "plugins.png",
+        "projections.png",
+        "commands.png",
+    ):
         image = QImage(str(shots / name))
         assert not image.isNull(), name
         low = 100 if name == "timeline.png" else 300  # the timeline is a strip along the bottom

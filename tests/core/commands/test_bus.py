@@ -12,6 +12,7 @@ from core.commands.definition import Rejected
 from core.errors import WrongExpectedVersion
 from core.events import NO_STREAM, ExpectedVersion, NewEvent
 from core.registry import Registry, UnknownCommand
+from core.services.writing import AUDIT_STREAM
 from core.store import SqlEventStore
 from core.workspace import Workspace
 
@@ -28,7 +29,12 @@ def handler_globals(workspace: Workspace, name: str) -> dict[str, Any]:
 
 
 def log(workspace: Workspace) -> list[tuple[str, int, str]]:
-    return [(e.stream_id, e.version, e.type) for e in workspace.handle.store.read_all()]
+    """The log without the audit trail (tests/core/commands/test_audit.py checks that)."""
+    return [
+        (e.stream_id, e.version, e.type)
+        for e in workspace.handle.store.read_all()
+        if e.stream_id != AUDIT_STREAM
+    ]
 
 
 def test_a_command_appends_what_it_decides_with_its_metadata(bank: Workspace) -> None:
