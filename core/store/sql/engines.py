@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import re
 import sqlite3
 import threading
@@ -28,9 +29,11 @@ from core.store.port import words_match
 
 __all__ = [
     "display_location",
+    "hold_sqlite_file",
     "inspect_sqlite_file",
     "is_url",
     "postgres_engine",
+    "release_sqlite_file",
     "sqlite_engine",
     "sqlite_path",
     "translated",
@@ -72,8 +75,34 @@ def sqlite_path(location: str) -> Path:
     return Path(location).expanduser().absolute()
 
 
+# POSIX record locks belong to a process, and closing ANY descriptor of a file drops all
+# of the process's locks on it. SQLite counts its locks per file per process and takes
+# the real lock once, so reading a store's header while this process has it open would
+# silently release SQLite's locks: another process's last close could then delete the
+# WAL under this process's connections ("disk I/O error", appends written to a deleted
+# WAL). So a file this process already has open is not read again: it was inspected
+# when it was first opened.
+_held_files: collections.Counter[str] = collections.Counter()
+_held_files_lock = threading.Lock()
+
+
+def hold_sqlite_file(path: Path) -> None:
+    """Note that this process opens connections on ``path`` (until released)."""
+    with _held_files_lock:
+        _held_files[str(path)] += 1
+
+
+def release_sqlite_file(path: Path) -> None:
+    """Note that one store of this process on ``path`` closed its connections."""
+    with _held_files_lock:
+        _held_files[str(path)] -= 1
+        if _held_files[str(path)] <= 0:
+            del _held_files[str(path)]
+
+
 def inspect_sqlite_file(path: Path, read_only: bool) -> None:
-    """Refuse a missing (when read-only), foreign or truncated file before SQLite opens it."""
+    """Refuse a missing (when read-only), foreign or truncated file before SQLite opens it
+    (its header is read only when this process does not have it open already)."""
     if not path.exists():
         if read_only:
             raise StoreNotFound(f"{path}: no such store")
@@ -87,6 +116,9 @@ def inspect_sqlite_file(path: Path, read_only: bool) -> None:
         if read_only:
             raise NotAnEventStore(f"{path}: the file is empty")
         return
+    with _held_files_lock:
+        if _held_files[str(path)] > 0:
+            return  # open here already: reading it would drop SQLite's locks (see above)
     try:
         with path.open("rb") as handle:
             header = handle.read(100)

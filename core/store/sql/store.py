@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Dialect, Engine
@@ -34,9 +35,11 @@ from core.store.sql import admin
 from core.store.sql.appends import Appends
 from core.store.sql.connections import Connections
 from core.store.sql.engines import (
+    hold_sqlite_file,
     inspect_sqlite_file,
     is_url,
     postgres_engine,
+    release_sqlite_file,
     sqlite_engine,
     sqlite_path,
 )
@@ -91,6 +94,8 @@ class SqlEventStore(EventStore):
         self._appends = Appends(self._connections, self._reads.stream_info, max_payload_bytes)
         self.location = location
         self.read_only = read_only
+        # The SQLite file this store holds open (see engines.hold_sqlite_file).
+        self._held_file: Path | None = None
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -123,7 +128,7 @@ class SqlEventStore(EventStore):
         try:
             store._index.schema = prepare_schema(store._connections)
         except BaseException:
-            store._connections.engine.dispose()
+            store.close()
             raise
         return store
 
@@ -146,6 +151,7 @@ class SqlEventStore(EventStore):
             inspect_sqlite_file(path, read_only)
             engine = sqlite_engine(path, read_only, busy_timeout, interrupted)
             location = str(path)
+            hold_sqlite_file(path)  # released by close()
         store = cls(
             engine,
             location,
@@ -155,6 +161,7 @@ class SqlEventStore(EventStore):
             interrupted=interrupted,
             busy_timeout=busy_timeout,
         )
+        store._held_file = None if is_url(location) else Path(location)
         return store
 
     @classmethod
@@ -176,6 +183,9 @@ class SqlEventStore(EventStore):
         """Interrupt what runs, then release every connection; every later operation
         raises StoreClosed (closing again does nothing)."""
         self._connections.close()
+        held, self._held_file = self._held_file, None
+        if held is not None:
+            release_sqlite_file(held)
 
     def interrupt(self) -> None:
         """Stop every statement running on this store's connections, from any thread.
