@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QCoreApplication, QEvent
 
+from console.main_window import MainWindow
 from console.workers import TaskRunner
 from core.services.events import EventQueries
 from core.workspace import Workspace
@@ -27,6 +30,33 @@ def runner(qapp: Any, workspaces: list[Workspace]) -> Iterator[TaskRunner]:
     runner = TaskRunner()
     yield runner
     assert runner.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread() -> Iterator[None]:
+    """Collect earlier tests' garbage now, on the GUI thread. Closed windows and panels
+    can linger in reference cycles; left to the collector, an allocation on a pool thread
+    may free them there, deleting widgets off the GUI thread (a segfault)."""
+    gc.collect()
+    yield
+
+
+@pytest.fixture
+def windows(
+    qapp: Any, runner: TaskRunner, workspaces: list[Workspace]
+) -> Iterator[list[MainWindow]]:
+    """Main windows a test opens on ``runner`` and ``workspaces``: each is closed, its
+    in-app projections stopped, and deleted on the GUI thread before the runner and the
+    workspaces go (as ``console.app`` disposes of a window)."""
+    opened: list[MainWindow] = []
+    yield opened
+    for window in opened:
+        window.close()
+        window.in_app_projections.shut_down()
+        window.deleteLater()
+    opened.clear()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 def route_events(workspace: Workspace, *names: str) -> EventQueries:

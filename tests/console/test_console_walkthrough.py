@@ -24,7 +24,6 @@ from tests.console.test_commands_panel import ORDER, form_of, type_into
 from tests.console.test_projections_panel import (  # noqa: F401 (fixtures)
     TIMEOUT_MS,
     _close_probes,
-    _collect_on_the_gui_thread,
     cell,
     click,
     open_window,

@@ -29,12 +29,14 @@ def store(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def open_window(qtbot: QtBot, runner: TaskRunner, workspaces: list[Workspace]) -> Any:
+def open_window(
+    qtbot: QtBot, runner: TaskRunner, workspaces: list[Workspace], windows: list[MainWindow]
+) -> Any:
     def open_(location: str, *, writable: bool, settings: QSettings | None = None) -> MainWindow:
         workspace = Workspace.open(location, read_only=not writable)
         workspaces.append(workspace)
         window = MainWindow(workspace, runner, settings=settings)
-        qtbot.addWidget(window)
+        windows.append(window)
         window.show()
         return window
 

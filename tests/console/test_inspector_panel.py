@@ -151,9 +151,11 @@ def test_the_causation_link_is_disabled_without_a_cause_and_enabled_once_found(
 
 
 @pytest.fixture
-def window(qtbot: QtBot, workspace: Workspace, runner: TaskRunner) -> MainWindow:
+def window(
+    qtbot: QtBot, workspace: Workspace, runner: TaskRunner, windows: list[MainWindow]
+) -> MainWindow:
     window = MainWindow(workspace, runner)
-    qtbot.addWidget(window)
+    windows.append(window)
     with qtbot.waitSignal(window.event_log.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
         window.show()
     return window

@@ -30,14 +30,16 @@ def demo_store(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def show_window(qtbot: QtBot, runner: TaskRunner, workspaces: list[Workspace]) -> Any:
+def show_window(
+    qtbot: QtBot, runner: TaskRunner, workspaces: list[Workspace], windows: list[MainWindow]
+) -> Any:
     def show(
         location: str, *, writable: bool = False, settings: QSettings | None = None
     ) -> MainWindow:
         workspace = Workspace.open(location, read_only=not writable)
         workspaces.append(workspace)
         window = MainWindow(workspace, runner, settings=settings)
-        qtbot.addWidget(window)
+        windows.append(window)
         with qtbot.waitSignals(
             [window.head_position_loaded, window.streams_panel.first_page_loaded],
             timeout=SIGNAL_TIMEOUT_MS,

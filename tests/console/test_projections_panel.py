@@ -37,15 +37,6 @@ SHOWN = "order_summary:1"
 RUNS = 3  # runs of each projection before a panel opens
 
 
-@pytest.fixture(autouse=True)
-def _collect_on_the_gui_thread() -> Iterator[None]:
-    """Collect earlier tests' garbage now, on the GUI thread. Closed windows and runners
-    linger in reference cycles; left to the collector, an allocation on a pool thread may
-    free them there, deleting widgets off the GUI thread (a segfault)."""
-    gc.collect()
-    yield
-
-
 def seed(location: str, *, orders: int = 40, run: tuple[str, ...] = (SHOWN,)) -> int:
     """A demo history; the projections named run to the head in ``RUNS`` runs each.
     Returns the head."""

@@ -111,22 +111,20 @@ def test_every_icon_is_in_the_set_with_its_licence(qapp: Any) -> None:
 
 
 def test_the_window_draws_its_icons_in_the_theme_colour(
-    qapp: Any, tmp_path: Path, runner: Any, workspaces: list[Workspace]
+    qapp: Any, tmp_path: Path, runner: Any, workspaces: list[Workspace], windows: list[MainWindow]
 ) -> None:
     workspace = Workspace.open(str(tmp_path / "a.db"), read_only=False)
     workspaces.append(workspace)
     window = MainWindow(workspace, runner)
-    try:
-        light = load_theme("light").icon_colour.name()
-        dark = load_theme("dark").icon_colour.name()
-        iconed = [window.open_action, window.reload_action, window.find_action,
-                  window.writable_action, window.plugins_dock.toggleViewAction()]  # fmt: skip
-        for action in iconed:
-            assert light in _ink(action.icon()), action.text()
-        assert light in _ink(window.time_travel_dock.windowIcon())
-        window.set_theme("dark")
-        for action in iconed:
-            assert dark in _ink(action.icon()) and light not in _ink(action.icon()), action.text()
-        assert dark in _ink(window.compare_dock.windowIcon())
-    finally:
-        window.close()
+    windows.append(window)
+    light = load_theme("light").icon_colour.name()
+    dark = load_theme("dark").icon_colour.name()
+    iconed = [window.open_action, window.reload_action, window.find_action,
+              window.writable_action, window.plugins_dock.toggleViewAction()]  # fmt: skip
+    for action in iconed:
+        assert light in _ink(action.icon()), action.text()
+    assert light in _ink(window.time_travel_dock.windowIcon())
+    window.set_theme("dark")
+    for action in iconed:
+        assert dark in _ink(action.icon()) and light not in _ink(action.icon()), action.text()
+    assert dark in _ink(window.compare_dock.windowIcon())

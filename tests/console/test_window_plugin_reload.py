@@ -42,7 +42,11 @@ class TallyV2(Tally):
 
 
 def test_reloaded_projections_are_offered_by_time_travel_and_compare(
-    qtbot: QtBot, tmp_path: Path, runner: TaskRunner, workspaces: list[Workspace]
+    qtbot: QtBot,
+    tmp_path: Path,
+    runner: TaskRunner,
+    workspaces: list[Workspace],
+    windows: list[MainWindow],
 ) -> None:
     folder = tmp_path / "plugins"
     folder.mkdir()
@@ -51,7 +55,7 @@ def test_reloaded_projections_are_offered_by_time_travel_and_compare(
     workspace = Workspace.open(str(tmp_path / "a.db"), read_only=False, plugin_dirs=[folder])
     workspaces.append(workspace)
     window = MainWindow(workspace, runner)
-    qtbot.addWidget(window)
+    windows.append(window)
     combo, compare = window.time_travel.model_combo, window.compare
     offered = [combo.itemText(i) for i in range(combo.count())]
     assert "tally:1" in offered and "tally:2" not in offered
@@ -79,11 +83,14 @@ def test_reloaded_projections_are_offered_by_time_travel_and_compare(
         box: Any = picker.projection_box
         assert "tally:2" in [box.itemText(i) for i in range(box.count())]
     assert compare.a_picker.text() == "tally:1"  # what was written stays
-    window.close()
 
 
 def test_with_no_projections_the_panels_say_how_to_add_one_until_a_plugin_arrives(
-    qtbot: QtBot, tmp_path: Path, runner: TaskRunner, workspaces: list[Workspace]
+    qtbot: QtBot,
+    tmp_path: Path,
+    runner: TaskRunner,
+    workspaces: list[Workspace],
+    windows: list[MainWindow],
 ) -> None:
     folder = tmp_path / "plugins"
     folder.mkdir()
@@ -92,7 +99,7 @@ def test_with_no_projections_the_panels_say_how_to_add_one_until_a_plugin_arrive
     workspace = Workspace(store, discover(), rediscover=discover)
     workspaces.append(workspace)
     window = MainWindow(workspace, runner)
-    qtbot.addWidget(window)
+    windows.append(window)
     window.compare_dock.show()
     window.time_travel_dock.show()
     assert window.compare.summary_label.text() == NO_PROJECTIONS_TEXT
@@ -105,4 +112,3 @@ def test_with_no_projections_the_panels_say_how_to_add_one_until_a_plugin_arrive
     assert window.compare.summary_label.text() == "Pick two read models and press Compare."
     assert window.compare.a_picker.text() == "tally:1"
     assert "add a plugin" not in window.time_travel.empty_label.text()
-    window.close()

@@ -18,7 +18,11 @@ MODEL = "order_summary:1"
 
 @pytest.fixture
 def window(
-    qtbot: QtBot, tmp_path: Path, runner: TaskRunner, workspaces: list[Workspace]
+    qtbot: QtBot,
+    tmp_path: Path,
+    runner: TaskRunner,
+    workspaces: list[Workspace],
+    windows: list[MainWindow],
 ) -> MainWindow:
     location = str(tmp_path / "shop.db")
     with Workspace.open(location, read_only=False) as setup:
@@ -27,7 +31,7 @@ def window(
     workspace = Workspace.open(location)
     workspaces.append(workspace)
     shown = MainWindow(workspace, runner)
-    qtbot.addWidget(shown)
+    windows.append(shown)
     with qtbot.waitSignal(shown.event_log.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
         shown.show()
     return shown
