@@ -53,7 +53,6 @@ ICONS: Final = {
     "theme-dark": "moon",
     # docks
     "streams": "list-details",
-    "event-log": "list",
     "inspector": "file-search",
     "timeline": "chart-histogram",
     "time-travel": "clock-play",
@@ -77,9 +76,6 @@ ICONS: Final = {
     "execute": "send",
     "new-key": "key",
     "show-event": "external-link",
-    "step-back": "player-track-prev",
-    "step-forward": "player-track-next",
-    "warning": "alert-triangle",
 }
 #: The sizes an action's or dock's icon is drawn at (menus, tool buttons, tabs; HiDPI).
 _DRAWN_SIZES: Final = (16, 24, 32, 48)

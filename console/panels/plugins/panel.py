@@ -30,6 +30,7 @@ from console.panels.plugins.model import (
     PluginsModel,
 )
 from console.record_table import record_table
+from console.resources import icon
 from console.workers import TaskGroup, TaskRunner
 from core.errors import last_line
 from core.registry import PluginInfo
@@ -214,6 +215,7 @@ class PluginsPanel(QWidget):
         palette = self._error.palette()
         palette.setColor(QPalette.ColorRole.WindowText, colour)
         self._error.setPalette(palette)
+        self._reload.setIcon(icon("reload", self.palette().color(QPalette.ColorRole.WindowText)))
 
     def _show_catalog(self, catalog: list[PluginInfo]) -> None:
         """Show ``catalog``, keeping the selected plugin selected when it is still there."""
