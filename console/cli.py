@@ -34,6 +34,7 @@ from core.projections.runner import ProjectionInactive, RunResult
 from core.registry import Registry
 from core.services.projections import ProjectionLeased
 from core.store import EventFilter, SqlEventStore
+from core.store.validation import decode_json
 from core.timetravel.diff import collect_diff, summarize_diff
 from core.timetravel.reference import ReadModelRef
 from core.workspace import Workspace
@@ -259,9 +260,9 @@ def _positive_int(text: str) -> int:
 
 def _json_object(option: str, text: str) -> dict[str, Any]:
     try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError as error:
-        raise UsageError(f"{option}: invalid JSON ({error.args[0]})") from None
+        value = decode_json(text)
+    except ValueError as error:
+        raise UsageError(f"{option}: invalid JSON ({error})") from None
     if not isinstance(value, dict):
         raise UsageError(f"{option}: must be a JSON object")
     return value

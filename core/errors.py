@@ -41,6 +41,10 @@ class InvalidEvent(EventscopeError, ValueError):
         self.reason = reason
 
 
+class InvalidFilter(EventscopeError, ValueError):
+    """A read's filter cannot be used (text that is not valid UTF-8, a wrong type)."""
+
+
 class WrongExpectedVersion(EventscopeError):
     """An append's expected version does not match the stream; nothing was appended."""
 

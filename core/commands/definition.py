@@ -97,9 +97,12 @@ class CommandDefinition:
     def stream_for(self, data: Mapping[str, Any]) -> str:
         """The stream this command decides on, from the template and the data."""
         try:
-            return self.stream.format_map(dict(data))
+            stream_id = self.stream.format_map(dict(data))
         except KeyError as missing:
             raise Rejected(f"{missing.args[0]}: required to name the stream") from None
+        if stream_id.startswith("$"):  # core.store.validation.SYSTEM_STREAM_PREFIX
+            raise Rejected(f"{stream_id!r} is a system stream: only Eventscope writes those")
+        return stream_id
 
     def checked_data(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """The data with defaults filled in, after checking it against the fields.

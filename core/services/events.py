@@ -13,6 +13,7 @@ from core.services.handle import StoreHandle
 from core.services.plugins import Plugins
 from core.store import CheckReport, EventFilter
 from core.store.jsonlines import export_line
+from core.store.port import check_filter_text
 from core.upcasting import UpcastFailed
 
 __all__ = ["EventQueries", "UpcastView"]
@@ -95,7 +96,13 @@ class EventQueries:
         after: str | None = None,
         limit: int | None = None,
     ) -> Iterator[StreamInfo]:
-        """Streams by id (after ``after``, exclusive) with counts and first/last times."""
+        """Streams by id (after ``after``, exclusive) with counts and first/last times.
+
+        Raises:
+            InvalidFilter: a prefix, category or ``after`` that is not valid UTF-8 text.
+        """
+        for name, value in (("prefix", prefix), ("category", category), ("after", after)):
+            check_filter_text(name, value)
         with self._handle.use() as opened:
             yield from opened.store.list_streams(
                 prefix=prefix, category=category, after=after, limit=limit
@@ -110,6 +117,8 @@ class EventQueries:
         limit: int | None = None,
     ) -> Iterator[StreamInfo]:
         """Streams by last activity, newest first (see ``EventStore.recent_streams``)."""
+        for name, value in (("prefix", prefix), ("category", category)):
+            check_filter_text(name, value)
         with self._handle.use() as opened:
             yield from opened.store.recent_streams(
                 prefix=prefix, category=category, before_position=before_position, limit=limit

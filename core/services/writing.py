@@ -10,13 +10,18 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from core.demo import write_demo
-from core.errors import EventscopeError
+from core.errors import EventscopeError, ImportFailed
 from core.events import ANY, ExpectedVersion, NewEvent, RecordedEvent
 from core.services.handle import OpenStore, StoreHandle
 from core.services.plugins import Plugins
-from core.store import EventStore, ImportResult, WriteTransaction
+from core.store import EventStore, ImportRecord, ImportResult, WriteTransaction
 from core.store.jsonlines import parse_import_lines
 from core.store.sql import display_location
+from core.store.validation import (
+    SYSTEM_STREAM_PREFIX,
+    refuse_system_stream,
+    validate_stream_id,
+)
 
 __all__ = ["AUDIT_STREAM", "AuditedAction", "UnknownDemo", "Writing", "operator_name"]
 
@@ -68,7 +73,13 @@ class Writing:
         expected_version: ExpectedVersion | int | str | None = ANY,
         event_id: str | None = None,
     ) -> RecordedEvent:
-        """Append one event and return it as recorded (the stored one for a re-send)."""
+        """Append one event and return it as recorded (the stored one for a re-send).
+
+        Raises:
+            InvalidEvent: as the store's append, and for a system stream (``$...``): only
+                Eventscope writes those.
+        """
+        refuse_system_stream(validate_stream_id(stream_id))
         new = (
             NewEvent(event_type, data or {}, metadata or {}, event_id)
             if event_id is not None
@@ -80,11 +91,37 @@ class Writing:
 
     def import_lines(self, lines: Iterable[bytes | str]) -> ImportResult:
         """Import JSON lines all-or-nothing (see ``core.store.jsonlines``), then index them
-        for search (an import is bulk work; its caller waits for the index too)."""
+        for search (an import is bulk work; its caller waits for the index too).
+
+        Events of system streams (``$audit``, ...) are imported only into an empty store
+        (restoring an export, whose round trip keeps every field) or as lines already
+        stored (a re-import): no import adds a record to an existing audit trail.
+
+        Raises:
+            ImportFailed: the first bad line (nothing is imported).
+        """
         with self._handle.use() as opened:
-            result = opened.store.import_records(parse_import_lines(lines))
+            store = opened.store
+            restoring = store.head_position() == 0
+
+            def guarded(records: Iterable[ImportRecord]) -> Iterator[ImportRecord]:
+                for record in records:
+                    if (
+                        not restoring
+                        and record.stream_id.startswith(SYSTEM_STREAM_PREFIX)
+                        and not _already_stored(store, record)
+                    ):
+                        raise ImportFailed(
+                            record.line,
+                            f"stream_id: {record.stream_id!r} is a system stream: only "
+                            "Eventscope writes those (an export's are imported into an "
+                            "empty store only, as a restore)",
+                        )
+                    yield record
+
+            result = store.import_records(guarded(parse_import_lines(lines)))
             if result.appended:
-                opened.store.update_index()
+                store.update_index()
         return result
 
     def update_index(self, *, batch: int = 20_000, limit: int | None = None) -> int:
@@ -156,6 +193,12 @@ class Writing:
         (``gui --writable``)."""
         with self._handle.use() as opened:
             record_mode_change(opened.store, at_start=True)
+
+
+def _already_stored(store: EventStore, record: ImportRecord) -> bool:
+    """Whether an import line is an event the store holds already (in the same stream)."""
+    stored = store.event_by_id(record.event.event_id)
+    return stored is not None and stored.stream_id == record.stream_id
 
 
 def record_mode_change(store: EventStore, *, entered: bool = True, at_start: bool = False) -> None:

@@ -10,7 +10,11 @@ import orjson
 from core.errors import ImportFailed, InvalidEvent
 from core.events import NewEvent, format_time, from_micros, parse_time, to_micros
 from core.store.port import ImportRecord, RawEvent, prepare_events
-from core.store.validation import DEFAULT_MAX_PAYLOAD_BYTES, validate_stream_id
+from core.store.validation import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    decode_json,
+    validate_stream_id,
+)
 
 __all__ = ["export_line", "parse_import_lines"]
 
@@ -49,12 +53,15 @@ def export_line(row: RawEvent) -> bytes:
 
 
 def parse_import_lines(
-    lines: Iterable[bytes | str], max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    lines: Iterable[bytes | str],
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
 ) -> Iterator[ImportRecord]:
     """Parse JSON lines lazily into import records; blank lines are skipped.
 
     ``position`` is ignored; ``version``, when given, is the place the event must take;
     ``recorded_at``, when given, is kept (the store still never lets time go backwards).
+    JSON that orjson would change silently (a duplicate key, an integer beyond 64 bits)
+    is refused (see :func:`~core.store.validation.decode_json`).
 
     Raises:
         ImportFailed: ``line N: reason`` for the first bad line.
@@ -70,9 +77,9 @@ def parse_import_lines(
 
 def _parse_line(number: int, line: bytes | str, max_payload_bytes: int) -> ImportRecord:
     try:
-        fields = orjson.loads(line)
-    except orjson.JSONDecodeError as error:
-        reason = str(error.args[0]).replace("line 1 column", "column")
+        fields = decode_json(line)
+    except ValueError as error:
+        reason = str(error).replace("line 1 column", "column")
         raise ImportFailed(number, f"invalid JSON ({reason})") from None
     if not isinstance(fields, dict):
         raise ImportFailed(number, "not a JSON object")

@@ -12,7 +12,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 import orjson
 
-from core.errors import DuplicateEventId, InvalidEvent, WrongExpectedVersion
+from core.errors import DuplicateEventId, InvalidEvent, InvalidFilter, WrongExpectedVersion
 from core.events import (
     ANY,
     ExpectedVersion,
@@ -37,6 +37,7 @@ __all__ = [
     "PreparedEvent",
     "RawEvent",
     "WriteTransaction",
+    "check_filter_text",
     "decide_append",
     "prepare_events",
     "search_words",
@@ -235,6 +236,23 @@ class AppendResult:
         return ExpectedVersion.exact(self.version)
 
 
+def check_filter_text(name: str, value: object) -> None:
+    """Refuse filter text that cannot be sent to a database: not a string, or not valid
+    UTF-8 (a lone surrogate, as Python decodes bytes that are not UTF-8 from argv).
+
+    Raises:
+        InvalidFilter: naming the field.
+    """
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise InvalidFilter(f"{name}: must be text, not {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidFilter(f"{name}: {value!r} is not valid UTF-8 text") from None
+
+
 @dataclass(frozen=True, slots=True)
 class EventFilter:
     """Which events a read returns. Every field narrows; the defaults take everything.
@@ -261,6 +279,12 @@ class EventFilter:
     since: datetime | None = None
     correlation_id: str | None = None
     text: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("stream_id", "category", "stream_prefix", "correlation_id", "text"):
+            check_filter_text(name, getattr(self, name))
+        for event_type in self.types:
+            check_filter_text("types", event_type)
 
     def matches(self, event: RecordedEvent) -> bool:
         """Whether an event passes the filter's content tests (not its position bounds)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -13,10 +15,21 @@ from core.errors import InvalidEvent
 __all__ = [
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "MAX_STREAM_ID_LENGTH",
+    "SYSTEM_STREAM_PREFIX",
+    "decode_json",
     "encode_object",
+    "refuse_system_stream",
     "validate_event_type",
     "validate_stream_id",
 ]
+
+#: Streams whose id starts with this are system streams: only Eventscope writes them
+#: (``$audit`` records what operators do; no one can append a forged record to it).
+SYSTEM_STREAM_PREFIX: Final = "$"
+#: JSON integers must fit 64 bits (signed, or unsigned up to 2**64 - 1): what orjson,
+#: PostgreSQL's jsonb in practice, and most JSON readers keep exactly.
+_MIN_INT: Final = -(2**63)
+_MAX_INT: Final = 2**64 - 1
 
 DEFAULT_MAX_PAYLOAD_BYTES: Final = 1024 * 1024
 MAX_STREAM_ID_LENGTH: Final = 256
@@ -49,7 +62,95 @@ def validate_stream_id(stream_id: object) -> str:
     if bad is not None:
         raise InvalidEvent("stream_id", f"has a control character at index {bad}")
     _check_utf8("stream_id", stream_id)
+    _check_normalised("stream_id", stream_id)
     return stream_id
+
+
+def refuse_system_stream(stream_id: str) -> None:
+    """Refuse a system stream (``$...``) where operators and plugins write.
+
+    Raises:
+        InvalidEvent: naming ``stream_id``.
+    """
+    if stream_id.startswith(SYSTEM_STREAM_PREFIX):
+        raise InvalidEvent(
+            "stream_id",
+            f"{stream_id!r} is a system stream (it starts with {SYSTEM_STREAM_PREFIX}): only "
+            "Eventscope writes those",
+        )
+
+
+def _check_normalised(field: str, text: str) -> None:
+    """Refuse text that is not in Unicode NFC: ``e`` + a combining accent and ``é`` look
+    alike but would name two different streams (or types)."""
+    if not unicodedata.is_normalized("NFC", text):
+        raise InvalidEvent(
+            field,
+            f"is not in Unicode NFC form (it looks like {unicodedata.normalize('NFC', text)!r} "
+            "but would not match it); write it composed (NFC)",
+        )
+
+
+def decode_json(text: str | bytes) -> Any:
+    """Decode JSON text strictly: what ``orjson`` would silently change is refused.
+
+    A duplicate key (orjson keeps the last), an integer beyond 64 bits (orjson makes it a
+    float, losing digits), NaN or Infinity, a number too large for a float, invalid
+    UTF-8, and nesting over 1,024 levels each raise with the reason. Canonical text
+    (compact, as the store and ``export`` write it) takes orjson's fast path alone.
+
+    Raises:
+        ValueError: one line saying what is wrong (and where, when the parser knows).
+    """
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise ValueError(str(error.args[0])) from None
+    raw = text.encode() if isinstance(text, str) else bytes(text)
+    if orjson.dumps(value) == raw.strip():
+        return value  # written back byte for byte: no key or digit was dropped
+    try:
+        return json.loads(
+            raw,
+            object_pairs_hook=_unique_keys,
+            parse_int=_int64,
+            parse_float=_finite_float,
+            parse_constant=_no_constant,
+        )
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(str(error)) from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r} (which value is meant is ambiguous)")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _int64(digits: str) -> int:
+    value = int(digits)
+    if not _MIN_INT <= value <= _MAX_INT:
+        raise ValueError(
+            f"integer {digits[:24]}{'…' if len(digits) > 24 else ''} is beyond 64 bits "
+            "(JSON readers would lose digits); send it as a string"
+        )
+    return value
+
+
+def _finite_float(digits: str) -> float:
+    value = float(digits)
+    if not math.isfinite(value):
+        raise ValueError(f"number {digits[:24]} is too large for a 64-bit float")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def validate_event_type(event_type: object) -> str:
@@ -62,6 +163,7 @@ def validate_event_type(event_type: object) -> str:
         if _control_character(event_type) is not None:
             raise InvalidEvent("type", "has a control character")
         _check_utf8("type", event_type)
+        _check_normalised("type", event_type)
     return event_type
 
 

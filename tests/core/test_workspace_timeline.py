@@ -82,12 +82,12 @@ def test_reopening_switches_between_read_only_and_writable(tmp_path) -> None:  #
     SqlEventStore.open(path).close()
     workspace = Workspace(SqlEventStore.open(path, read_only=True))
     with pytest.raises(StoreReadOnly):
-        workspace.writing.append("$audit", "Tried", {})
+        workspace.writing.append("ops-1", "Tried", {})
     workspace.handle.switch(read_only=False)
     assert not workspace.read_only
-    workspace.writing.append("$audit", "SwitchedToWritable", {"by": "tests"})
+    workspace.writing.append("ops-1", "SwitchedToWritable", {"by": "tests"})
     workspace.handle.switch(read_only=True)
     assert workspace.read_only and workspace.events.head_position() == 1
     with pytest.raises(StoreReadOnly):
-        workspace.writing.append("$audit", "Tried", {})
+        workspace.writing.append("ops-1", "Tried", {})
     workspace.close()

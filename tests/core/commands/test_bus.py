@@ -204,3 +204,25 @@ def test_old_schema_events_are_upcast_before_deciding(bank: Workspace) -> None:
     assert result.events[1].data == {"balance": 0}
     (raw,) = [e for e in bank.handle._opened.store.read_all() if e.type == "Deposited"]
     assert raw.data == {"account": "7", "amt": 90}  # the stored payload is untouched
+
+
+def test_a_command_cannot_write_a_system_stream(tmp_path: Path) -> None:
+    """A stream template filled from the data must not reach ``$audit``: a plugin's
+    command is no way to forge an audit record."""
+    from core.commands.definition import command
+
+    @command("Note", stream="{target}", fields={"target": str})
+    def note(_state: Any, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        return [("WritableModeEntered", {"user": "someone else"})]
+
+    registry = Registry()
+    registry.commands["Note"] = note.__eventscope_command__  # type: ignore[attr-defined]
+    workspace = Workspace(SqlEventStore.open(tmp_path / "notes.db"), registry)
+    try:
+        with pytest.raises(Rejected, match="'\\$audit' is a system stream"):
+            workspace.commands.execute("Note", {"target": "$audit"})
+        assert workspace.events.head_position() == 0
+        workspace.commands.execute("Note", {"target": "notes-1"})  # any other stream is fine
+        assert workspace.events.head_position() == 2  # its event and its audit record
+    finally:
+        workspace.close()
