@@ -238,7 +238,8 @@ class AppendResult:
 
 def check_filter_text(name: str, value: object) -> None:
     """Refuse filter text that cannot be sent to a database: not a string, or not valid
-    UTF-8 (a lone surrogate, as Python decodes bytes that are not UTF-8 from argv).
+    UTF-8 (a lone surrogate, as Python decodes bytes that are not UTF-8 from argv), or
+    holding NUL (no stream id or type can, and PostgreSQL text cannot).
 
     Raises:
         InvalidFilter: naming the field.
@@ -251,6 +252,8 @@ def check_filter_text(name: str, value: object) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidFilter(f"{name}: {value!r} is not valid UTF-8 text") from None
+    if "\x00" in value:  # no stored name holds one, and PostgreSQL text cannot
+        raise InvalidFilter(f"{name}: {value!r} holds a NUL character")
 
 
 @dataclass(frozen=True, slots=True)
