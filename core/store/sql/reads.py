@@ -9,6 +9,7 @@ from typing import Any, Final
 import orjson
 from sqlalchemy import BigInteger, ColumnElement, FromClause, Integer, and_, bindparam, func, select
 
+from core.errors import StoreCorrupt
 from core.events import RecordedEvent, StreamInfo, from_micros, to_micros
 from core.jobs import checkpoint
 from core.store.compiled import CompiledStatement
@@ -62,29 +63,34 @@ class _Part:
         return conditions
 
 
-def decoded(pages: Iterable[list[tuple[Any, ...]]]) -> Iterator[RecordedEvent]:
-    """Decode pages of rows into events (events of one append share one time object)."""
+def decoded(
+    pages: Iterable[list[tuple[Any, ...]]], shown: str = "the store"
+) -> Iterator[RecordedEvent]:
+    """Decode pages of rows into events (events of one append share one time object).
+
+    Raises:
+        StoreCorrupt: a row's payload is not JSON (or its time is out of range): the
+            row is damaged; the message names its position (``shown``: the store).
+    """
     loads = orjson.loads
     make = tuple.__new__
     last_micros = -1
     last_time = from_micros(0)
     for page in pages:
         for position, stream_id, version, kind, data, meta_json, event_id, micros in page:
-            if micros != last_micros:
-                last_micros = micros
-                last_time = from_micros(micros)
+            try:
+                if micros != last_micros:
+                    last_micros = micros
+                    last_time = from_micros(micros)
+                payload = loads(data), loads(meta_json)
+            except (orjson.JSONDecodeError, ValueError, OverflowError, OSError) as error:
+                raise StoreCorrupt(
+                    f"{shown}: the event at position {position} is damaged ({error}); "
+                    "`eventscope check` lists every damaged event"
+                ) from None
             yield make(
                 RecordedEvent,
-                (
-                    position,
-                    stream_id,
-                    version,
-                    kind,
-                    loads(data),
-                    loads(meta_json),
-                    event_id,
-                    last_time,
-                ),
+                (position, stream_id, version, kind, *payload, event_id, last_time),
             )
 
 
