@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import BigInteger, ColumnElement, FromClause, Integer, and_, bindparam, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    FromClause,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    select,
+)
 
 from core.errors import StoreCorrupt
 from core.events import RecordedEvent, StreamInfo, from_micros, to_micros
@@ -324,11 +335,9 @@ class Reads:
             stmt = stmt.where(and_(*conditions))
         dialect = self._conns.engine.dialect
         size = bindparam("page_size", self.page_size, type_=Integer)
-        first = CompiledStatement(stmt.limit(size), dialect)
         after = bindparam("cursor", 0, type_=BigInteger)
-        following = CompiledStatement(
-            stmt.where(key < after if backwards else key > after).limit(size), dialect
-        )
+        page = stmt.limit(size), stmt.where(key < after if backwards else key > after).limit(size)
+        first, following = (CompiledStatement(part, dialect) for part in page)
         key_index = 2 if key is events.c.version else 0
         remaining = limit
         while remaining is None or remaining > 0:
@@ -342,6 +351,10 @@ class Reads:
                         rows = first.fetchall(rows_cursor, page_size=page_size)
                     else:
                         rows = following.fetchall(rows_cursor, page_size=page_size, cursor=cursor)
+                except sqlite3.OperationalError as error:
+                    if "decode to utf-8" not in str(error).lower():
+                        raise
+                    raise self._undecodable(driver, page, cursor, page_size, error) from None
                 finally:
                     rows_cursor.close()
             if rows:
@@ -351,6 +364,48 @@ class Reads:
             cursor = rows[-1][key_index]
             if remaining is not None:
                 remaining -= len(rows)
+
+    def _undecodable(
+        self,
+        driver: Any,
+        page: tuple[Select[Any], Select[Any]],
+        cursor: int | None,
+        page_size: int,
+        error: sqlite3.OperationalError,
+    ) -> StoreCorrupt:
+        """The error for a SQLite page holding text that is no longer UTF-8, naming the
+        first such event: the page's positions are read again (numbers decode), then its
+        rows one by one until one fails."""
+        dialect = self._conns.engine.dialect
+        index = 0 if cursor is None else 1
+        positions_only = CompiledStatement(
+            page[index].with_only_columns(events.c.position), dialect
+        )
+        one_row = CompiledStatement(
+            select(*EVENT_COLUMNS).where(events.c.position == bindparam("at", type_=BigInteger)),
+            dialect,
+        )
+        probe = driver.cursor()
+        try:
+            values = (
+                {"page_size": page_size}
+                if cursor is None
+                else {"page_size": page_size, "cursor": cursor}
+            )
+            for (position,) in positions_only.fetchall(probe, **values):
+                try:
+                    one_row.fetchall(probe, at=position)
+                except sqlite3.OperationalError:
+                    return StoreCorrupt(
+                        f"{self._conns.shown()}: the event at position {position} is damaged "
+                        f"({error}); `eventscope check` lists every damaged event"
+                    )
+        finally:
+            probe.close()
+        return StoreCorrupt(
+            f"{self._conns.shown()}: a stored event is damaged ({error}); "
+            "`eventscope check` lists every damaged event"
+        )
 
     # -- probes and streams ----------------------------------------------------------------
 

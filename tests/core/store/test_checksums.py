@@ -74,8 +74,13 @@ def test_text_that_is_no_longer_utf8_is_a_typed_error_and_found_by_check(
         store_file, "UPDATE events SET metadata = CAST(X'7B22FF227D' AS TEXT) WHERE position = 4"
     )
     with SqlEventStore.open(store_file, read_only=True) as store:
-        with pytest.raises(StoreCorrupt, match="damaged"):
+        with pytest.raises(StoreCorrupt, match="position 4"):
             list(store.read(EventFilter(from_position=1)))
+        store.page_size = 2  # the damaged row in a later page
+        with pytest.raises(StoreCorrupt, match="position 4"):
+            list(store.read())
+        with pytest.raises(StoreCorrupt, match="position 4"):
+            list(store.read_stream("order-3"))
         assert store.check().to_dict()["checksums"]["mismatched_positions"] == [4]
 
 
