@@ -80,8 +80,8 @@ def decoded(
     """Decode pages of rows into events (events of one append share one time object).
 
     Raises:
-        StoreCorrupt: a row's payload is not JSON (or its time is out of range): the
-            row is damaged; the message names its position (``shown``: the store).
+        StoreCorrupt: a row's payload is not JSON or its time is not a time: the row is
+            damaged; the message names its position (``shown``: the store).
     """
     loads = orjson.loads
     make = tuple.__new__
@@ -94,7 +94,7 @@ def decoded(
                     last_micros = micros
                     last_time = from_micros(micros)
                 payload = loads(data), loads(meta_json)
-            except (orjson.JSONDecodeError, ValueError, OverflowError, OSError) as error:
+            except (ValueError, TypeError, OverflowError, OSError) as error:
                 raise StoreCorrupt(
                     f"{shown}: the event at position {position} is damaged ({error}); "
                     "`eventscope check` lists every damaged event"
@@ -409,6 +409,20 @@ class Reads:
 
     # -- probes and streams ----------------------------------------------------------------
 
+    def _stream_info(self, row: Any) -> StreamInfo:
+        """A streams row as a StreamInfo.
+
+        Raises:
+            StoreCorrupt: the row's numbers are not numbers (a damaged row).
+        """
+        try:
+            return stream_info_from_row(row)
+        except (TypeError, ValueError, OverflowError) as error:
+            raise StoreCorrupt(
+                f"{self._conns.shown()}: the streams row of {row[0]!r} is damaged ({error}); "
+                "`eventscope check` compares it with the events"
+            ) from None
+
     def event_by_id(self, event_id: str) -> RecordedEvent | None:
         """The event stored with this id, or None (a unique-index probe)."""
         with self._conns.reading() as conn:
@@ -421,7 +435,7 @@ class Reads:
             row = conn.execute(
                 select(*STREAM_COLUMNS).where(streams.c.stream_id == stream_id)
             ).first()
-        return None if row is None else stream_info_from_row(row)
+        return None if row is None else self._stream_info(row)
 
     def list_streams(
         self, prefix: str | None, category: str | None, after: str | None, limit: int | None
@@ -442,7 +456,7 @@ class Reads:
             with self._conns.reading() as conn:
                 rows = conn.execute(page_stmt.limit(size)).all()
             for row in rows:
-                yield stream_info_from_row(row)
+                yield self._stream_info(row)
             if len(rows) < size:
                 return
             cursor = rows[-1][0]
@@ -472,7 +486,7 @@ class Reads:
             with self._conns.reading() as conn:
                 rows = conn.execute(page.limit(size)).all()
             for row in rows:
-                yield stream_info_from_row(row)
+                yield self._stream_info(row)
             if len(rows) < size:
                 return
             cursor = rows[-1][4]

@@ -20,6 +20,7 @@ from core.events import (
     NewEvent,
     RecordedEvent,
     StreamInfo,
+    from_micros,
     wall_clock_micros,
 )
 from core.store.port import (
@@ -402,15 +403,17 @@ class SqlEventStore(EventStore):
 
 
 def _raw(pages: Iterator[list[tuple[Any, ...]]], shown: str) -> Iterator[RawEvent]:
-    """Rows as they are stored, their payloads checked to be JSON: an export copies them
-    into its lines, and a damaged one would make a line that is not JSON."""
+    """Rows as they are stored, their payloads checked to be JSON and their times to be
+    times: an export copies them into its lines, and a damaged one would make a line that
+    is not JSON (or fail there, untyped)."""
     loads = orjson.loads
     for page in pages:
         for row in page:
             try:
                 loads(row[4])
                 loads(row[5])
-            except orjson.JSONDecodeError as error:
+                from_micros(row[7])
+            except (ValueError, TypeError, OverflowError) as error:
                 raise StoreCorrupt(
                     f"{shown}: the event at position {row[0]} is damaged ({error}); "
                     "`eventscope check` lists every damaged event"

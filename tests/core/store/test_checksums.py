@@ -112,3 +112,40 @@ def test_postgres_rows_carry_checksums_that_check_verifies(pg_location: str) -> 
         report = store.check()
     assert report.to_dict()["checksums"]["verified"] == 2
     assert report.to_dict()["checksums"]["mismatched_positions"] == [2]
+
+
+def test_a_time_that_is_not_a_time_is_a_typed_error_naming_its_position(
+    store_file: Path,
+) -> None:
+    damage(store_file, "UPDATE events SET recorded_at = X'0102' WHERE position = 2")
+    damage(store_file, "UPDATE events SET recorded_at = 999999999999999999 WHERE position = 3")
+    with SqlEventStore.open(store_file, read_only=True) as store:
+        with pytest.raises(StoreCorrupt, match="position 2"):
+            list(store.read())
+        with pytest.raises(StoreCorrupt, match="position 2"):
+            list(store.iter_raw())
+        with pytest.raises(StoreCorrupt, match="position 3"):
+            list(store.iter_raw(EventFilter(from_position=3)))
+        assert store.check().to_dict()["checksums"]["mismatched_positions"] == [2, 3]
+
+
+def test_a_damaged_streams_row_is_a_typed_error_naming_its_stream(store_file: Path) -> None:
+    damage(store_file, "UPDATE streams SET version = X'01' WHERE stream_id = 'order-2'")
+    with SqlEventStore.open(store_file, read_only=True) as store:
+        with pytest.raises(StoreCorrupt, match="order-2"):
+            list(store.list_streams())
+        with pytest.raises(StoreCorrupt, match="order-2"):
+            store.stream_info("order-2")
+
+
+def test_a_damaged_schema_text_is_a_typed_error_at_open(store_file: Path) -> None:
+    # SQLite's message then quotes bytes that are not UTF-8.
+    with sqlite3.connect(store_file) as raw:
+        raw.execute("PRAGMA writable_schema=ON")
+        raw.execute(
+            "UPDATE sqlite_master SET sql = CAST(? AS TEXT) WHERE name = 'ix_events_recorded_at'",
+            (b"CREATE INDEX ix_events_recorded_at ON events (r\xa7corded_at, position)",),
+        )
+    raw.close()
+    with pytest.raises(StoreCorrupt, match="damaged"):
+        SqlEventStore.open(store_file, read_only=True)
