@@ -472,7 +472,7 @@ the positions or SQLite's messages); *other error* means a `StoreError` that is 
 Reads refused while `check` said ok: {figures.read_refused_check_ok}. The flipped copies
 that read and checked ok had their bytes flipped in pages of (SQLite's `dbstat` names)
 {unharmed}: {figures.unharmed_pages["events"]} in the events table's own pages, and
-SQLite's own check found nothing wrong in the others (space no cell uses). Files whose
+SQLite's own check found nothing wrong in the others (most likely space no cell uses). Files whose
 bytes changed, or with a file added or removed next to them: {len(figures.changed)}. Folders
 where SQLite left its WAL side files (an empty `-wal` and the `-shm` index, as any
 read-only open of a WAL store does, healthy or not): {figures.side_files:,}.
