@@ -43,9 +43,9 @@ def export_line(row: RawEvent) -> bytes:
             row.data.encode(),
             b',"metadata":',
             row.metadata.encode(),
-            b',"event_id":"',
-            row.event_id.encode(),
-            b'","recorded_at":"',
+            b',"event_id":',
+            orjson.dumps(row.event_id),  # a damaged id can hold a quote or a control character
+            b',"recorded_at":"',
             format_time(from_micros(row.recorded_at)).encode(),
             b'"}\n',
         )

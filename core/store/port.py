@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ __all__ = [
     "WriteTransaction",
     "check_filter_text",
     "decide_append",
+    "event_checksum",
     "prepare_events",
     "search_words",
     "words_match",
@@ -69,6 +71,29 @@ class RawEvent(NamedTuple):
             self.event_id,
             from_micros(self.recorded_at),
         )
+
+
+def event_checksum(
+    position: int,
+    stream_id: str,
+    version: int,
+    event_type: str,
+    data: str,
+    metadata: str,
+    event_id: str,
+    recorded_at: int,
+) -> int:
+    """The checksum stored with an event: CRC32 of its stored fields as UTF-8, joined by
+    the unit separator (U+001F, which no field may contain unescaped: JSON escapes it and
+    stream ids and types refuse control characters).
+
+    The same bytes, as SQLite stores them, are what ``check`` hashes (see
+    :func:`core.store.sql.admin.check`).
+    """
+    return zlib.crc32(
+        f"{position}\x1f{stream_id}\x1f{version}\x1f{event_type}\x1f{data}\x1f{metadata}"
+        f"\x1f{event_id}\x1f{recorded_at}".encode()
+    )
 
 
 class PreparedEvent(NamedTuple):

@@ -18,6 +18,8 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "CHECKSUM_COLUMN",
+    "CHECKSUM_SCHEMA",
     "CORRELATIONS_TABLE",
     "CURRENT",
     "DOCUMENTS_TABLE",
@@ -39,7 +41,7 @@ __all__ = [
 #: Bumped whenever the tables change; a store with a higher number is refused. Version 1
 #: is ``metadata`` below; every later version is a step in ``MIGRATIONS``, run on new
 #: stores too, so a migrated store and a new one are the same.
-SCHEMA_VERSION: Final = 6
+SCHEMA_VERSION: Final = 7
 
 metadata = MetaData()
 
@@ -247,6 +249,22 @@ def _to_version_6(dialect: str) -> list[str]:
     ]
 
 
+#: The events' checksum column and the schema that added it (NULL in older rows).
+CHECKSUM_COLUMN: Final = "checksum"
+CHECKSUM_SCHEMA: Final = 7
+
+
+def _to_version_7(dialect: str) -> list[str]:
+    """A checksum per event, so ``check`` finds damage inside rows, not only in the
+    database's structure (as KurrentDB keeps one per chunk and PostgreSQL one per page).
+
+    CRC32 of the row's stored fields (:func:`core.store.port.event_checksum`), written
+    with the row. Rows stored before this version keep NULL: ``check`` counts them
+    apart. Nullable without a default, the column costs no table rewrite.
+    """
+    return [f"ALTER TABLE events ADD COLUMN {CHECKSUM_COLUMN} BIGINT"]
+
+
 #: from version -> the DDL (for a dialect) that takes a store to the next version.
 MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {
     1: _to_version_2,
@@ -254,4 +272,5 @@ MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {
     3: _to_version_4,
     4: _to_version_5,
     5: _to_version_6,
+    6: _to_version_7,
 }

@@ -128,3 +128,29 @@ def test_inspecting_a_store_never_changes_its_file(
     result = eventscope(str(copy), *command)
     assert result.returncode == 0, result.stderr
     assert digest(copy) == before
+
+
+def test_a_damaged_event_row_is_refused_by_read_and_named_by_check(
+    tmp_path: Path, real_store: Path
+) -> None:
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(real_store.read_bytes())
+
+    def damage(statement: str) -> None:
+        with sqlite3.connect(damaged) as raw:
+            raw.execute(statement)
+        raw.close()
+
+    # What flipped bytes can do: a payload that ends early, then one no longer UTF-8.
+    damage("""UPDATE events SET data = '{"n": 1' WHERE position = 7""")
+    before = digest(damaged)
+    for command in (["read"], ["export"]):
+        assert_refused(eventscope(str(damaged), *command), "position 7", "damaged")
+    assert digest(damaged) == before
+    damage("UPDATE events SET data = CAST(X'7B22FF227D' AS TEXT) WHERE position = 9")
+    before = digest(damaged)
+    assert_refused(eventscope(str(damaged), "read"), "position 9", "eventscope check")
+    result = eventscope(str(damaged), "check")
+    assert result.returncode == 1, result.stderr
+    assert '"mismatched_positions":[7,9]' in result.stdout
+    assert digest(damaged) == before

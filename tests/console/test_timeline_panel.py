@@ -123,6 +123,7 @@ def build_big_store(path: Path, events: int, streams: int = 1_000) -> None:
             f"00000000-0000-7000-8000-{position:012d}",
             start + (position - 1) * step,
             "load",
+            None,
         )
         for position in range(1, events + 1)
     )

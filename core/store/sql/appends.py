@@ -33,9 +33,10 @@ from core.store.port import (
     RawEvent,
     WriteTransaction,
     decide_append,
+    event_checksum,
     prepare_events,
 )
-from core.store.schema import events, streams
+from core.store.schema import CHECKSUM_COLUMN, events, streams
 from core.store.sql.connections import EVENT_COLUMNS, Connections, head_in
 from core.store.validation import validate_stream_id
 
@@ -61,7 +62,8 @@ def _lookup(kind: str, count: int) -> Any:
 
 def write_statements(dialect: Dialect) -> tuple[CompiledStatement, CompiledStatement]:
     """The two hot write statements, compiled for positional tuples: the events insert
-    (RawEvent's fields, then the category: an append's rows are its result too) and the
+    (RawEvent's fields, then the category and the checksum: an append's rows are its
+    result too) and the
     streams upsert (the streams table's columns; on conflict only the version and the
     last place change).
 
@@ -69,7 +71,7 @@ def write_statements(dialect: Dialect) -> tuple[CompiledStatement, CompiledState
     then follow that order, and no cast is added to a hot insert.
     """
     dialect = positional(dialect)
-    event_names = [c.name for c in (*EVENT_COLUMNS, events.c.category)]
+    event_names = [c.name for c in (*EVENT_COLUMNS, events.c.category)] + [CHECKSUM_COLUMN]
     stream_names = [c.name for c in streams.columns]
     events_table = table(events.name, *(column(name) for name in event_names))
     streams_table = table(streams.name, *(column(name) for name in stream_names))
@@ -223,17 +225,25 @@ class Appends:
         category = category_of(stream_id)
         rows = [
             (
-                head + 1 + i,
+                position,
                 stream_id,
-                first_version + i,
+                version,
                 event_type,
                 data,
                 metadata,
                 event_id,
                 recorded_at,
                 category,
+                event_checksum(
+                    position, stream_id, version, event_type, data, metadata, event_id, recorded_at
+                ),
             )
-            for i, (event_type, data, metadata, event_id) in enumerate(prepared)
+            for position, version, (event_type, data, metadata, event_id) in zip(
+                range(head + 1, head + 1 + len(prepared)),
+                range(first_version, first_version + len(prepared)),
+                prepared,
+                strict=True,
+            )
         ]
         last = rows[-1]
         span = [category, last[2], head + 1, last[0], recorded_at, recorded_at]
@@ -253,7 +263,8 @@ class Appends:
         rows: Sequence[tuple[Any, ...]],
         spans: dict[str, list[Any]] | None = None,
     ) -> None:
-        """Insert rows (RawEvent's fields, then the category) and update their streams.
+        """Insert rows (RawEvent's fields, the category, the checksum) and update their
+        streams.
 
         ``spans`` maps each stream to [category, last version, first position, last
         position, first time, last time]; it is worked out from the rows when not given.
@@ -264,7 +275,7 @@ class Appends:
         cursor.executemany(self._sql_insert_events, rows)
         if spans is None:
             spans = {}
-            for position, stream_id, version, *_, recorded_at, category in rows:
+            for position, stream_id, version, *_, recorded_at, category, _checksum in rows:
                 span = spans.get(stream_id)
                 if span is None:
                     spans[stream_id] = [
@@ -378,19 +389,17 @@ class Appends:
             last_at = max(record.recorded_at if record.recorded_at is not None else now, last_at)
             found[event_id] = (record.stream_id, version)
             item = record.event
-            rows.append(
-                (
-                    head,
-                    record.stream_id,
-                    version,
-                    item.type,
-                    item.data,
-                    item.metadata,
-                    event_id,
-                    last_at,
-                    category_of(record.stream_id),
-                )
+            fields = (
+                head,
+                record.stream_id,
+                version,
+                item.type,
+                item.data,
+                item.metadata,
+                event_id,
+                last_at,
             )
+            rows.append((*fields, category_of(record.stream_id), event_checksum(*fields)))
         if rows:
             self._insert_rows(cursor, rows)
         return len(rows), duplicates, head, last_at

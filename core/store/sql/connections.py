@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import PoolProxiedConnection
 
-from core.errors import Cancelled, EventscopeError, StoreClosed, StoreReadOnly
+from core.errors import Cancelled, EventscopeError, StoreClosed, StoreCorrupt, StoreReadOnly
 from core.jobs import current_job
 from core.store.schema import events, streams
 from core.store.sql.engines import display_location, translated
@@ -182,6 +182,10 @@ class Connections:
             yield
         except EventscopeError:
             raise
+        except UnicodeDecodeError as error:
+            # SQLite's message about a damaged schema can quote bytes that are not UTF-8.
+            message = bytes(error.object).decode(errors="replace")[:200]
+            raise StoreCorrupt(f"{self.shown()}: the database is damaged ({message})") from error
         except (sa_exc.DBAPIError, sqlite3.Error, psycopg.Error) as error:
             job = current_job()
             if self.interrupted.is_set() or (job is not None and job.cancelled):

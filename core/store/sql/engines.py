@@ -240,6 +240,11 @@ def translated(error: BaseException, shown: str) -> StoreError:
         return StoreReadOnly(f"{shown}: the store is read-only ({message})")
     if "file is not a database" in lowered or "malformed" in lowered or "disk i/o error" in lowered:
         return StoreCorrupt(f"{shown}: {message}")
+    if "could not decode to utf-8" in lowered:  # a damaged text value in a row
+        return StoreCorrupt(
+            f"{shown}: a stored event is damaged ({message}); "
+            "`eventscope check` lists every damaged event"
+        )
     if "unable to open database file" in lowered:
         return StoreNotFound(f"{shown}: {message}")
     if isinstance(error, sa_exc.OperationalError) and not isinstance(original, sqlite3.Error):

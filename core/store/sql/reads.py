@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import BigInteger, ColumnElement, FromClause, Integer, and_, bindparam, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    FromClause,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    select,
+)
 
+from core.errors import StoreCorrupt
 from core.events import RecordedEvent, StreamInfo, from_micros, to_micros
 from core.jobs import checkpoint
 from core.store.compiled import CompiledStatement
@@ -62,29 +74,34 @@ class _Part:
         return conditions
 
 
-def decoded(pages: Iterable[list[tuple[Any, ...]]]) -> Iterator[RecordedEvent]:
-    """Decode pages of rows into events (events of one append share one time object)."""
+def decoded(
+    pages: Iterable[list[tuple[Any, ...]]], shown: str = "the store"
+) -> Iterator[RecordedEvent]:
+    """Decode pages of rows into events (events of one append share one time object).
+
+    Raises:
+        StoreCorrupt: a row's payload is not JSON or its time is not a time: the row is
+            damaged; the message names its position (``shown``: the store).
+    """
     loads = orjson.loads
     make = tuple.__new__
     last_micros = -1
     last_time = from_micros(0)
     for page in pages:
         for position, stream_id, version, kind, data, meta_json, event_id, micros in page:
-            if micros != last_micros:
-                last_micros = micros
-                last_time = from_micros(micros)
+            try:
+                if micros != last_micros:
+                    last_micros = micros
+                    last_time = from_micros(micros)
+                payload = loads(data), loads(meta_json)
+            except (ValueError, TypeError, OverflowError, OSError) as error:
+                raise StoreCorrupt(
+                    f"{shown}: the event at position {position} is damaged ({error}); "
+                    "`eventscope check` lists every damaged event"
+                ) from None
             yield make(
                 RecordedEvent,
-                (
-                    position,
-                    stream_id,
-                    version,
-                    kind,
-                    loads(data),
-                    loads(meta_json),
-                    event_id,
-                    last_time,
-                ),
+                (position, stream_id, version, kind, *payload, event_id, last_time),
             )
 
 
@@ -318,11 +335,9 @@ class Reads:
             stmt = stmt.where(and_(*conditions))
         dialect = self._conns.engine.dialect
         size = bindparam("page_size", self.page_size, type_=Integer)
-        first = CompiledStatement(stmt.limit(size), dialect)
         after = bindparam("cursor", 0, type_=BigInteger)
-        following = CompiledStatement(
-            stmt.where(key < after if backwards else key > after).limit(size), dialect
-        )
+        page = stmt.limit(size), stmt.where(key < after if backwards else key > after).limit(size)
+        first, following = (CompiledStatement(part, dialect) for part in page)
         key_index = 2 if key is events.c.version else 0
         remaining = limit
         while remaining is None or remaining > 0:
@@ -336,6 +351,10 @@ class Reads:
                         rows = first.fetchall(rows_cursor, page_size=page_size)
                     else:
                         rows = following.fetchall(rows_cursor, page_size=page_size, cursor=cursor)
+                except sqlite3.OperationalError as error:
+                    if "decode to utf-8" not in str(error).lower():
+                        raise
+                    raise self._undecodable(driver, page, cursor, page_size, error) from None
                 finally:
                     rows_cursor.close()
             if rows:
@@ -346,7 +365,63 @@ class Reads:
             if remaining is not None:
                 remaining -= len(rows)
 
+    def _undecodable(
+        self,
+        driver: Any,
+        page: tuple[Select[Any], Select[Any]],
+        cursor: int | None,
+        page_size: int,
+        error: sqlite3.OperationalError,
+    ) -> StoreCorrupt:
+        """The error for a SQLite page holding text that is no longer UTF-8, naming the
+        first such event: the page's positions are read again (numbers decode), then its
+        rows one by one until one fails."""
+        dialect = self._conns.engine.dialect
+        index = 0 if cursor is None else 1
+        positions_only = CompiledStatement(
+            page[index].with_only_columns(events.c.position), dialect
+        )
+        one_row = CompiledStatement(
+            select(*EVENT_COLUMNS).where(events.c.position == bindparam("at", type_=BigInteger)),
+            dialect,
+        )
+        probe = driver.cursor()
+        try:
+            values = (
+                {"page_size": page_size}
+                if cursor is None
+                else {"page_size": page_size, "cursor": cursor}
+            )
+            for (position,) in positions_only.fetchall(probe, **values):
+                try:
+                    one_row.fetchall(probe, at=position)
+                except sqlite3.OperationalError:
+                    return StoreCorrupt(
+                        f"{self._conns.shown()}: the event at position {position} is damaged "
+                        f"({error}); `eventscope check` lists every damaged event"
+                    )
+        finally:
+            probe.close()
+        return StoreCorrupt(
+            f"{self._conns.shown()}: a stored event is damaged ({error}); "
+            "`eventscope check` lists every damaged event"
+        )
+
     # -- probes and streams ----------------------------------------------------------------
+
+    def _stream_info(self, row: Any) -> StreamInfo:
+        """A streams row as a StreamInfo.
+
+        Raises:
+            StoreCorrupt: the row's numbers are not numbers (a damaged row).
+        """
+        try:
+            return stream_info_from_row(row)
+        except (TypeError, ValueError, OverflowError) as error:
+            raise StoreCorrupt(
+                f"{self._conns.shown()}: the streams row of {row[0]!r} is damaged ({error}); "
+                "`eventscope check` compares it with the events"
+            ) from None
 
     def event_by_id(self, event_id: str) -> RecordedEvent | None:
         """The event stored with this id, or None (a unique-index probe)."""
@@ -360,7 +435,7 @@ class Reads:
             row = conn.execute(
                 select(*STREAM_COLUMNS).where(streams.c.stream_id == stream_id)
             ).first()
-        return None if row is None else stream_info_from_row(row)
+        return None if row is None else self._stream_info(row)
 
     def list_streams(
         self, prefix: str | None, category: str | None, after: str | None, limit: int | None
@@ -381,7 +456,7 @@ class Reads:
             with self._conns.reading() as conn:
                 rows = conn.execute(page_stmt.limit(size)).all()
             for row in rows:
-                yield stream_info_from_row(row)
+                yield self._stream_info(row)
             if len(rows) < size:
                 return
             cursor = rows[-1][0]
@@ -411,7 +486,7 @@ class Reads:
             with self._conns.reading() as conn:
                 rows = conn.execute(page.limit(size)).all()
             for row in rows:
-                yield stream_info_from_row(row)
+                yield self._stream_info(row)
             if len(rows) < size:
                 return
             cursor = rows[-1][4]

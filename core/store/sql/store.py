@@ -11,14 +11,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Dialect, Engine
 
+from core.errors import StoreCorrupt
 from core.events import (
     ANY,
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
     StreamInfo,
+    from_micros,
     wall_clock_micros,
 )
 from core.store.port import (
@@ -31,6 +34,7 @@ from core.store.port import (
     RawEvent,
     WriteTransaction,
 )
+from core.store.schema import CHECKSUM_SCHEMA
 from core.store.sql import admin
 from core.store.sql.appends import Appends
 from core.store.sql.connections import Connections
@@ -310,7 +314,10 @@ class SqlEventStore(EventStore):
     ) -> Iterator[RecordedEvent]:
         """One stream's events by version, page by page."""
         self._connections.ensure_usable()
-        return decoded(self._reads.stream_pages(stream_id, from_version, backwards, limit))
+        return decoded(
+            self._reads.stream_pages(stream_id, from_version, backwards, limit),
+            self._connections.shown(),
+        )
 
     def read(
         self,
@@ -321,7 +328,9 @@ class SqlEventStore(EventStore):
     ) -> Iterator[RecordedEvent]:
         """Events in position order (or reverse), filtered, decoded page by page."""
         self._connections.ensure_usable()
-        return decoded(self._reads.filtered_pages(where, backwards, limit))
+        return decoded(
+            self._reads.filtered_pages(where, backwards, limit), self._connections.shown()
+        )
 
     def iter_raw(
         self,
@@ -332,7 +341,7 @@ class SqlEventStore(EventStore):
     ) -> Iterator[RawEvent]:
         """Undecoded rows in position order, one keyset page at a time."""
         self._connections.ensure_usable()
-        return _raw(self._reads.filtered_pages(where, backwards, limit))
+        return _raw(self._reads.filtered_pages(where, backwards, limit), self._connections.shown())
 
     def count(self, where: EventFilter = EventFilter()) -> int:
         """How many events match: arithmetic when nothing but positions filters (they are
@@ -398,11 +407,25 @@ class SqlEventStore(EventStore):
 
     def check(self) -> CheckReport:
         """Integrity: the database's own check, gapless positions, contiguous versions,
-        non-decreasing times, and a streams table that agrees with the events."""
-        return admin.check(self._connections)
+        non-decreasing times, a streams table that agrees with the events, and every
+        event's checksum (stores of schema 7 on; rows written before it are counted)."""
+        return admin.check(self._connections, checksums=self.schema_version >= CHECKSUM_SCHEMA)
 
 
-def _raw(pages: Iterator[list[tuple[Any, ...]]]) -> Iterator[RawEvent]:
+def _raw(pages: Iterator[list[tuple[Any, ...]]], shown: str) -> Iterator[RawEvent]:
+    """Rows as they are stored, their payloads checked to be JSON and their times to be
+    times: an export copies them into its lines, and a damaged one would make a line that
+    is not JSON (or fail there, untyped)."""
+    loads = orjson.loads
     for page in pages:
         for row in page:
+            try:
+                loads(row[4])
+                loads(row[5])
+                from_micros(row[7])
+            except (ValueError, TypeError, OverflowError) as error:
+                raise StoreCorrupt(
+                    f"{shown}: the event at position {row[0]} is damaged ({error}); "
+                    "`eventscope check` lists every damaged event"
+                ) from None
             yield RawEvent._make(row)

@@ -35,13 +35,15 @@ def sql(url: str, *statements: str) -> list[tuple[object, ...]]:
 
 
 def make_pg_version_5(url: str) -> None:
-    """A PostgreSQL store as schema 5 left it: without version 6's index."""
+    """A PostgreSQL store as schema 5 left it: without version 6's index or version 7's
+    checksums."""
     store = SqlEventStore.open(url)
     store.append_to_stream("order-1", [NewEvent("Placed", {"n": 1})])
     store.close()
     sql(
         url,
         f"DROP INDEX {DEFERRED_INDEX}",
+        "ALTER TABLE events DROP COLUMN checksum",
         "UPDATE eventscope_meta SET value = '5' WHERE key = 'schema_version'",
     )
 

@@ -158,3 +158,11 @@ def test_imported_streams_keep_their_own_first_and_last_times(store: EventStore)
     }
     assert spans == {"a-1": (1, 3), "b-1": (2, 2), "c-1": (4, 4)}
     assert store.check().ok
+
+
+def test_an_export_line_stays_json_whatever_a_damaged_event_id_holds() -> None:
+    from core.store.jsonlines import export_line
+    from core.store.port import RawEvent
+
+    row = RawEvent(1, "s-1", 0, "A", "{}", "{}", 'ab"c\x14d', 1_700_000_000_000_000)
+    assert orjson.loads(export_line(row))["event_id"] == 'ab"c\x14d'

@@ -43,7 +43,7 @@ def stored_version(path: Path) -> str:
 
 def make_version_1(path: Path) -> None:
     """A store as Eventscope's first schema left it: without version 2's index or
-    version 3's search tables."""
+    version 3's search tables (nor version 7's checksums)."""
     store = SqlEventStore.open(path)
     store.append_to_stream("order-1", [NewEvent("Placed", {}, {"correlation_id": "c-1"})])
     store.append_to_stream("order-2", [NewEvent("Placed", {}, {"correlation_id": "c-2"})])
@@ -53,6 +53,7 @@ def make_version_1(path: Path) -> None:
             raw.execute(f"DROP INDEX {name}")
         for name in SEARCH_TABLES | READ_MODEL_TABLES:
             raw.execute(f"DROP TABLE {name}")
+        raw.execute("ALTER TABLE events DROP COLUMN checksum")
         raw.execute("DELETE FROM eventscope_meta WHERE key = 'indexed_position'")
         raw.execute("UPDATE eventscope_meta SET value = '1' WHERE key = 'schema_version'")
     raw.close()
@@ -60,7 +61,7 @@ def make_version_1(path: Path) -> None:
 
 def test_a_new_store_is_at_the_current_version_with_its_indexes(tmp_path: Path) -> None:
     SqlEventStore.open(tmp_path / "new.db").close()
-    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "6"
+    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "7"
     assert NEW_INDEXES <= sqlite_indexes(tmp_path / "new.db")
     assert SEARCH_TABLES | READ_MODEL_TABLES <= sqlite_tables(tmp_path / "new.db")
 
@@ -85,7 +86,7 @@ def test_an_older_store_reads_as_it_is_read_only_and_migrates_when_writable(
     assert writer.update_index() == 2
     assert [e.stream_id for e in writer.read(EventFilter(correlation_id="c-1"))] == ["order-1"]
     writer.close()
-    assert stored_version(path) == "6"
+    assert stored_version(path) == "7"
     assert NEW_INDEXES <= sqlite_indexes(path)
     assert SEARCH_TABLES | READ_MODEL_TABLES <= sqlite_tables(path)
 
@@ -104,7 +105,7 @@ def test_the_correlation_filter_works_on_postgres(pg_location: str) -> None:
         ).scalar_one()
     engine.dispose()
     store.close()
-    assert version == "6"
+    assert version == "7"
 
 
 @pytest.mark.parametrize("missing", sorted(NEW_INDEXES))

@@ -226,6 +226,7 @@ def test_an_old_store_read_only_is_searched_by_scanning(tmp_path: Path) -> None:
         for table in ("event_words", "event_correlations", "read_models", "read_model_docs"):
             raw.execute(f"DROP TABLE {table}")
         raw.execute("DROP TABLE projection_runs")
+        raw.execute("ALTER TABLE events DROP COLUMN checksum")
         raw.execute("DELETE FROM eventscope_meta WHERE key = 'indexed_position'")
         raw.execute("UPDATE eventscope_meta SET value = '2' WHERE key = 'schema_version'")
     raw.close()
