@@ -249,6 +249,7 @@ class SearchIndex:
                 conditions.append(literal_column(WORDS_TABLE).op("MATCH")(query))
             elif words:
                 conditions.append(_tsv.c.words.op("@@")(_tsquery(words)))
+                conditions += _pg_substrings(words)
             return conditions
         if where.correlation_id is not None:
             conditions.append(self._metadata_string_is("correlation_id", where.correlation_id))
@@ -260,6 +261,7 @@ class SearchIndex:
             conditions.append(func.eventscope_words(events.c.data, " ".join(words)) == 1)
         elif words:
             conditions.append(literal_column(_PG_WORDS_SQL).op("@@")(_tsquery(words)))
+            conditions += _pg_substrings(words)
         return conditions
 
     def _metadata_string_is(self, key: str, value: str) -> ColumnElement[bool]:
@@ -278,6 +280,16 @@ class SearchIndex:
             func.jsonb_typeof(document.op("->")(name)) == "string",
             document.op("->>")(name) == value,
         )
+
+
+def _pg_substrings(words: Sequence[str]) -> list[ColumnElement[bool]]:
+    """Each word is in the payload's text, as the reference search requires first: a
+    character PostgreSQL's parser drops from the query (``¾``, in some locales) then
+    still narrows it, instead of the query matching without it."""
+    return [
+        func.strpos(func.lower(events.c.data), bindparam(None, word.rstrip("*"), String())) > 0
+        for word in words
+    ]
 
 
 def _tsquery(words: Sequence[str]) -> ColumnElement[Any]:

@@ -118,6 +118,18 @@ def test_search_combines_with_the_other_filters_and_pages(store: EventStore) -> 
         assert store.count(EventFilter(text="sku", to_position=4)) == 3
 
 
+def test_a_word_the_database_parser_drops_still_narrows_the_search(store: EventStore) -> None:
+    """``¾`` is a word to the search (Unicode calls it a number) but PostgreSQL's parser
+    drops it: the query must not then match events without it (found by the injection
+    study, tests/reliability/injection.py)."""
+    store.append_to_stream("n-1", [NewEvent("Noted", {"note": "3 and 1"})])
+    store.append_to_stream("n-2", [NewEvent("Noted", {"note": "3 ¾ 1"})])
+    for _ in range(2):  # scanned, then indexed
+        found = [e.stream_id for e in store.read(EventFilter(text="3 ¾ 1"))]
+        assert found == ["n-2"]
+        store.update_index()
+
+
 def test_a_text_without_words_filters_nothing(store: EventStore) -> None:
     fill(store)
     assert positions(store, EventFilter(text=" -%- ")) == list(range(1, 8))
