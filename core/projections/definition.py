@@ -67,6 +67,11 @@ class Projection:
     #: ``time.sleep``) or loop without calling the view, at the price of a process and
     #: of sending every event to it.
     isolated: ClassVar[bool] = False
+    #: MiB an isolated projection's process may allocate beyond what it holds once its
+    #: plugin is loaded: past it an allocation fails (MemoryError) and the projection is
+    #: faulted at that event, instead of the machine running out of memory. Only an
+    #: isolated projection can be held to it (in-process, all memory is the console's).
+    memory_limit: ClassVar[int] = 1024
     #: Event type -> name of the method handling it; filled in for every subclass.
     handlers: ClassVar[dict[str, str]] = {}
 

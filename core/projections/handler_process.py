@@ -12,6 +12,7 @@ import importlib
 import mmap
 import os
 import queue
+import resource
 import signal
 import struct
 import sys
@@ -106,6 +107,7 @@ class _Session:
         _, module, qualname, plugin_file, reference, self.dump_options = self._inbox.get()
         try:
             projection = _import_projection(module, qualname, plugin_file, reference)()
+            _limit_memory(type(projection).memory_limit)
         except BaseException as failure:
             self._send(("failed", "".join(traceback.format_exception(failure)).rstrip()))
             return
@@ -170,6 +172,19 @@ def _import_projection(
     if found.reference() != reference:
         raise ValueError(f"{module_name}.{qualname} is now {found.reference()}, not {reference}")
     return found
+
+
+def _limit_memory(mebibytes: int) -> None:
+    """Cap this process's address space at what it has now plus ``mebibytes`` (Linux:
+    from /proc/self/statm; elsewhere no cap), so a handler that allocates without bound
+    gets a MemoryError, which faults its projection."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    cap = pages * resource.getpagesize() + mebibytes * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
 def _read_input(stream: IO[bytes], inbox: _Inbox) -> None:

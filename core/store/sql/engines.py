@@ -169,6 +169,9 @@ def sqlite_engine(
         if not read_only:
             connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA cache_size=-8000")
+        # A store file is data, not code: functions with side effects may not run from
+        # its schema (a crafted view, trigger or index calling them is refused).
+        connection.execute("PRAGMA trusted_schema=OFF")
         connection.create_function("eventscope_words", 2, _sqlite_words_match, deterministic=True)
         connection.set_progress_handler(cancelled, _SQLITE_CANCEL_CHECK_STEPS)
         return connection

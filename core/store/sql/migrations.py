@@ -95,6 +95,8 @@ def _schema_version(conns: Connections, conn: Connection) -> int | None:
                 text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
             )
         }
+    if conns.sqlite:
+        _refuse_code(conns, conn)
     if meta.name not in names:
         if names - {"sqlite_sequence"}:
             raise NotAnEventStore(
@@ -108,6 +110,24 @@ def _schema_version(conns: Connections, conn: Connection) -> int | None:
     if value is None or not str(value).isdigit():
         raise StoreCorrupt(f"{conns.shown()} has no readable schema version")
     return int(value)
+
+
+def _refuse_code(conns: Connections, conn: Connection) -> None:
+    """Refuse a SQLite file holding triggers: Eventscope creates none, and one would run
+    its SQL on this process's writes (a crafted store must not run code when opened or
+    written to)."""
+    triggers = [
+        row[0]
+        for row in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+        )
+    ]
+    if triggers:
+        raise StoreCorrupt(
+            f"{conns.shown()} holds triggers Eventscope never creates "
+            f"({', '.join(triggers[:3])}{', …' if len(triggers) > 3 else ''}): an altered "
+            "or crafted store; it is not opened, so they cannot run"
+        )
 
 
 def _create_schema(conns: Connections) -> None:

@@ -67,10 +67,14 @@ class Stuck(Projection):
     interval = 0.1
     time_limit = 0.5
     isolated = True
+    memory_limit = 64  # MiB its process may allocate beyond its start
 
     @handles("Booked")
     def booked(self, view, event):
         how = event.data.get("stuck")
+        if how == "hoard":  # allocates without bound (capped at 2 GiB should the cap fail)
+            hoard = [bytearray(8 * 1024 * 1024) for _ in range(256)]
+            raise RuntimeError(f"hoarded {len(hoard) * 8} MiB unchecked")
         if how == "sleep":
             time.sleep(60)  # blocked in C code
         elif how == "spin":

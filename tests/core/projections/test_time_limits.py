@@ -160,6 +160,18 @@ def test_an_isolated_handler_that_raises_faults_with_its_traceback(workspace: Wo
     assert again.fault is not None and again.fault.position == raised
 
 
+def test_an_isolated_handler_allocating_without_bound_faults_at_its_memory_limit(
+    workspace: Workspace,
+) -> None:
+    positions = book(workspace, 6, n3={"stuck": "hoard"})
+    hoarded = positions[3]
+    result = workspace.projections.run("stuck")
+    assert result.fault is not None
+    assert (result.fault.position, result.checkpoint) == (hoarded, hoarded - 1)
+    assert result.fault.error.endswith("MemoryError")  # its process hit its cap, not ours
+    assert documents(workspace, "stuck") == fold(workspace, upto=hoarded - 1)
+
+
 def test_an_isolated_handler_whose_process_dies_faults_at_its_event(
     workspace: Workspace,
 ) -> None:
