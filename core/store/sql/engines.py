@@ -20,6 +20,7 @@ from core.errors import (
     StoreBusy,
     StoreCorrupt,
     StoreError,
+    StoreFull,
     StoreNotFound,
     StoreReadOnly,
     StoreUnreachable,
@@ -236,6 +237,12 @@ def translated(error: BaseException, shown: str) -> StoreError:
         or "lock timeout" in lowered  # PostgreSQL's lock_timeout on the events lock
     ):
         return StoreBusy(f"{shown}: another writer held the store too long ({message})")
+    if (
+        "database or disk is full" in lowered  # SQLITE_FULL
+        or "no space left on device" in lowered  # ENOSPC, as PostgreSQL reports it
+        or getattr(original, "sqlstate", None) == "53100"  # PostgreSQL's disk_full
+    ):
+        return StoreFull(f"{shown}: the disk is full; free some space and try again ({message})")
     if "readonly database" in lowered or "read-only transaction" in lowered:
         return StoreReadOnly(f"{shown}: the store is read-only ({message})")
     if "file is not a database" in lowered or "malformed" in lowered or "disk i/o error" in lowered:
