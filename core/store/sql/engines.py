@@ -101,6 +101,10 @@ def release_sqlite_file(path: Path) -> None:
             del _held_files[str(path)]
 
 
+#: A WAL file's header; a longer one holds frames (pages) SQLite reads before the file's.
+_WAL_HEADER_BYTES: Final = 32
+
+
 def inspect_sqlite_file(path: Path, read_only: bool) -> None:
     """Refuse a missing (when read-only), foreign or truncated file before SQLite opens it
     (its header is read only when this process does not have it open already)."""
@@ -131,7 +135,17 @@ def inspect_sqlite_file(path: Path, read_only: bool) -> None:
     page_size = 65536 if page_size == 1 else page_size
     change_counter = header[24:28]
     page_count = int.from_bytes(header[28:32], "big")
-    if header[92:96] == change_counter and page_count and size < page_count * page_size:
+    # Pages past the file's end may be in the WAL: a checkpoint that ran out of disk
+    # wrote page 1 (the new page count) but not the pages after it. SQLite reads those
+    # from the WAL and finishes the checkpoint later, so only SQLite can tell then.
+    wal = path.with_name(f"{path.name}-wal")
+    in_wal = wal.is_file() and wal.stat().st_size > _WAL_HEADER_BYTES
+    if (
+        header[92:96] == change_counter
+        and page_count
+        and size < page_count * page_size
+        and not in_wal
+    ):
         raise StoreCorrupt(
             f"{path}: truncated (the file has {size:,} bytes, its header says "
             f"{page_count * page_size:,})"

@@ -3,12 +3,13 @@ disk opens again (the figures on a real full filesystem: tests/reliability/disk_
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from core.errors import StoreFull
+from core.errors import StoreError, StoreFull
 from core.events import NewEvent
 from core.store import SqlEventStore
 from core.store.sql.engines import translated
@@ -46,3 +47,42 @@ def test_an_append_that_fills_the_database_is_store_full_and_appends_nothing(
         with store.write_transaction() as cursor:
             cursor.execute("PRAGMA max_page_count = 1073741823")
         assert store.append_to_stream("order-1", batch).events[-1].position == 51
+
+
+def test_a_store_whose_checkpoint_ran_out_of_disk_opens_and_checks_ok(tmp_path: Path) -> None:
+    # A checkpoint that runs out of disk has written page 1 (the new page count) and not
+    # the pages after it; they are all still in the WAL, so SQLite reads the store whole.
+    # Opening it used to be refused as "truncated" (StoreCorrupt).
+    written, crashed = tmp_path / "written", tmp_path / "crashed"
+    written.mkdir()
+    crashed.mkdir()
+    with SqlEventStore.open(written / "store.db") as store:
+        for number in range(20):
+            store.append_to_stream(
+                f"order-{number}", [NewEvent("Line", {"n": n}) for n in range(50)]
+            )
+    raw = sqlite3.connect(written / "store.db", isolation_level=None)
+    try:
+        raw.execute("PRAGMA wal_autocheckpoint = 0")
+        raw.execute("VACUUM")  # every page into the WAL, none checkpointed
+        for name in ("store.db", "store.db-wal"):
+            shutil.copy(written / name, crashed / name)
+    finally:
+        raw.close()
+    with (crashed / "store.db").open("r+b") as handle:
+        handle.truncate(4096)
+    with SqlEventStore.open(crashed / "store.db") as store:
+        report = store.check()
+        assert report.ok, report.problems
+        assert report.events == 1000
+    with SqlEventStore.open(crashed / "store.db", read_only=True) as store:
+        assert store.check().ok
+
+
+def test_a_truncated_store_without_its_wal_is_still_refused(tmp_path: Path) -> None:
+    with SqlEventStore.open(tmp_path / "store.db") as store:
+        store.append_to_stream("order-1", [NewEvent("Line", {"n": n}) for n in range(500)])
+    with (tmp_path / "store.db").open("r+b") as handle:
+        handle.truncate(4096)
+    with pytest.raises(StoreError, match="truncated"):
+        SqlEventStore.open(tmp_path / "store.db")
