@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import re
+import shutil
 import sqlite3
 import threading
 import urllib.parse
@@ -101,6 +102,9 @@ def release_sqlite_file(path: Path) -> None:
             del _held_files[str(path)]
 
 
+#: Free space under which an I/O error of SQLite counts as a full disk: less than a WAL
+#: frame of a big page plus the 32 KiB a -shm file grows by.
+_FULL_BELOW_BYTES: Final = 1 << 20
 #: A WAL file's header; a longer one holds frames (pages) SQLite reads before the file's.
 _WAL_HEADER_BYTES: Final = 32
 
@@ -240,11 +244,20 @@ def postgres_engine(location: str, read_only: bool) -> Engine:
         raise StoreUnreachable(f"{display_location(location)}: {message}") from None
 
 
-def translated(error: BaseException, shown: str) -> StoreError:
-    """A driver error as one of core.errors, with a one-line message."""
+def translated(error: BaseException, shown: str, sqlite_file: Path | None = None) -> StoreError:
+    """A driver error as one of core.errors, with a one-line message.
+
+    Args:
+        error: what the driver (or SQLAlchemy) raised.
+        shown: the store's location fit to show.
+        sqlite_file: a SQLite store's file: an I/O error while its disk is full is
+            StoreFull (SQLite reports a -shm or -wal file it cannot create or grow so).
+    """
     original = getattr(error, "orig", error)
     message = str(original).strip().splitlines()[0] if str(original).strip() else repr(original)
     lowered = message.lower()
+    if "disk i/o error" in lowered and sqlite_file is not None and _disk_full(sqlite_file):
+        lowered = "database or disk is full"
     if (
         "database is locked" in lowered
         or "database table is locked" in lowered
@@ -276,3 +289,11 @@ def translated(error: BaseException, shown: str) -> StoreError:
     if isinstance(error, sa_exc.IntegrityError):
         return StoreError(f"{shown}: constraint violated: {message}")
     return StoreError(f"{shown}: {message}")
+
+
+def _disk_full(sqlite_file: Path) -> bool:
+    """Whether the filesystem holding ``sqlite_file`` has (next to) no space left."""
+    try:
+        return shutil.disk_usage(sqlite_file.parent).free < _FULL_BELOW_BYTES
+    except OSError:
+        return False

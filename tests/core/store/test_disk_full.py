@@ -6,12 +6,14 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from core.errors import StoreError, StoreFull
+from core.errors import StoreCorrupt, StoreError, StoreFull
 from core.events import NewEvent
 from core.store import SqlEventStore
+from core.store.sql import engines
 from core.store.sql.engines import translated
 
 
@@ -86,3 +88,17 @@ def test_a_truncated_store_without_its_wal_is_still_refused(tmp_path: Path) -> N
         handle.truncate(4096)
     with pytest.raises(StoreError, match="truncated"):
         SqlEventStore.open(tmp_path / "store.db")
+
+
+def test_an_io_error_while_the_disk_is_full_is_store_full_and_otherwise_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite says "disk I/O error" when it cannot create or grow the -shm file: opening
+    # a store on a full disk was refused as corrupt (exit 5).
+    io_error = sqlite3.OperationalError("disk I/O error")
+    assert isinstance(translated(io_error, "s.db", tmp_path / "s.db"), StoreCorrupt)
+    monkeypatch.setattr(engines.shutil, "disk_usage", lambda _: SimpleNamespace(free=4096))
+    full = translated(io_error, "s.db", tmp_path / "s.db")
+    assert isinstance(full, StoreFull)
+    assert "free some space" in str(full)
+    assert isinstance(translated(io_error, "pg"), StoreCorrupt)
