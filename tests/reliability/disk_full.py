@@ -289,6 +289,8 @@ def attempt(name: str, slack: int, folder: Path, number: int) -> Attempt:
                 result.partial = "; ".join(filter(None, [result.partial, "projection faulted"]))
         elif name == OPERATIONS[4]:
             result.kept = after.indexed - before.indexed
+        elif name == OPERATIONS[2] and not failed and after.indexed < after.head:
+            result.detail = "index left behind"
         report = workspace.events.check()
         result.check_ok = report.ok and integrity(path) == "ok"
         if not report.ok:
@@ -481,6 +483,9 @@ def run(full: bool, workdir: Path) -> str:
             if name in OPERATIONS[3:]
             else "—"
         )
+        behind = [f"{a.slack:,}" for a in mine if a.detail == "index left behind"]
+        if behind:
+            fitted += f"; the index left behind at {', '.join(behind)}"
         rows.append(
             f"| {name} | {len(mine)} | {refused} | {done} ({fitted}) | {other} | {partial} | "
             f"{checked} | {recovered} | {kept} |"
