@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QLineEdit, QPlainTextEdit
 from pytestqt.qtbot import QtBot
 
 from console.app import ConsoleSession
+from console.in_app_projections import SETTING_KEY
 from core.workspace import Workspace
 from tests.reliability.disk_full import OPERATIONS, cannot_mount, fill, mounted, study
 
@@ -90,5 +91,45 @@ def test_the_console_shows_a_full_disk_in_one_line_and_executes_once_space_is_fr
         with qtbot.waitSignal(panel.executed, timeout=SIGNAL_TIMEOUT_MS) as executed:
             qtbot.mouseClick(panel.execute_button, Qt.MouseButton.LeftButton)
         assert [event.type for event in executed.args[0].events] == ["OrderPlaced"]
+        session.close()
+        sessions.remove(session)
+
+
+def test_in_app_projections_on_a_full_disk_say_so_in_the_status_bar_and_catch_up_later(
+    qtbot: QtBot, workdir: Path, sessions: list[ConsoleSession]
+) -> None:
+    with mounted(workdir / "store", "24m") as folder:
+        location = str(folder / "store.db")
+        with Workspace.open(location, read_only=False) as workspace:
+            workspace.writing.write_demo(orders=20, seed=1)
+        settings = QSettings(str(workdir / "s.ini"), QSettings.Format.IniFormat)
+        settings.setValue(SETTING_KEY, False)  # started by hand once the disk is full
+        workspace = Workspace.open(location, read_only=False)
+        session = ConsoleSession(workspace, settings=settings)
+        sessions.append(session)
+        window = session.window
+        with qtbot.waitSignal(window.head_position_loaded, timeout=SIGNAL_TIMEOUT_MS):
+            window.show()
+        in_app = window.in_app_projections
+        assert not in_app.running
+        ballast = fill(folder, 0)
+        try:
+            with qtbot.waitSignal(in_app.running_changed, timeout=SIGNAL_TIMEOUT_MS):
+                in_app.action.setChecked(True)
+
+            def shown() -> bool:
+                return "did not run" in window.statusBar().currentMessage()
+
+            qtbot.waitUntil(shown, timeout=SIGNAL_TIMEOUT_MS)
+            message = window.statusBar().currentMessage()
+            assert "the disk is full; free some space" in message and "\n" not in message
+            assert {s.state for s in workspace.projections.statuses()} == {"never run"}
+        finally:
+            ballast.unlink()
+
+        def caught_up() -> bool:
+            return all(s.lag == 0 for s in workspace.projections.statuses())
+
+        qtbot.waitUntil(caught_up, timeout=30_000)
         session.close()
         sessions.remove(session)
