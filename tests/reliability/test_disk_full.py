@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from console.app import ConsoleSession
 from console.in_app_projections import SETTING_KEY
+from console.panels.projections.model import COLUMN_PROJECTION
 from core.workspace import Workspace
 from tests.reliability.disk_full import OPERATIONS, cannot_mount, fill, mounted, study
 
@@ -95,7 +96,7 @@ def test_the_console_shows_a_full_disk_in_one_line_and_executes_once_space_is_fr
         sessions.remove(session)
 
 
-def test_in_app_projections_on_a_full_disk_say_so_in_the_status_bar_and_catch_up_later(
+def test_projections_on_a_full_disk_say_so_in_one_line_and_catch_up_once_space_is_freed(
     qtbot: QtBot, workdir: Path, sessions: list[ConsoleSession]
 ) -> None:
     with mounted(workdir / "store", "24m") as folder:
@@ -112,8 +113,23 @@ def test_in_app_projections_on_a_full_disk_say_so_in_the_status_bar_and_catch_up
             window.show()
         in_app = window.in_app_projections
         assert not in_app.running
+        panel = window.projections_panel
+        with qtbot.waitSignal(panel.statuses_shown, timeout=SIGNAL_TIMEOUT_MS):
+            window.projections_dock.show()
+        row = panel.model.row_of("order_summary:1")
+        assert row is not None
+        rect = panel.view.visualRect(panel.model.index(row, COLUMN_PROJECTION))
+        with qtbot.waitSignal(panel.history_shown, timeout=SIGNAL_TIMEOUT_MS):
+            qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
         ballast = fill(folder, 0)
         try:
+            # Run now, from the projections panel: one line under its table.
+            with qtbot.waitSignal(panel.action_failed, timeout=SIGNAL_TIMEOUT_MS) as failed:
+                qtbot.mouseClick(panel.action_button("run"), Qt.MouseButton.LeftButton)
+            reason = failed.args[2]
+            assert "the disk is full; free some space" in reason and "\n" not in reason
+            assert "the disk is full" in panel.message_label.text()
+            # The in-app projections, started now: one line in the status bar.
             with qtbot.waitSignal(in_app.running_changed, timeout=SIGNAL_TIMEOUT_MS):
                 in_app.action.setChecked(True)
 
