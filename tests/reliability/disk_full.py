@@ -535,10 +535,16 @@ reported as failed with StoreFull although all 5,000 lines were stored (2,000,00
 free, found by this study); it now reports the import, logs a warning, and the index
 catches up at the next update (searches scan the events it has not covered yet).
 
-The console (`tests/reliability/test_disk_full.py`, in `make test`): a window writable
-on a store on a full tmpfs runs PlaceOrder from the commands panel; the panel shows the
-one-line StoreFull message, Execute is enabled again at once, and after the ballast is
-deleted the same order is executed.
+The console (`tests/reliability/test_disk_full.py`, in `make test`), a window writable on
+a store on a full tmpfs: PlaceOrder from the commands panel shows the one-line StoreFull
+message under the form and Execute is enabled again at once; Run now in the projections
+panel shows it in the panel's message line; the in-app projections, started on the full
+disk, show it in the status bar ("Projection order_summary:1 did not run: …") and no
+projection is faulted. After the ballast is deleted the order is executed and every
+projection catches up. Found and fixed on the way: the in-app scheduler could not start
+on a full disk (registering a never-run projection is a write; nothing said so, and it
+stayed stopped after space was freed), and a failed in-app run was only logged (the run
+history the panel shows cannot be written on a full disk either).
 
 The WAL when the disk fills during a checkpoint: 2,000 events written while a second
 connection (with `wal_autocheckpoint = 0`) kept SQLite from checkpointing, so every
