@@ -46,7 +46,9 @@ from console.panels.timetravel import TimeTravelPanel
 from console.resources import THEMES, Theme, ThemeError, load_theme
 from console.time_travel_docks import TimeTravelDocks
 from console.workers import TaskRunner
+from core.errors import last_line
 from core.events import RecordedEvent
+from core.scheduler import TickOutcome
 from core.services.writing import AUDIT_STREAM, operator_name
 from core.workspace import Workspace
 
@@ -87,6 +89,8 @@ _WRITABLE_STYLE = (
     "QLabel { background: #c62828; color: white; font-weight: bold;"
     " border-radius: 3px; padding: 1px 8px; }"
 )
+#: How long a projection run's failure stays in the status bar (the next one shows again).
+_FAILURE_SHOWN_MS = 30_000
 _INDEX_LAG_TIP = (
     "Events the search index does not cover yet.\n"
     "Payload and correlation searches still find them, by scanning those events,\n"
@@ -291,6 +295,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self._plugins_dock, self._projections_dock)
         self._projections_dock.hide()  # View → Projections
         self._in_app.run_finished.connect(self._projections_panel.refresh)
+        self._in_app.run_finished.connect(self._on_in_app_run_finished)
         self._projections_panel.event_requested.connect(self._event_log.jump_to_event_id)
         self._build_menus()
         self._build_tool_bar()
@@ -713,6 +718,15 @@ class MainWindow(QMainWindow):
     def plugins_dock(self) -> QDockWidget:
         """The dock holding the plugins panel."""
         return self._plugins_dock
+
+    @Slot(object)
+    def _on_in_app_run_finished(self, outcome: object) -> None:
+        # A run that failed because the store cannot be written (a full disk) cannot
+        # record itself in the run history the projections panel shows: say it here.
+        tick = cast(TickOutcome, outcome)
+        if tick.failed and tick.error is not None:
+            message = f"Projection {tick.model} did not run: {last_line(tick.error)}"
+            self.statusBar().showMessage(message, _FAILURE_SHOWN_MS)
 
     @Slot(object)
     def _on_plugins_panel_plugins_reloaded(self, _catalog: object) -> None:

@@ -14,6 +14,7 @@ __all__ = [
     "StoreClosed",
     "StoreCorrupt",
     "StoreError",
+    "StoreFull",
     "StoreNotFound",
     "StoreReadOnly",
     "StoreUnreachable",
@@ -92,6 +93,11 @@ class StoreBusy(StoreError):
 class StoreClosed(StoreError):
     """The store (or the handle holding it) was closed; it stays unusable (open it
     again to use it)."""
+
+
+class StoreFull(StoreError):
+    """The disk (or the database server's) is full: the write was rolled back whole, and
+    the store works again once space is freed (exit code 1: reads still work)."""
 
 
 class StoreReadOnly(StoreError):

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from core.errors import Cancelled, EventscopeError
+from core.errors import Cancelled, EventscopeError, StoreBusy, StoreFull
 from core.jobs import Job
 from core.projections.definition import Projection
 from core.projections.runner import BATCH_SIZE, CheckpointMoved, ProjectionInactive, RunResult
@@ -43,11 +43,13 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class TickOutcome:
-    """What one scheduled run of a projection did (only ticks that ran are reported)."""
+    """What one scheduled run of a projection did (ticks with nothing to do are not
+    reported; a run that could not start because of an error is)."""
 
     model: str
     result: RunResult | None  # None when the run failed or was cancelled
     error: str | None = None  # the run's error (a conflict, a store failure, ...)
+    failed: bool = False  # the error is a failure (a full disk, ...), not a stop or a conflict
 
 
 class ProjectionScheduler:
@@ -87,6 +89,8 @@ class ProjectionScheduler:
             chosen = [self._projections.projection_of(reference) for reference in references]
         self.projections: dict[str, type[Projection]] = {p.reference(): p for p in chosen}
         self._jobs: dict[str, Job] = {}
+        # Projections start() could not register (the store could not be written then).
+        self._unregistered: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._scheduler = BackgroundScheduler(
@@ -99,7 +103,11 @@ class ProjectionScheduler:
         """Schedule one job per projection (the first tick is now) and start."""
         now = datetime.now(UTC)
         for model, projection in self.projections.items():
-            self._projections.ensure(model)
+            try:
+                self._projections.ensure(model)
+            except (StoreFull, StoreBusy) as error:  # registered at a later tick instead
+                _log.warning("%s: %s", model, error)
+                self._unregistered.add(model)
             self._scheduler.add_job(
                 self._tick,
                 "interval",
@@ -146,13 +154,18 @@ class ProjectionScheduler:
         if self._stopping.is_set():
             return
         try:
+            if model in self._unregistered:
+                self._projections.ensure(model)
+                self._unregistered.discard(model)
             if not self._projections.due(model):
                 return  # caught up, or paused, faulted or retired
             self._projections.take_lease(model, self.worker, self.lease_seconds)
         except ProjectionLeased:
             return  # another worker is running it
-        except EventscopeError as error:
+        except EventscopeError as error:  # a full disk, say: the lease cannot be written
             _log.warning("%s: %s", model, error)
+            if self._on_tick is not None:
+                self._on_tick(TickOutcome(model, None, str(error), failed=True))
             return
         job = Job()
         with self._lock:
@@ -173,10 +186,10 @@ class ProjectionScheduler:
             outcome = TickOutcome(model, None, str(stopped))
         except EventscopeError as error:
             _log.warning("%s: %s", model, error)
-            outcome = TickOutcome(model, None, str(error))
+            outcome = TickOutcome(model, None, str(error), failed=True)
         except Exception as error:  # a bug: reported, and the other projections go on
             _log.exception("%s: the run failed", model)
-            outcome = TickOutcome(model, None, f"{type(error).__name__}: {error}")
+            outcome = TickOutcome(model, None, f"{type(error).__name__}: {error}", failed=True)
         finally:
             with self._lock:
                 self._jobs.pop(model, None)

@@ -4,13 +4,14 @@ writable switch, and operator actions committed with their ``$audit`` event."""
 from __future__ import annotations
 
 import getpass
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from core.demo import write_demo
-from core.errors import EventscopeError, ImportFailed
+from core.errors import EventscopeError, ImportFailed, StoreFull
 from core.events import ANY, ExpectedVersion, NewEvent, RecordedEvent
 from core.services.handle import OpenStore, StoreHandle
 from core.services.plugins import Plugins
@@ -27,6 +28,7 @@ __all__ = ["AUDIT_STREAM", "AuditedAction", "UnknownDemo", "Writing", "operator_
 
 #: Where every write an operator makes is recorded.
 AUDIT_STREAM: Final = "$audit"
+_log = logging.getLogger(__name__)
 
 
 def operator_name() -> str:
@@ -121,7 +123,7 @@ class Writing:
 
             result = store.import_records(guarded(parse_import_lines(lines)))
             if result.appended:
-                store.update_index()
+                _index_after_commit(store)
         return result
 
     def update_index(self, *, batch: int = 20_000, limit: int | None = None) -> int:
@@ -142,7 +144,7 @@ class Writing:
             raise UnknownDemo(f"no demo history called {name!r} (loaded: {known})")
         with self._handle.use() as opened:
             result = write_demo(opened.store, demo.generate(orders=orders, seed=seed))
-            opened.store.update_index()
+            _index_after_commit(opened.store)
         return result
 
     # -- operator actions -------------------------------------------------------------------
@@ -193,6 +195,16 @@ class Writing:
         (``gui --writable``)."""
         with self._handle.use() as opened:
             record_mode_change(opened.store, at_start=True)
+
+
+def _index_after_commit(store: EventStore) -> None:
+    """Index what was just committed, unless the disk is full: the events are stored (the
+    caller must not hear that they were not), searches scan the ones not yet indexed, and
+    the next index update covers them."""
+    try:
+        store.update_index()
+    except StoreFull as error:
+        _log.warning("the search index was not updated: %s", error)
 
 
 def _already_stored(store: EventStore, record: ImportRecord) -> bool:

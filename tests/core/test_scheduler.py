@@ -12,6 +12,7 @@ from typing import Any
 import psutil
 import pytest
 
+from core.errors import StoreFull
 from core.events import NewEvent, wall_clock_micros
 from core.projections.fold import fold_projection
 from core.projections.history import RunRecord
@@ -268,3 +269,59 @@ def test_the_checkpoint_never_passes_an_open_append(pg_location: str, registry: 
     runs = setup.projections.runs("ledger", limit=100)
     assert_runs_chain(runs, 5, handled=5)
     setup.close()
+
+
+def test_a_run_that_cannot_take_its_lease_on_a_full_disk_is_reported_as_failed(
+    tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Taking the lease is the tick's first write: on a full disk it fails before the run
+    # starts, and was only logged; the console now shows it from the reported tick.
+    with Workspace(SqlEventStore.open(tmp_path / "store.db"), registry) as workspace:
+        book(workspace, 0, 10)
+
+        def full(*_args: object) -> None:
+            raise StoreFull(f"{tmp_path}: the disk is full; free some space and try again")
+
+        monkeypatch.setattr(workspace.projections, "take_lease", full)
+        ticks: list[TickOutcome] = []
+        scheduler = ProjectionScheduler(
+            workspace, references=["ledger"], worker="w1", on_tick=ticks.append
+        )
+        scheduler.start()
+        try:
+            wait_until(lambda: bool(ticks))
+        finally:
+            scheduler.shutdown()
+        assert ticks[0].failed and ticks[0].result is None
+        assert "the disk is full" in (ticks[0].error or "")
+        assert workspace.projections.status("ledger").state != "faulted"
+
+
+def test_a_scheduler_started_on_a_full_disk_registers_its_projections_once_space_is_freed(
+    tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # start() registers never-run projections (a write): on a full disk it raised, and the
+    # console's in-app projections never started, even after space was freed.
+    with Workspace(SqlEventStore.open(tmp_path / "store.db"), registry) as workspace:
+        book(workspace, 0, 10)
+        ensure = workspace.projections.ensure
+        disk = {"full": True}
+
+        def ensure_unless_full(reference: str) -> Any:
+            if disk["full"]:
+                raise StoreFull(f"{tmp_path}: the disk is full; free some space and try again")
+            return ensure(reference)
+
+        monkeypatch.setattr(workspace.projections, "ensure", ensure_unless_full)
+        ticks: list[TickOutcome] = []
+        scheduler = ProjectionScheduler(
+            workspace, references=["ledger"], worker="w1", on_tick=ticks.append
+        )
+        scheduler.start()
+        try:
+            wait_until(lambda: bool(ticks))
+            assert ticks[0].failed and "the disk is full" in (ticks[0].error or "")
+            disk["full"] = False
+            wait_until(caught_up(workspace, "ledger"))
+        finally:
+            scheduler.shutdown()

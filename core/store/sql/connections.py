@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Final
 
 import psycopg
@@ -190,7 +191,8 @@ class Connections:
             job = current_job()
             if self.interrupted.is_set() or (job is not None and job.cancelled):
                 raise Cancelled("cancelled") from error  # the statement was interrupted
-            raise translated(error, self.shown()) from error
+            sqlite_file = Path(self.location) if self.sqlite else None
+            raise translated(error, self.shown(), sqlite_file) from error
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import re
+import shutil
 import sqlite3
 import threading
 import urllib.parse
@@ -20,6 +21,7 @@ from core.errors import (
     StoreBusy,
     StoreCorrupt,
     StoreError,
+    StoreFull,
     StoreNotFound,
     StoreReadOnly,
     StoreUnreachable,
@@ -100,6 +102,13 @@ def release_sqlite_file(path: Path) -> None:
             del _held_files[str(path)]
 
 
+#: Free space under which an I/O error of SQLite counts as a full disk: less than a WAL
+#: frame of a big page plus the 32 KiB a -shm file grows by.
+_FULL_BELOW_BYTES: Final = 1 << 20
+#: A WAL file's header; a longer one holds frames (pages) SQLite reads before the file's.
+_WAL_HEADER_BYTES: Final = 32
+
+
 def inspect_sqlite_file(path: Path, read_only: bool) -> None:
     """Refuse a missing (when read-only), foreign or truncated file before SQLite opens it
     (its header is read only when this process does not have it open already)."""
@@ -130,7 +139,17 @@ def inspect_sqlite_file(path: Path, read_only: bool) -> None:
     page_size = 65536 if page_size == 1 else page_size
     change_counter = header[24:28]
     page_count = int.from_bytes(header[28:32], "big")
-    if header[92:96] == change_counter and page_count and size < page_count * page_size:
+    # Pages past the file's end may be in the WAL: a checkpoint that ran out of disk
+    # wrote page 1 (the new page count) but not the pages after it. SQLite reads those
+    # from the WAL and finishes the checkpoint later, so only SQLite can tell then.
+    wal = path.with_name(f"{path.name}-wal")
+    in_wal = wal.is_file() and wal.stat().st_size > _WAL_HEADER_BYTES
+    if (
+        header[92:96] == change_counter
+        and page_count
+        and size < page_count * page_size
+        and not in_wal
+    ):
         raise StoreCorrupt(
             f"{path}: truncated (the file has {size:,} bytes, its header says "
             f"{page_count * page_size:,})"
@@ -228,17 +247,32 @@ def postgres_engine(location: str, read_only: bool) -> Engine:
         raise StoreUnreachable(f"{display_location(location)}: {message}") from None
 
 
-def translated(error: BaseException, shown: str) -> StoreError:
-    """A driver error as one of core.errors, with a one-line message."""
+def translated(error: BaseException, shown: str, sqlite_file: Path | None = None) -> StoreError:
+    """A driver error as one of core.errors, with a one-line message.
+
+    Args:
+        error: what the driver (or SQLAlchemy) raised.
+        shown: the store's location fit to show.
+        sqlite_file: a SQLite store's file: an I/O error while its disk is full is
+            StoreFull (SQLite reports a -shm or -wal file it cannot create or grow so).
+    """
     original = getattr(error, "orig", error)
     message = str(original).strip().splitlines()[0] if str(original).strip() else repr(original)
     lowered = message.lower()
+    if "disk i/o error" in lowered and sqlite_file is not None and _disk_full(sqlite_file):
+        lowered = "database or disk is full"
     if (
         "database is locked" in lowered
         or "database table is locked" in lowered
         or "lock timeout" in lowered  # PostgreSQL's lock_timeout on the events lock
     ):
         return StoreBusy(f"{shown}: another writer held the store too long ({message})")
+    if (
+        "database or disk is full" in lowered  # SQLITE_FULL
+        or "no space left on device" in lowered  # ENOSPC, as PostgreSQL reports it
+        or getattr(original, "sqlstate", None) == "53100"  # PostgreSQL's disk_full
+    ):
+        return StoreFull(f"{shown}: the disk is full; free some space and try again ({message})")
     if "readonly database" in lowered or "read-only transaction" in lowered:
         return StoreReadOnly(f"{shown}: the store is read-only ({message})")
     if "file is not a database" in lowered or "malformed" in lowered or "disk i/o error" in lowered:
@@ -258,3 +292,11 @@ def translated(error: BaseException, shown: str) -> StoreError:
     if isinstance(error, sa_exc.IntegrityError):
         return StoreError(f"{shown}: constraint violated: {message}")
     return StoreError(f"{shown}: {message}")
+
+
+def _disk_full(sqlite_file: Path) -> bool:
+    """Whether the filesystem holding ``sqlite_file`` has (next to) no space left."""
+    try:
+        return shutil.disk_usage(sqlite_file.parent).free < _FULL_BELOW_BYTES
+    except OSError:
+        return False
