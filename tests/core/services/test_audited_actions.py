@@ -114,6 +114,11 @@ ACTIONS: dict[str, Callable[[Workspace], object]] = {
 def test_an_action_whose_audit_fails_changes_nothing(
     workspace: Workspace, location: str, action: str
 ) -> None:
+    if action == "writable" and "://" not in location:
+        pytest.skip(
+            "the switch reopens the store, and a SQLite file holding a trigger is refused "
+            "at open (test_crafted_stores.py); PostgreSQL runs this case"
+        )
     workspace.projections.run("ledger")
     assert workspace.projections.run("fragile").fault is not None
     if action == "resume":
