@@ -22,7 +22,7 @@ from typing import Final
 ROOT: Final = Path(__file__).resolve().parents[2]
 REPORT: Final = ROOT / "docs" / "reliability.md"
 #: The studies, in the order the report lists them (modules of this package).
-STUDIES: Final = ()
+STUDIES: Final = ("crashes", "concurrency")
 _SECTION = re.compile(r"^<!-- study: (\w+) -->$", re.MULTILINE)
 
 
