@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from core.errors import EventscopeError
 from core.events import NewEvent
 from core.store import SqlEventStore
+from tests.reliability.writer import import_lines
 
 __all__ = ["TITLE", "CrashFigures", "percentile", "postgres_rounds", "run", "sqlite_rounds"]
 
@@ -39,6 +40,8 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 #: Rounds on SQLite and on PostgreSQL: (full, make test).
 SQLITE_ROUNDS: Final = (200, 20)
 POSTGRES_ROUNDS: Final = (50, 3)
+#: Every this many rounds, the process killed is ``eventscope import FILE`` instead.
+CLI_IMPORT_EVERY: Final = 5
 #: Seconds a next writer may wait for the lock a killed one held.
 BUSY_TIMEOUT: Final = 10.0
 
@@ -50,6 +53,7 @@ class CrashFigures:
     backend: str
     rounds: int = 0
     failures: list[str] = field(default_factory=list)
+    read_only_open_ms: list[float] = field(default_factory=list)
     open_ms: list[float] = field(default_factory=list)
     next_append_ms: list[float] = field(default_factory=list)
     acknowledged: int = 0  # batches acknowledged by the writer
@@ -72,6 +76,10 @@ def percentile(values: list[float], share: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def _p50_p99(values: list[float]) -> str:
+    return f"{percentile(values, 0.5):.1f} / {percentile(values, 0.99):.1f} ms"
 
 
 def sqlite_rounds(path: Path, rounds: int, seed: int, max_delay: float = 0.6) -> CrashFigures:
@@ -105,7 +113,11 @@ def _kill_rounds(
     SqlEventStore.open(location).close()
     for number in range(1, rounds + 1):
         ack_path = workdir / f"ack-{figures.backend}-{number}.jsonl"
-        problem = _kill_writer(location, ack_path, f"r{number}", rng, max_delay, import_args)
+        if number % CLI_IMPORT_EVERY == 0:
+            size = rng.randint(int(import_args[1]), int(import_args[2]))
+            problem = _kill_cli_import(location, ack_path, f"r{number}", size, rng, max_delay)
+        else:
+            problem = _kill_writer(location, ack_path, f"r{number}", rng, max_delay, import_args)
         if problem:
             figures.failures.append(f"round {number}: {problem}")
             continue
@@ -161,12 +173,51 @@ def _kill_writer(
                 stream.close()
 
 
+def _kill_cli_import(
+    location: str, ack_path: Path, prefix: str, size: int, rng: random.Random, max_delay: float
+) -> str | None:
+    """Start ``eventscope import`` on a file of one batch, SIGKILL it after a random time
+    (across its start, its import and its indexing); acknowledge it if it exited 0 first."""
+    batch = f"{prefix}-cli"
+    lines = ack_path.with_suffix(".import.jsonl")
+    lines.write_bytes(b"".join(line + b"\n" for line in import_lines(batch, size)))
+    with ack_path.open("ab") as ack:
+        ack.write(orjson.dumps({"start": batch, "kind": "cli import"}) + b"\n")
+    command = [sys.executable, "-m", "console.cli", "--store", location, "import", str(lines)]
+    importer = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(rng.uniform(0.5, 1.5 + max_delay))  # about 1 s goes to the start
+    if importer.poll() is None:
+        os.kill(importer.pid, signal.SIGKILL)
+    out, err = importer.communicate(timeout=60)
+    if importer.returncode == 0:
+        if orjson.loads(out) != {"appended": size, "duplicates": 0}:
+            return f"eventscope import printed {out.strip()}"
+        with ack_path.open("ab") as ack:
+            ack.write(orjson.dumps({"batch": batch, "kind": "cli import", "size": size}) + b"\n")
+    elif importer.returncode != -signal.SIGKILL:
+        return f"eventscope import exited {importer.returncode}: {err.strip()[-200:]}"
+    return None
+
+
 def _verify(
     location: str, ack_path: Path, prefix: str, state: _State, figures: CrashFigures
 ) -> list[str]:
     """Recovery open, check, whole-or-absent batches, acknowledged batches present, and
     a next append; the problems found."""
     problems: list[str] = []
+    # First as the console opens a store (read-only), then writable.
+    started = time.perf_counter()
+    try:
+        inspector = SqlEventStore.open(location, read_only=True)
+    except EventscopeError as error:
+        return [f"the store does not open read-only: {error}"]
+    try:
+        figures.read_only_open_ms.append((time.perf_counter() - started) * 1000)
+        read_only_head = inspector.head_position()
+    finally:
+        inspector.close()
     started = time.perf_counter()
     try:
         store = SqlEventStore.open(location, busy_timeout=BUSY_TIMEOUT)
@@ -200,6 +251,8 @@ def _verify(
         state.seen.update(batches)
         figures.batches_seen += len(batches)
         state.head = expected_position - 1
+        if read_only_head != state.head:
+            problems.append(f"a read-only open saw head {read_only_head}, not {state.head}")
         problems += _check_acknowledgements(ack_path, state, figures)
         # No lock left behind: a new writer appends within the busy timeout.
         probe = f"{prefix}-probe"
@@ -276,7 +329,8 @@ def run(full: bool, workdir: Path) -> str:
 def report(results: list[CrashFigures]) -> str:
     """The study's Markdown section."""
     rows = [
-        "| backend | rounds | failures | recovery open p50 / p99 | next append p50 / max "
+        "| backend | rounds | failures | recovery open p50 / p99: read-only, writable "
+        "| next append p50 / max "
         "| batches acknowledged / verified | events acknowledged | killed in flight "
         "(committed) | events at the end |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
@@ -288,7 +342,7 @@ def report(results: list[CrashFigures]) -> str:
         slowest = max(f.next_append_ms, default=0.0)
         rows.append(
             f"| {f.backend} | {f.rounds} | {len(f.failures)} "
-            f"| {percentile(f.open_ms, 0.5):.1f} / {percentile(f.open_ms, 0.99):.1f} ms "
+            f"| {_p50_p99(f.read_only_open_ms)}, {_p50_p99(f.open_ms)} "
             f"| {percentile(f.next_append_ms, 0.5):.1f} / {slowest:.1f} ms "
             f"| {f.acknowledged:,} / {f.verified:,} | {f.acknowledged_events:,} "
             f"| {flight or '-'} | {f.events:,} |"
@@ -299,11 +353,15 @@ def report(results: list[CrashFigures]) -> str:
             "A writer process (`tests/reliability/writer.py`) appends batches of 1-50 events "
             "with exact expected versions and imports batches (`import_records`, the path of "
             "`eventscope import`) of 100-2,000 records on SQLite, 2,000-20,000 on "
-            "PostgreSQL (where most kills land inside an import's transaction). It "
+            "PostgreSQL (where most kills land inside an import's transaction); every "
+            f"{CLI_IMPORT_EVERY}th round the process killed is `eventscope import FILE` "
+            "instead (one batch; killed during its start, its import or its indexing). It "
             "acknowledges a batch by appending a line to a file and fsync-ing it, only after "
             "the call returned; each event carries its batch id and size in its metadata. "
             "After a random delay (up to 0.6 s on SQLite, 1.5 s on PostgreSQL) the study "
-            "sends it SIGKILL, then: opens the store writable (timed: the recovery open), "
+            "sends it SIGKILL, then: opens the store read-only, as the console does, and "
+            "writable (both timed: the recovery opens; the read-only one must see the same "
+            "head), "
             "runs `check` (SQLite's `PRAGMA integrity_check`, gapless positions, contiguous "
             "versions, the streams table), reads the new events and requires every batch "
             "whole at consecutive positions or absent, every acknowledged batch present, and "

@@ -25,7 +25,7 @@ from core.events import NO_STREAM, ExpectedVersion, NewEvent
 from core.store import SqlEventStore
 from core.store.jsonlines import parse_import_lines
 
-__all__ = ["STREAMS", "main"]
+__all__ = ["STREAMS", "import_lines", "main"]
 
 #: How many ``account-N`` streams the appends spread over.
 STREAMS = 20
@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
         os.write(ack, orjson.dumps({"start": batch, "kind": kind}) + b"\n")
         if kind == "import":
             size = rng.randint(import_min, import_max)
-            result = store.import_records(parse_import_lines(_import_lines(batch, size)))
+            result = store.import_records(parse_import_lines(import_lines(batch, size)))
             line = {"batch": batch, "kind": "import", "size": size, "appended": result.appended}
         else:
             size = rng.randint(1, 50)
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
         os.fsync(ack)
 
 
-def _import_lines(batch: str, size: int) -> Iterator[bytes]:
+def import_lines(batch: str, size: int) -> Iterator[bytes]:
     """An import's JSON lines: ``size`` events over a few new streams of its own."""
     for i in range(size):
         yield orjson.dumps(
