@@ -199,7 +199,7 @@ def run(full: bool, workdir: Path) -> str:
 def report(results: list[ConcurrencyFigures]) -> str:
     """The study's Markdown section."""
     rows = [
-        "| backend | writers × appends | appends/s | append p50 / p99 | conflicts (retried) "
+        "| backend | writers × appends | appends/s | append p50 / p99 / max | conflicts (retried) "
         "| lost | duplicated | events read by each reader | other errors |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
@@ -207,7 +207,8 @@ def report(results: list[ConcurrencyFigures]) -> str:
         rate = f.acknowledged / f.seconds if f.seconds else 0.0
         rows.append(
             f"| {f.backend} | {f.writers} × {f.appends_per_writer:,} | {rate:,.0f} "
-            f"| {percentile(f.latencies_ms, 0.5):.1f} / {percentile(f.latencies_ms, 0.99):.1f} ms "
+            f"| {percentile(f.latencies_ms, 0.5):.1f} / {percentile(f.latencies_ms, 0.99):.1f} "
+            f"/ {max(f.latencies_ms, default=0.0):.0f} ms "
             f"| {f.conflicts:,} | {f.lost} | {f.duplicated} "
             f"| {' / '.join(f'{n:,}' for n in f.read_by_readers)} | {len(f.failures)} |"
         )

@@ -254,6 +254,11 @@ def _verify(
         if read_only_head != state.head:
             problems.append(f"a read-only open saw head {read_only_head}, not {state.head}")
         problems += _check_acknowledgements(ack_path, state, figures)
+        # The search index (an interrupted `eventscope import` may have been indexing)
+        # catches up to the head.
+        store.update_index()
+        if store.indexed_position() != state.head:
+            problems.append(f"indexed to {store.indexed_position()}, head {state.head}")
         # No lock left behind: a new writer appends within the busy timeout.
         probe = f"{prefix}-probe"
         started = time.perf_counter()
@@ -364,7 +369,8 @@ def report(results: list[CrashFigures]) -> str:
             "head), "
             "runs `check` (SQLite's `PRAGMA integrity_check`, gapless positions, contiguous "
             "versions, the streams table), reads the new events and requires every batch "
-            "whole at consecutive positions or absent, every acknowledged batch present, and "
+            "whole at consecutive positions or absent, every acknowledged batch present, the "
+            "search index to catch up to the head, and "
             f"a next append to succeed within the busy timeout ({BUSY_TIMEOUT:.0f} s; no lock "
             "left behind). One store per backend takes every round; `eventscope check` runs "
             'on it at the end. "Killed in flight" counts the calls the kill interrupted, '
