@@ -98,11 +98,28 @@ def inspect_sqlite_file(path: Path, read_only: bool) -> None:
     page_size = 65536 if page_size == 1 else page_size
     change_counter = header[24:28]
     page_count = int.from_bytes(header[28:32], "big")
-    if header[92:96] == change_counter and page_count and size < page_count * page_size:
+    # A checkpoint writes page 1 (the header, counting the grown file) before the pages
+    # that grow the file: killed in between, it leaves a short file whose WAL still holds
+    # every page, and SQLite finishes the checkpoint. Only SQLite can judge that file.
+    checkpointing = header[18] == 2 and _has_content(path.with_name(f"{path.name}-wal"))
+    if (
+        header[92:96] == change_counter
+        and page_count
+        and size < page_count * page_size
+        and not checkpointing
+    ):
         raise StoreCorrupt(
             f"{path}: truncated (the file has {size:,} bytes, its header says "
             f"{page_count * page_size:,})"
         )
+
+
+def _has_content(path: Path) -> bool:
+    """Whether a file exists and is not empty."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def sqlite_engine(
