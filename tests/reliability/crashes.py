@@ -56,6 +56,7 @@ class CrashFigures:
     read_only_open_ms: list[float] = field(default_factory=list)
     open_ms: list[float] = field(default_factory=list)
     next_append_ms: list[float] = field(default_factory=list)
+    session_end_ms: list[float] = field(default_factory=list)  # PostgreSQL only
     acknowledged: int = 0  # batches acknowledged by the writer
     verified: int = 0  # acknowledged batches found whole in the store
     acknowledged_events: int = 0
@@ -113,11 +114,15 @@ def _kill_rounds(
     SqlEventStore.open(location).close()
     for number in range(1, rounds + 1):
         ack_path = workdir / f"ack-{figures.backend}-{number}.jsonl"
+        session = None if figures.backend == "SQLite" else f"eventscope-crash-{number}"
+        target = location if session is None else _named(location, session)
         if number % CLI_IMPORT_EVERY == 0:
             size = rng.randint(int(import_args[1]), int(import_args[2]))
-            problem = _kill_cli_import(location, ack_path, f"r{number}", size, rng, max_delay)
+            problem = _kill_cli_import(target, ack_path, f"r{number}", size, rng, max_delay)
         else:
-            problem = _kill_writer(location, ack_path, f"r{number}", rng, max_delay, import_args)
+            problem = _kill_writer(target, ack_path, f"r{number}", rng, max_delay, import_args)
+        if session is not None and not problem:
+            problem = _wait_for_session_end(location, session, figures)
         if problem:
             figures.failures.append(f"round {number}: {problem}")
             continue
@@ -133,6 +138,34 @@ def _kill_rounds(
     )
     if completed.returncode != 0:
         figures.failures.append(f"eventscope check exited {completed.returncode}")
+
+
+def _named(url: str, session: str) -> str:
+    """The URL with an ``application_name``, to find the session in pg_stat_activity."""
+    named = make_url(url).update_query_dict({"application_name": session})
+    return named.render_as_string(hide_password=False)
+
+
+def _wait_for_session_end(url: str, session: str, figures: CrashFigures) -> str | None:
+    """Wait until the killed client's server session has ended (a COMMIT it had sent
+    still completes after the kill); a problem if it outlives the busy timeout."""
+    engine = create_engine(url)
+    started = time.perf_counter()
+    try:
+        with engine.connect() as conn:
+            while time.perf_counter() - started < BUSY_TIMEOUT:
+                alive = conn.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :s"),
+                    {"s": session},
+                ).scalar_one()
+                conn.rollback()
+                if not alive:
+                    figures.session_end_ms.append((time.perf_counter() - started) * 1000)
+                    return None
+                time.sleep(0.005)
+    finally:
+        engine.dispose()
+    return f"the killed client's session outlived {BUSY_TIMEOUT:.0f} s"
 
 
 def _kill_writer(
@@ -353,6 +386,12 @@ def report(results: list[CrashFigures]) -> str:
             f"| {flight or '-'} | {f.events:,} |"
         )
     failures = [f"- {f.backend} {failure}" for f in results for failure in f.failures[:10]]
+    sessions = [
+        f"PostgreSQL: the killed client's session ended {percentile(f.session_end_ms, 0.5):.0f} "
+        f"ms (p50) / {max(f.session_end_ms):.0f} ms (max) after the kill."
+        for f in results
+        if f.session_end_ms
+    ]
     return "\n".join(
         [
             "A writer process (`tests/reliability/writer.py`) appends batches of 1-50 events "
@@ -364,7 +403,9 @@ def report(results: list[CrashFigures]) -> str:
             "acknowledges a batch by appending a line to a file and fsync-ing it, only after "
             "the call returned; each event carries its batch id and size in its metadata. "
             "After a random delay (up to 0.6 s on SQLite, 1.5 s on PostgreSQL) the study "
-            "sends it SIGKILL, then: opens the store read-only, as the console does, and "
+            "sends it SIGKILL. On PostgreSQL the study first waits for the killed client's "
+            "server session to end (timed; a COMMIT the client had sent still completes "
+            "after the kill). Then it opens the store read-only, as the console does, and "
             "writable (both timed: the recovery opens; the read-only one must see the same "
             "head), "
             "runs `check` (SQLite's `PRAGMA integrity_check`, gapless positions, contiguous "
@@ -378,6 +419,7 @@ def report(results: list[CrashFigures]) -> str:
             "",
             *rows,
             "",
+            *([*sessions, ""] if sessions else []),
             *(["Failures:", "", *failures, ""] if failures else []),
             'Reproduce: `make reliability RELIABILITY_ARGS="--only crashes"`.',
         ]
