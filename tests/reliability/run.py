@@ -22,7 +22,15 @@ from typing import Final
 ROOT: Final = Path(__file__).resolve().parents[2]
 REPORT: Final = ROOT / "docs" / "reliability.md"
 #: The studies, in the order the report lists them (modules of this package).
-STUDIES: Final = ("corrupt_files", "disk_full", "hostile_input", "injection", "plugins")
+STUDIES: Final = (
+    "crashes",
+    "concurrency",
+    "disk_full",
+    "corrupt_files",
+    "hostile_input",
+    "injection",
+    "plugins",
+)
 _SECTION = re.compile(r"^<!-- study: (\w+) -->$", re.MULTILINE)
 
 

@@ -21,5 +21,5 @@ def test_misbehaving_plugins_fault_alone_and_the_gui_keeps_its_heartbeat(
     assert set(result.failed_plugins) == set(BAD_IMPORTS)
     assert result.settled, result.states
     assert result.as_expected() == []
-    assert len(result.lateness_ms) > 50
+    assert len(result.lateness_ms) > 150 and result.retries > 10
     assert result.p99 < 200, (result.p50, result.p99, max(result.lateness_ms))

@@ -139,11 +139,12 @@ def inspect_sqlite_file(path: Path, read_only: bool) -> None:
     page_size = 65536 if page_size == 1 else page_size
     change_counter = header[24:28]
     page_count = int.from_bytes(header[28:32], "big")
-    # Pages past the file's end may be in the WAL: a checkpoint that ran out of disk
-    # wrote page 1 (the new page count) but not the pages after it. SQLite reads those
-    # from the WAL and finishes the checkpoint later, so only SQLite can tell then.
+    # Pages past the file's end may be in the WAL: a checkpoint writes page 1 (the header,
+    # counting the grown file) before the pages that grow the file, so one killed in
+    # between, or out of disk, leaves a short file whose WAL still holds every page, and
+    # SQLite finishes the checkpoint later. Only SQLite can judge that file.
     wal = path.with_name(f"{path.name}-wal")
-    in_wal = wal.is_file() and wal.stat().st_size > _WAL_HEADER_BYTES
+    in_wal = header[18] == 2 and wal.is_file() and wal.stat().st_size > _WAL_HEADER_BYTES
     if (
         header[92:96] == change_counter
         and page_count
