@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
@@ -230,8 +231,42 @@ def check(workspace: Workspace, events: list[RecordedEvent], examples: int, tall
         pass
 
 
+#: The CLI's filter options, and the EventFilter field each one fills.
+CLI_OPTIONS: Final = {
+    "--stream": "stream_id",
+    "--category": "category",
+    "--type": "types",
+    "--text": "text",
+    "--correlation-id": "correlation_id",
+}
+
+
+def check_cli(
+    location: str, events: list[RecordedEvent], tally: Tally, values: tuple[str, ...]
+) -> None:
+    """Every hostile string in every filter option of ``eventscope read`` and ``streams
+    --prefix``: the same answer as the reference filter, exit 0, no traceback."""
+    from tests.reliability.hostile_input import _cli
+
+    for value in values:
+        for option, field_name in CLI_OPTIONS.items():
+            tally.count("CLI read options")
+            code, out, err = _cli("--store", location, "read", option, value)
+            where = EventFilter(**{field_name: (value,) if field_name == "types" else value})
+            wanted = [e.position for e in events if where.matches(e)]
+            got = [orjson.loads(line)["position"] for line in out.splitlines() if line]
+            if code != 0 or "Traceback" in err or got != wanted:
+                tally.failures.append(f"read {option} {value!r}: exit {code}, got {got} {err}")
+        tally.count("CLI streams --prefix")
+        code, out, err = _cli("--store", location, "streams", "--prefix", value)
+        listed = [orjson.loads(line)["stream_id"] for line in out.splitlines() if line]
+        wanted_streams = sorted({e.stream_id for e in events if e.stream_id.startswith(value)})
+        if code != 0 or listed != wanted_streams:
+            tally.failures.append(f"streams --prefix {value!r}: exit {code}, got {listed} {err}")
+
+
 def study(
-    workdir: Path, examples: int, postgres_url: str | None
+    workdir: Path, examples: int, postgres_url: str | None, cli_values: tuple[str, ...] = NASTY
 ) -> list[tuple[str, Tally, bool, bool]]:
     """(backend, tally, canary intact, events unchanged) per backend."""
     results = []
@@ -241,6 +276,7 @@ def study(
                 events = list(workspace.events.read(EventFilter()))
                 tally = Tally()
                 check(workspace, events, examples, tally)
+            check_cli(location, events, tally, cli_values)
             with Workspace.open(location) as after:
                 unchanged = list(after.events.read(EventFilter())) == events
             results.append((backend, tally, _canary(location) == [("still here",)], unchanged))
@@ -272,7 +308,9 @@ def run(full: bool, workdir: Path) -> str:
             "from SQL, LIKE, FTS5 and tsquery metacharacters, injection payloads and arbitrary "
             "Unicode, and puts each in every filter of the query service (`read` with "
             "stream, category, types, stream prefix, correlation id and payload search; "
-            "`streams` by prefix, category and after; recent streams). The store holds "
+            "`streams` by prefix, category and after; recent streams), then every fixed "
+            "hostile string in each filter option of `eventscope read` and in `eventscope "
+            "streams --prefix`. The store holds "
             "streams such as `o'brien-1`, `100%-1` and `a_b-1`; every answer is compared "
             "with the Python reference filter over the same events, and a `canary` table "
             "beside the events must keep its one row.",
