@@ -330,6 +330,13 @@ class EventLogModel(QAbstractTableModel):
         index = bisect.bisect_left(self._positions, position)
         return index if index < len(self._positions) else None
 
+    def looked_at(self, position: int) -> bool:
+        """Whether every event up to ``position`` is known: in the log (unfiltered), or
+        looked at with nothing past the last row held matching (filtered)."""
+        if self.windowed:
+            return position <= self._head
+        return self._exhausted and position <= self._scanned_to
+
     def covers(self, position: int) -> bool:
         """Whether the rows held tell where ``position`` is shown, with no page to load."""
         if self.windowed:
@@ -1341,7 +1348,7 @@ class EventLogPanel(QWidget):
                 model.load_around(position)
             return  # again when its pages arrive
         row = model.row_of_position(position)
-        if row is None and self._tail_polled_for != position:
+        if row is None and self._tail_polled_for != position and not model.looked_at(position):
             # Newer than the rows shown (an event just appended): the tail brings it.
             self._tail_polled_for = position
             model.poll_head()

@@ -110,6 +110,20 @@ def test_a_filtered_jump_to_the_end_reads_and_holds_only_the_last_pages(
     assert all(limit is not None and limit <= PAGE_SIZE for _, _, limit in workspace.reads)
 
 
+def test_a_filtered_jump_past_the_last_match_selects_the_last_match(
+    qtbot: QtBot, panel: EventLogPanel
+) -> None:
+    with qtbot.waitSignal(panel.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
+        panel.filter_edit("types").setText("Odd")
+        qtbot.keyClick(panel.filter_edit("types"), Qt.Key.Key_Return)
+
+    with qtbot.waitSignal(panel.event_selected, timeout=SIGNAL_TIMEOUT_MS) as selected:
+        panel.jump_to_position(COUNT)  # an Even event: the last Odd one is just before
+
+    assert selected.args[0].position == COUNT - 1
+    assert held_positions(panel) == list(range(COUNT - 2 * PAGE_SIZE + 1, COUNT, 2))
+
+
 def test_a_filtered_jump_to_a_time_or_an_event_id_lands_among_the_matches(
     qtbot: QtBot, panel: EventLogPanel
 ) -> None:
