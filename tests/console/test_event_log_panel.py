@@ -417,7 +417,8 @@ def test_jumping_in_a_filtered_log_loads_the_pages_around_the_position(
     # The page of matches (odd positions) before it and the page from it, nothing between.
     assert shown_positions(panel) == list(range(2_001 - 2 * PAGE_SIZE, 2_001 + 2 * PAGE_SIZE, 2))
     assert panel.view.currentIndex().row() == PAGE_SIZE
-    assert sorted(where.from_position for where in workspace.reads) == [2_000, 2_001]
+    # Nothing was read from the start of the log to get there.
+    assert all(where.from_position and where.from_position >= 2_000 for where in workspace.reads)
 
 
 # -- live tail ------------------------------------------------------------------------------
