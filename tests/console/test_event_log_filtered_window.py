@@ -140,8 +140,9 @@ def test_a_filtered_jump_to_a_time_or_an_event_id_lands_among_the_matches(
 
 
 def test_ctrl_home_after_a_filtered_jump_to_the_end_shows_the_first_matches(
-    qtbot: QtBot, panel: EventLogPanel
+    qtbot: QtBot, qtmodeltester: Any, panel: EventLogPanel
 ) -> None:
+    qtmodeltester.check(panel.model)  # and it goes on checking the window's replacements
     with qtbot.waitSignal(panel.event_selected, timeout=SIGNAL_TIMEOUT_MS):
         panel.jump_to_position(COUNT)
 
@@ -155,7 +156,7 @@ def test_ctrl_home_after_a_filtered_jump_to_the_end_shows_the_first_matches(
 
 
 def test_scrolling_up_a_filtered_window_loads_earlier_pages_and_drops_far_ones(
-    qtbot: QtBot, panel: EventLogPanel, workspace: ReadRecordingWorkspace
+    qtbot: QtBot, qtmodeltester: Any, panel: EventLogPanel, workspace: ReadRecordingWorkspace
 ) -> None:
     with qtbot.waitSignal(panel.event_selected, timeout=SIGNAL_TIMEOUT_MS):
         panel.jump_to_position(COUNT)
@@ -179,6 +180,7 @@ def test_scrolling_up_a_filtered_window_loads_earlier_pages_and_drops_far_ones(
     assert len(held) == MAX_PAGES * PAGE_SIZE
     assert not model.exhausted  # the last pages were dropped; scrolling down reads them again
     assert all(backwards and limit == PAGE_SIZE for _, backwards, limit in workspace.reads)
+    qtmodeltester.check(model)
 
 
 def test_a_filtered_log_counts_its_matches_off_the_gui_thread(
