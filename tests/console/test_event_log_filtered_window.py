@@ -182,6 +182,16 @@ def test_scrolling_up_a_filtered_window_loads_earlier_pages_and_drops_far_ones(
     assert all(backwards and limit == PAGE_SIZE for _, backwards, limit in workspace.reads)
     qtmodeltester.check(model)
 
+    # Down again: the page after the window is read, and the top page goes.
+    last = held[-1]
+    with qtbot.waitSignal(model.rows_shifted, timeout=SIGNAL_TIMEOUT_MS) as shifted:
+        bar.setValue(bar.maximum())
+    assert shifted.args == [-PAGE_SIZE]
+    held = held_positions(panel)
+    assert held == list(range(held[0], held[0] + 2 * len(held), 2))
+    assert held[-1] == last + 2 * PAGE_SIZE
+    assert model.held_pages <= MAX_PAGES
+
 
 def test_a_filtered_log_counts_its_matches_off_the_gui_thread(
     qtbot: QtBot, panel: EventLogPanel
