@@ -739,6 +739,7 @@ class EventLogModel(QAbstractTableModel):
             return
         rows, at_start, exhausted, head = cast(tuple[list[_Row], bool, bool, int], outcome)
         self._searching = False
+        target = self._around or 0
         self._around = None
         if self._rows:
             self.beginRemoveRows(QModelIndex(), 0, len(self._rows) - 1)
@@ -754,6 +755,7 @@ class EventLogModel(QAbstractTableModel):
             self._rows = rows
             self._positions = [row.event.position for row in rows]
             self.endInsertRows()
+        self._focus_row = bisect.bisect_left(self._positions, target)  # until a view paints
         self._loading = False
         self._loading_previous = False
         self._announce_page(0, len(rows))

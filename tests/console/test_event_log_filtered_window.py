@@ -200,5 +200,5 @@ def test_a_filtered_log_counts_its_matches_off_the_gui_thread(
     qtbot.waitUntil(lambda: model.match_count is not None, timeout=SIGNAL_TIMEOUT_MS)
 
     assert model.match_count == COUNT // 2
-    assert model.held_rows == PAGE_SIZE
+    assert model.held_rows <= 2 * PAGE_SIZE  # counted, not loaded (a view may fetch a page)
     assert panel.status_label.text().startswith("100,000 matching events;")
