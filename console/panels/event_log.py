@@ -55,10 +55,11 @@ __all__ = [
 ]
 
 PAGE_SIZE = 200
-MAX_PAGES = 8  # pages held in the unfiltered window: a screen never spans more than two
+MAX_PAGES = 8  # pages held in a window (filtered or not): a screen never spans more than two
 MAX_IN_FLIGHT = 2  # page queries running at once; newer wants wait rather than pile up
 MAX_WANTED = 4  # pages remembered for loading; older wants (a scrollbar drag) are forgotten
 FILTER_DELAY_MS = 250
+EDGE_ROWS = 50  # filtered: a view painting this close to the top loads the page before
 TAIL_INTERVAL_MS = 500
 PROGRESS_DELAY_MS = 200  # a search shows its progress bar only once it is this slow
 PLACEHOLDER = "…"
@@ -160,10 +161,15 @@ class EventLogModel(QAbstractTableModel):
     positions) loads on the task runner; then ``dataChanged``. At most ``MAX_PAGES``
     pages are held: the ones farthest from the last one painted are dropped.
 
-    Filtered, rows cannot be computed from positions, so the model pages by keyset
-    (``from_position`` after the last row loaded) through ``canFetchMore`` and
-    ``fetchMore``, and ``rowCount`` grows as pages arrive. (A ``count()`` of a payload
-    search is a full scan: it would hold the rows back for seconds on a large store.)
+    Filtered, rows cannot be computed from positions, so the model holds a window of
+    consecutive matches, paged by keyset on position: ``canFetchMore`` and ``fetchMore``
+    read forwards after the last row held, a view painting near the first row makes it
+    read backwards before it (rows inserted at the top, then ``rows_shifted``), and
+    :meth:`load_around` replaces the window by the pages just before and from a position
+    (a jump). At most ``MAX_PAGES`` pages are held: the end farther from the last row
+    painted is dropped. Rows are therefore not ranks among the matches; how many match
+    is counted on the task runner (``matches_counted``), except for a payload search,
+    whose count is a full scan of what the index does not cover.
 
     :meth:`poll_head` is the live tail: when the head has moved, new rows are inserted
     at the end (``tail_about_to_grow`` and ``tail_grew`` bracket it).
@@ -189,6 +195,9 @@ class EventLogModel(QAbstractTableModel):
     search_started = Signal()  # a filtered page the view waits for is being looked for
     search_progressed = Signal(int, int)  # positions scanned, positions to scan
     search_cancelled = Signal()
+    rows_shifted = Signal(int)  # rows added (+) or dropped (-) above the rows kept
+    rows_about_to_be_dropped = Signal(int, int)  # first, last: far rows of a full window
+    matches_counted = Signal(int)  # how many events match the filter, counted
 
     def __init__(
         self,
@@ -220,10 +229,22 @@ class EventLogModel(QAbstractTableModel):
         self._want_timer.setSingleShot(True)
         self._want_timer.setInterval(0)
         self._want_timer.timeout.connect(self._on_want_timer_timeout)
-        # Filtered keyset rows.
+        # Filtered window: consecutive matches, keyset-paged both ways.
         self._rows: list[_Row] = []
         self._positions: list[int] = []
-        self._loading = False
+        self._window = 0  # replaced by a jump: loads for an older window are dropped
+        self._at_start = True  # no match before the first row held
+        self._focus_row = 0
+        self._loading = False  # forwards: the next page, the tail or a jump's pages
+        self._loading_previous = False
+        self._around: int | None = None  # the position a jump's pages are loading around
+        self._previous_timer = QTimer(self)
+        self._previous_timer.setSingleShot(True)
+        self._previous_timer.setInterval(0)
+        self._previous_timer.timeout.connect(self._on_previous_timer_timeout)
+        self._match_count: int | None = None
+        self._counted_to = 0  # the count covers positions up to here
+        self._count_tasks = TaskGroup(self)
         self._searching = False
         self._search_cancelled = False
         self._exhausted = False
@@ -244,8 +265,25 @@ class EventLogModel(QAbstractTableModel):
 
     @property
     def held_pages(self) -> int:
-        """Pages held in memory (unfiltered) — bounded by ``MAX_PAGES``."""
-        return len(self._pages)
+        """Pages held in memory — bounded by ``MAX_PAGES``."""
+        if self.windowed:
+            return len(self._pages)
+        return -(-len(self._rows) // self._page_size)
+
+    @property
+    def at_start(self) -> bool:
+        """Filtered: whether no event before the first row held matches."""
+        return self._at_start
+
+    @property
+    def match_count(self) -> int | None:
+        """Filtered: how many events match, once counted (payload searches are not)."""
+        return self._match_count
+
+    @property
+    def loading_around(self) -> int | None:
+        """Filtered: the position a jump's pages are loading around, if any."""
+        return self._around
 
     @property
     def held_rows(self) -> int:
@@ -254,7 +292,7 @@ class EventLogModel(QAbstractTableModel):
 
     @property
     def exhausted(self) -> bool:
-        """Filtered: whether every matching event up to the head is loaded."""
+        """Filtered: whether no event after the last row held matches (up to the head)."""
         return self._exhausted
 
     @property
@@ -292,6 +330,23 @@ class EventLogModel(QAbstractTableModel):
         index = bisect.bisect_left(self._positions, position)
         return index if index < len(self._positions) else None
 
+    def looked_at(self, position: int) -> bool:
+        """Whether every event up to ``position`` is known: in the log (unfiltered), or
+        looked at with nothing past the last row held matching (filtered)."""
+        if self.windowed:
+            return position <= self._head
+        return self._exhausted and position <= self._scanned_to
+
+    def covers(self, position: int) -> bool:
+        """Whether the rows held tell where ``position`` is shown, with no page to load."""
+        if self.windowed:
+            return True
+        if not self._positions:
+            return self._at_start and self._exhausted
+        return (self._at_start or position >= self._positions[0]) and (
+            self._exhausted or position <= self._positions[-1]
+        )
+
     def set_filter(self, where: EventFilter) -> None:
         """Show the events matching ``where`` from the start of the log."""
         self._filter = where
@@ -310,8 +365,15 @@ class EventLogModel(QAbstractTableModel):
         self._pages.clear()
         self._in_flight.clear()
         self._wanted.clear()
+        self._count_tasks.cancel_all()
         self._rows = []
         self._positions = []
+        self._at_start = True
+        self._focus_row = 0
+        self._loading_previous = False
+        self._around = None
+        self._match_count = None
+        self._counted_to = 0
         self._head = 0
         self._head_known = False
         self._error = None
@@ -355,13 +417,41 @@ class EventLogModel(QAbstractTableModel):
             self._search_cancelled = False
             self._fetch_filtered_page()
 
-    def load_through(self, position: int) -> None:
-        """Filtered: load pages until ``position`` (or the end) is loaded; then ``page_loaded``."""
-        if self.windowed or self._loading or self._exhausted:
+    def load_around(self, position: int) -> None:
+        """Filtered: replace the rows held by the page of matches before ``position`` and
+        the page from it; then ``page_loaded``. Nothing between is read: a jump to the end
+        of a filtered log of millions costs two pages."""
+        if self.windowed:
             return
-        if self._positions and self._positions[-1] >= position:
-            return
-        self._fetch_filtered_page(through=position)
+        self._tasks.cancel_all()  # their outcomes belong to the window being replaced
+        self._window += 1
+        self._around = position
+        self._head_pending = False
+        self._search_cancelled = False
+        queries = self._events
+        base = self._filter
+        size = self._page_size
+
+        def load() -> tuple[list[_Row], bool, bool, int]:
+            head = queries.head_position()
+            before: list[RecordedEvent] = []
+            if position > 1:
+                earlier = replace(base, from_position=position - 1)
+                before = list(queries.read(earlier, backwards=True, limit=size))
+            after = list(queries.read(replace(base, from_position=position), limit=size))
+            short_before, short_after = len(before) < size, len(after) < size
+            before.reverse()
+            return _rows_of(before + after), short_before, short_after, head
+
+        self._loading = True
+        self._loading_previous = True
+        task = self._submit(load, (self._generation, self._window, "around"))
+        task.succeeded.connect(self._on_around_task_succeeded)
+        task.failed.connect(self._on_load_task_failed)
+        task.cancelled.connect(self._on_filtered_task_cancelled)
+        task.progress.connect(self._on_filtered_task_progress)
+        self._searching = True
+        self.search_started.emit()
 
     # -- QAbstractTableModel ----------------------------------------------------------------
 
@@ -459,6 +549,10 @@ class EventLogModel(QAbstractTableModel):
 
     def _row_at(self, row: int, *, want: bool) -> _Row | None:
         if not self.windowed:
+            if want:
+                self._focus_row = row
+                if row < EDGE_ROWS and not self._at_start and not self._loading_previous:
+                    self._previous_timer.start()  # not from inside a paint
             return self._rows[row]
         number = row // self._page_size
         page = self._pages.get(number)
@@ -571,36 +665,27 @@ class EventLogModel(QAbstractTableModel):
         if generation == self._generation:
             self._head_pending = False
 
-    # -- filtered keyset pages --------------------------------------------------------------
+    # -- the filtered window ----------------------------------------------------------------
 
-    def _fetch_filtered_page(self, *, tail: bool = False, through: int | None = None) -> None:
+    def _fetch_filtered_page(self, *, tail: bool = False) -> None:
         queries = self._events
         base = self._filter
         after = self._positions[-1] if self._positions else None
         if self._exhausted and self._scanned_to:
             after = max(after or 0, self._scanned_to)  # the tail: only what is new
         size = self._page_size
-
-        def after_(position: int | None) -> EventFilter:
-            return base if position is None else replace(base, from_position=position + 1)
+        where = base if after is None else replace(base, from_position=after + 1)
 
         def load() -> tuple[list[_Row], bool, int]:
             # A short last page means every event up to this head has been looked at.
             head = queries.head_position()
-            events: list[RecordedEvent] = []
-            last = after
-            if through is not None and (after is None or after < through):
-                # A jump: everything up to the target, then one more page past it.
-                events = list(queries.read(replace(after_(after), to_position=through)))
-                if events:
-                    last = events[-1].position
-            page = list(queries.read(after_(last), limit=size))
-            return _rows_of(events + page), len(page) < size, head
+            page = list(queries.read(where, limit=size))
+            return _rows_of(page), len(page) < size, head
 
         self._loading = True
         if tail:
             self._head_pending = True
-        task = self._submit(load, (self._generation, tail))
+        task = self._submit(load, (self._generation, self._window, "tail" if tail else "next"))
         task.succeeded.connect(self._on_filtered_task_succeeded)
         task.failed.connect(self._on_load_task_failed)
         task.cancelled.connect(self._on_filtered_task_cancelled)
@@ -609,11 +694,15 @@ class EventLogModel(QAbstractTableModel):
             self._searching = True
             self.search_started.emit()
 
+    def _current(self, tag: object) -> bool:
+        generation, window, _kind = cast(tuple[int, int, str], tag)
+        return generation == self._generation and window == self._window
+
     @Slot(object, object)
     def _on_filtered_task_succeeded(self, tag: object, outcome: object) -> None:
-        generation, tail = cast(tuple[int, bool], tag)
-        if generation != self._generation:
+        if not self._current(tag):
             return
+        tail = cast(tuple[int, int, str], tag)[2] == "tail"
         rows, exhausted, head = cast(tuple[list[_Row], bool, int], outcome)
         if tail:
             self._head_pending = False
@@ -626,6 +715,7 @@ class EventLogModel(QAbstractTableModel):
         if rows:
             if tail:
                 self.tail_about_to_grow.emit()
+                self._count_tail(rows)
             self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
             self._rows.extend(rows)
             self._positions.extend(row.event.position for row in rows)
@@ -635,24 +725,165 @@ class EventLogModel(QAbstractTableModel):
         self._loading = False
         if rows and tail:
             self.tail_grew.emit(len(rows))
+        start -= self._trim()
         if tail and not rows and self._first_page_seen:
             return  # nothing new: no news
+        first_page = not self._first_page_seen
         self._announce_page(start, len(rows))
+        if first_page and not exhausted:
+            self._count_matches()
+
+    @Slot(object, object)
+    def _on_around_task_succeeded(self, tag: object, outcome: object) -> None:
+        if not self._current(tag):
+            return
+        rows, at_start, exhausted, head = cast(tuple[list[_Row], bool, bool, int], outcome)
+        self._searching = False
+        target = self._around or 0
+        self._around = None
+        if self._rows:
+            self.beginRemoveRows(QModelIndex(), 0, len(self._rows) - 1)
+            self._rows = []
+            self._positions = []
+            self.endRemoveRows()
+        self._at_start = at_start
+        self._exhausted = exhausted
+        if exhausted:
+            self._scanned_to = max(self._scanned_to, head)
+        if rows:
+            self.beginInsertRows(QModelIndex(), 0, len(rows) - 1)
+            self._rows = rows
+            self._positions = [row.event.position for row in rows]
+            self.endInsertRows()
+        self._focus_row = bisect.bisect_left(self._positions, target)  # until a view paints
+        self._loading = False
+        self._loading_previous = False
+        self._announce_page(0, len(rows))
+
+    @Slot()
+    def _on_previous_timer_timeout(self) -> None:
+        if (
+            self.windowed
+            or self._at_start
+            or self._loading_previous
+            or self._around is not None
+            or self._error is not None
+            or not self._positions
+        ):
+            return
+        first = self._positions[0]
+        if first <= 1:
+            self._at_start = True
+            return
+        queries = self._events
+        where = replace(self._filter, from_position=first - 1)
+        size = self._page_size
+
+        def load() -> tuple[list[_Row], bool]:
+            page = list(queries.read(where, backwards=True, limit=size))
+            page.reverse()
+            return _rows_of(page), len(page) < size
+
+        self._loading_previous = True
+        task = self._submit(load, (self._generation, self._window, "previous"))
+        task.succeeded.connect(self._on_previous_task_succeeded)
+        task.failed.connect(self._on_load_task_failed)
+        task.cancelled.connect(self._on_previous_task_cancelled)
+
+    @Slot(object, object)
+    def _on_previous_task_succeeded(self, tag: object, outcome: object) -> None:
+        if not self._current(tag):
+            return
+        rows, at_start = cast(tuple[list[_Row], bool], outcome)
+        self._at_start = at_start
+        if rows:
+            self.beginInsertRows(QModelIndex(), 0, len(rows) - 1)
+            self._rows[:0] = rows
+            self._positions[:0] = [row.event.position for row in rows]
+            self.endInsertRows()
+            self._focus_row += len(rows)
+            self.rows_shifted.emit(len(rows))
+        self._loading_previous = False
+        self._trim()
+        self._announce_page(0, len(rows))
+
+    @Slot(object)
+    def _on_previous_task_cancelled(self, tag: object) -> None:
+        if self._current(tag):
+            self._loading_previous = False  # asked again when a view paints the top
+
+    def _trim(self) -> int:
+        """Drop the rows past ``MAX_PAGES`` pages at the end farther from the focus;
+        return how many were dropped above the rows kept."""
+        excess = len(self._rows) - MAX_PAGES * self._page_size
+        if excess <= 0:
+            return 0
+        if self._focus_row >= len(self._rows) // 2:
+            self.rows_about_to_be_dropped.emit(0, excess - 1)
+            self.beginRemoveRows(QModelIndex(), 0, excess - 1)
+            del self._rows[:excess]
+            del self._positions[:excess]
+            self.endRemoveRows()
+            self._at_start = False
+            self._focus_row = max(0, self._focus_row - excess)
+            self.rows_shifted.emit(-excess)
+            return excess
+        keep = len(self._rows) - excess
+        self.rows_about_to_be_dropped.emit(keep, len(self._rows) - 1)
+        self.beginRemoveRows(QModelIndex(), keep, len(self._rows) - 1)
+        del self._rows[keep:]
+        del self._positions[keep:]
+        self.endRemoveRows()
+        self._exhausted = False  # the rows dropped are read again when scrolled to
+        return 0
+
+    def _count_matches(self) -> None:
+        """Count the matches on the task runner (not a payload search: a full scan)."""
+        where = self._filter
+        if where.text is not None:
+            return
+        queries = self._events
+
+        def count() -> tuple[int, int]:
+            head = queries.head_position()
+            upto = head if where.to_position is None else min(head, where.to_position)
+            return queries.count(replace(where, to_position=upto)), upto
+
+        task = self._count_tasks.add(self._runner.submit(count, tag=self._generation))
+        task.succeeded.connect(self._on_count_task_succeeded)
+
+    @Slot(object, object)
+    def _on_count_task_succeeded(self, generation: object, outcome: object) -> None:
+        if generation != self._generation:
+            return
+        self._match_count, self._counted_to = cast(tuple[int, int], outcome)
+        self.matches_counted.emit(self._match_count)
+
+    def _count_tail(self, rows: list[_Row]) -> None:
+        if self._match_count is None:
+            return
+        new = [row.event.position for row in rows if row.event.position > self._counted_to]
+        if new:
+            self._match_count += len(new)
+            self._counted_to = new[-1]
 
     @Slot(object, int, int)
     def _on_filtered_task_progress(self, tag: object, done: int, total: int) -> None:
-        if cast(tuple[int, bool], tag)[0] == self._generation and self._searching:
+        if self._current(tag) and self._searching:
             self.search_progressed.emit(done, total)
 
     @Slot(object)
     def _on_filtered_task_cancelled(self, tag: object) -> None:
-        generation, tail = cast(tuple[int, bool], tag)
-        if generation != self._generation:
-            return  # a filter replaced since: cancelled on purpose, nothing to tell
+        if not self._current(tag):
+            return  # a filter or window replaced since: cancelled on purpose
+        kind = cast(tuple[int, int, str], tag)[2]
         self._loading = False
-        if tail:
+        if kind == "tail":
             self._head_pending = False
             return
+        if kind == "around":
+            self._around = None
+            self._loading_previous = False
         self._searching = False
         self._search_cancelled = True
         self.search_cancelled.emit()
@@ -663,6 +894,8 @@ class EventLogModel(QAbstractTableModel):
         if generation != self._generation:
             return
         self._loading = False
+        self._loading_previous = False
+        self._around = None
         self._searching = False
         self._head_pending = False
         self._in_flight.clear()
@@ -747,6 +980,9 @@ class EventLogPanel(QWidget):
         self._model.search_started.connect(self._on_model_search_started)
         self._model.search_progressed.connect(self._on_model_search_progressed)
         self._model.search_cancelled.connect(self._on_model_search_cancelled)
+        self._model.rows_shifted.connect(self._on_model_rows_shifted)
+        self._model.rows_about_to_be_dropped.connect(self._on_model_rows_about_to_be_dropped)
+        self._model.matches_counted.connect(self._on_model_matches_counted)
 
         self._build_search_progress()
         self._status = QLabel("loading…", self)
@@ -878,6 +1114,7 @@ class EventLogPanel(QWidget):
             padding=12,
         )
         self._view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self._view.installEventFilter(self)  # Ctrl+Home in a filtered window
         columns = self._view.horizontalHeader()
         columns.setStretchLastSection(False)
         # The stream gets what is left: a long id elides in the middle (its tooltip has it
@@ -1072,13 +1309,23 @@ class EventLogPanel(QWidget):
         self._apply_filter(resume=True)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Esc in a filter field cancels a running search (and is otherwise left alone)."""
-        if (
-            event.type() == QEvent.Type.KeyPress
-            and cast(QKeyEvent, event).key() == Qt.Key.Key_Escape
-            and self._model.searching
-        ):
-            self._model.cancel_search()
+        """Esc in a filter field cancels a running search; Ctrl+Home in a filtered table
+        whose rows held start after the first match jumps to that match."""
+        if event.type() != QEvent.Type.KeyPress:
+            return super().eventFilter(watched, event)
+        key = cast(QKeyEvent, event)
+        model = self._model
+        if watched is self._view:
+            if (
+                key.key() == Qt.Key.Key_Home
+                and key.modifiers() & Qt.KeyboardModifier.ControlModifier
+                and not model.at_start
+                and not model.windowed
+            ):
+                self.jump_to_position(1)
+                return True
+        elif key.key() == Qt.Key.Key_Escape and model.searching:
+            model.cancel_search()
             return True
         return super().eventFilter(watched, event)
 
@@ -1098,13 +1345,12 @@ class EventLogPanel(QWidget):
         if position is None or not self._model_ready():
             return
         model = self._model
-        if not model.windowed and not model.exhausted:
-            loaded_to = model.event_at(model.rowCount() - 1) if model.rowCount() else None
-            if loaded_to is None or loaded_to.position < position:
-                model.load_through(position)
-                return  # again when the page arrives
+        if not model.covers(position):
+            if model.loading_around != position:
+                model.load_around(position)
+            return  # again when its pages arrive
         row = model.row_of_position(position)
-        if row is None and self._tail_polled_for != position:
+        if row is None and self._tail_polled_for != position and not model.looked_at(position):
             # Newer than the rows shown (an event just appended): the tail brings it.
             self._tail_polled_for = position
             model.poll_head()
@@ -1237,6 +1483,25 @@ class EventLogPanel(QWidget):
         self._status.setText(f"could not load events: {message}")
         self.load_failed.emit(message)
 
+    @Slot(int, int)
+    def _on_model_rows_about_to_be_dropped(self, first: int, last: int) -> None:
+        # Left to Qt, the selection would move to a neighbour of a dropped selected row
+        # and the view scroll there, away from the rows being looked at: it goes instead.
+        if first <= self._view.currentIndex().row() <= last:
+            self._view.selectionModel().clear()
+
+    @Slot(int)
+    def _on_model_rows_shifted(self, rows: int) -> None:
+        # Rows came or went above the ones shown: scroll by as much, so they stay put.
+        view = self._view
+        view.updateGeometries()  # the scroll range must know the rows before the value moves
+        bar = view.verticalScrollBar()
+        bar.setValue(bar.value() + rows * view.verticalHeader().defaultSectionSize())
+
+    @Slot(int)
+    def _on_model_matches_counted(self, _count: int) -> None:
+        self._show_count()
+
     @Slot()
     def _on_model_tail_about_to_grow(self) -> None:
         bar = self._view.verticalScrollBar()
@@ -1280,10 +1545,18 @@ class EventLogPanel(QWidget):
             text = f"{count:,} event{'s' if count != 1 else ''}" if count else "the log is empty"
         elif count == 0:
             text = "loading…" if not model.exhausted else "no event matches"
-        elif model.exhausted:
+        elif model.exhausted and model.at_start:
             text = f"{count:,} matching event{'s' if count != 1 else ''}"
         else:
-            text = f"first {count:,} matching events loaded; scroll for more"
+            first, last = model.event_at(0), model.event_at(count - 1)
+            held = f"positions {first.position:,}–{last.position:,}" if first and last else ""
+            total = model.match_count
+            if total is not None:
+                text = f"{total:,} matching events; {held} loaded, scroll for more"
+            elif model.at_start:
+                text = f"first {count:,} matching events loaded; scroll for more"
+            else:
+                text = f"{count:,} matching events loaded ({held}); scroll for more"
         if model.search_was_cancelled:
             found = f"{count:,} matching event{'s' if count != 1 else ''} so far"
             text = f"search cancelled ({found}); press Return in the filter bar to go on"

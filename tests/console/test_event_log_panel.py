@@ -397,22 +397,28 @@ def test_jumping_to_a_time_selects_the_last_event_at_or_before_it(
     assert 2_099 in visible_rows(panel)
 
 
-def test_jumping_in_a_filtered_log_loads_pages_until_the_position(
+def test_jumping_in_a_filtered_log_loads_the_pages_around_the_position(
     qtbot: QtBot, tmp_path: Path, runner: TaskRunner, open_workspace: Any
 ) -> None:
     build_store(
         tmp_path / "store.db",
         [(f"s-{n % 2}", "Tick", {"n": n}, {}) for n in range(1, 3_001)],
     )
-    panel = show_panel(qtbot, open_workspace(tmp_path / "store.db"), runner)
+    workspace = open_workspace(tmp_path / "store.db")
+    panel = show_panel(qtbot, workspace, runner)
     with qtbot.waitSignal(panel.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
         qtbot.keyClicks(panel.filter_edit("stream_prefix"), "s-1")
     assert not panel.model.exhausted
+    workspace.reads.clear()
 
     with qtbot.waitSignal(panel.event_selected, timeout=SIGNAL_TIMEOUT_MS) as selected:
         panel.jump_to_position(2_001)
     assert selected.args[0].position == 2_001
-    assert panel.view.currentIndex().row() == 1_000  # odd positions only
+    # The page of matches (odd positions) before it and the page from it, nothing between.
+    assert shown_positions(panel) == list(range(2_001 - 2 * PAGE_SIZE, 2_001 + 2 * PAGE_SIZE, 2))
+    assert panel.view.currentIndex().row() == PAGE_SIZE
+    # Nothing was read from the start of the log to get there.
+    assert all(where.from_position and where.from_position >= 2_000 for where in workspace.reads)
 
 
 # -- live tail ------------------------------------------------------------------------------
