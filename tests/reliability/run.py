@@ -30,6 +30,7 @@ STUDIES: Final = (
     "hostile_input",
     "injection",
     "plugins",
+    "memory",
 )
 _SECTION = re.compile(r"^<!-- study: (\w+) -->$", re.MULTILINE)
 
