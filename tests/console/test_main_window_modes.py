@@ -181,13 +181,13 @@ def test_back_to_read_only_hides_the_banner_audits_and_refuses_writes(
 
 
 def refuse_leaving(location: str) -> None:
-    """A trigger in the store file that makes the database refuse WritableModeLeft."""
+    """An index in the store file that makes the database refuse a second ``$audit``
+    event (WritableModeEntered is the first): a constraint, not a trigger, since a store
+    holding triggers is refused at open."""
     connection = sqlite3.connect(location)
     try:
         connection.execute(
-            "CREATE TRIGGER refuse_leaving BEFORE INSERT ON events "
-            "WHEN NEW.type = 'WritableModeLeft' "
-            "BEGIN SELECT RAISE(ABORT, 'the audit log refused it'); END"
+            "CREATE UNIQUE INDEX refuse_leaving ON events (stream_id) WHERE stream_id = '$audit'"
         )
         connection.commit()
     finally:
@@ -245,7 +245,7 @@ def test_an_audit_failure_on_the_way_back_still_leaves_the_store_read_only_and_s
     assert window.mode_label.text() == "read-only"
     box = window.findChild(QMessageBox)
     assert box is not None and box.isVisible()
-    assert "read-only again" in box.text() and "audit log refused" in box.text()
+    assert "read-only again" in box.text() and "UNIQUE constraint failed" in box.text()
     box.close()
     with pytest.raises(StoreReadOnly):
         window.workspace.writing.append("order-9", "OrderPlaced", {})
