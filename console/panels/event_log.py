@@ -6,7 +6,7 @@ import bisect
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple, cast
 
 import orjson
@@ -1309,8 +1309,9 @@ class EventLogPanel(QWidget):
         self._apply_filter(resume=True)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Esc in a filter field cancels a running search; Ctrl+Home in a filtered table
-        whose rows held start after the first match jumps to that match."""
+        """Esc in a filter field cancels a running search; Ctrl+Home (Ctrl+End) in a
+        filtered table whose rows held start after the first match (end before the last)
+        jumps to that match."""
         if event.type() != QEvent.Type.KeyPress:
             return super().eventFilter(watched, event)
         key = cast(QKeyEvent, event)
@@ -1323,6 +1324,14 @@ class EventLogPanel(QWidget):
                 and not model.windowed
             ):
                 self.jump_to_position(1)
+                return True
+            if (
+                key.key() == Qt.Key.Key_End
+                and key.modifiers() & Qt.KeyboardModifier.ControlModifier
+                and not model.exhausted
+                and not model.windowed
+            ):
+                self.jump_to_time(datetime.max.replace(tzinfo=UTC))  # the last match
                 return True
         elif key.key() == Qt.Key.Key_Escape and model.searching:
             model.cancel_search()

@@ -155,6 +155,18 @@ def test_ctrl_home_after_a_filtered_jump_to_the_end_shows_the_first_matches(
     assert panel.view.currentIndex().row() == 0
 
 
+def test_ctrl_end_in_a_filtered_log_shows_the_last_matches(
+    qtbot: QtBot, panel: EventLogPanel
+) -> None:
+    assert not panel.model.exhausted  # the first page: matches go on far beyond it
+    with qtbot.waitSignal(panel.event_selected, timeout=SIGNAL_TIMEOUT_MS) as selected:
+        qtbot.keyClick(panel.view, Qt.Key.Key_End, Qt.KeyboardModifier.ControlModifier)
+
+    assert selected.args[0].position == COUNT  # the last Even event, not row 199
+    assert panel.model.exhausted
+    assert panel.model.held_rows <= 2 * PAGE_SIZE + 1
+
+
 def test_scrolling_up_a_filtered_window_loads_earlier_pages_and_drops_far_ones(
     qtbot: QtBot, qtmodeltester: Any, panel: EventLogPanel, workspace: ReadRecordingWorkspace
 ) -> None:
