@@ -180,25 +180,34 @@ class ProjectionService:
 
     def statuses(self) -> list[ProjectionStatus]:
         """Every loaded projection version: state, checkpoint, lag, throughput, worker."""
+        return self._statuses([p for _, p in sorted(self._plugins.registry.projections.items())])
+
+    def status(self, reference: str) -> ProjectionStatus:
+        """One projection version's status (see :meth:`statuses`), reading only its own."""
+        (found,) = self._statuses([self.projection_of(reference)], one=True)
+        return found
+
+    def _statuses(
+        self, projections: Sequence[type[Projection]], *, one: bool = False
+    ) -> list[ProjectionStatus]:
         with self._handle.use() as opened:
             head = opened.store.head_position()
             history = opened.history
-            stored = {s.model: s for s in history.statuses()} if history else {}
+            only = projections[0].reference() if one else None
+            stored: dict[str, ModelStatus] = {}
+            if history is not None:
+                found = [history.status(only)] if only else history.statuses()
+                stored = {s.model: s for s in found if s is not None}
             recent: dict[str, list[RunRecord]] = {}
             now = wall_clock_micros()
             if history is not None:
-                for run in history.runs(limit=1000):
+                for run in history.runs(only, limit=1000):
                     if now - run.started_at <= _THROUGHPUT_WINDOW_US:
                         recent.setdefault(run.model, []).append(run)
             return [
                 self._status_of(opened, p, stored.get(p.reference()), head, now, recent)
-                for _, p in sorted(self._plugins.registry.projections.items())
+                for p in projections
             ]
-
-    def status(self, reference: str) -> ProjectionStatus:
-        """One projection version's status (see :meth:`statuses`)."""
-        wanted = self.projection_of(reference).reference()
-        return next(s for s in self.statuses() if s.reference == wanted)
 
     def _status_of(
         self,
