@@ -17,12 +17,12 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from console.colours import hint_colour
+from console.empty_state import EmptyOr
 from console.panels.commands.form import CommandForm
 from console.panels.commands.results import CommandResults
 from console.resources import icon
@@ -135,13 +135,8 @@ class CommandsPanel(QWidget):
         self._results = CommandResults(self)
         self._results.event_requested.connect(self.event_requested)
 
-        self._stack = QStackedWidget(self)
-        self._stack.addWidget(self._build_main())
-        self._empty = QLabel(EMPTY_TEXT, self)
-        self._empty.setObjectName("commandsEmpty")
-        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._empty.setWordWrap(True)
-        self._stack.addWidget(self._empty)
+        self._stack = EmptyOr(self._build_main(), EMPTY_TEXT, "commandsEmpty", self)
+        self._empty = self._stack.label
         layout = QVBoxLayout(self)
         layout.setContentsMargins(_MARGIN, _MARGIN, _MARGIN, _MARGIN)
         layout.addWidget(self._stack)
@@ -286,7 +281,7 @@ class CommandsPanel(QWidget):
         elif catalog:
             self._list.setCurrentRow(0)
         self._list.blockSignals(False)
-        self._stack.setCurrentIndex(0 if catalog else 1)
+        self._stack.show_content(bool(catalog))
         selected = self._selected()
         form = self._form
         if (

@@ -13,13 +13,13 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QStackedWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from console.colours import error_colour
+from console.empty_state import EmptyOr
 from console.panels.plugins.model import (
     COLUMN_CONTRIBUTES,
     COLUMN_LOCATION,
@@ -146,13 +146,8 @@ class PluginsPanel(QWidget):
         self._splitter.setChildrenCollapsible(False)
         self._splitter.setStretchFactor(0, 2)
         self._splitter.setStretchFactor(1, 3)
-        self._empty = QLabel(EMPTY_TEXT, self)
-        self._empty.setObjectName("pluginsEmpty")
-        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._empty.setWordWrap(True)
-        self._stack = QStackedWidget(self)
-        self._stack.addWidget(self._splitter)
-        self._stack.addWidget(self._empty)
+        self._stack = EmptyOr(self._splitter, EMPTY_TEXT, "pluginsEmpty", self)
+        self._empty = self._stack.label
 
         top = QHBoxLayout()
         top.addWidget(self._summary)
@@ -226,7 +221,7 @@ class PluginsPanel(QWidget):
         self._summary.setText(
             f"{len(catalog)} plugin(s): {len(catalog) - failed} loaded, {failed} failed"
         )
-        self._stack.setCurrentWidget(self._splitter if catalog else self._empty)
+        self._stack.show_content(bool(catalog))
         row = None if kept is None else self._model.row_of(kept.name, kept.origin, kept.location)
         if row is not None:
             self._view.setCurrentIndex(self._model.index(row, COLUMN_NAME))

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSplitter,
-    QStackedWidget,
     QTableView,
     QTabWidget,
     QToolBar,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.colours import error_colour
+from console.empty_state import EmptyOr
 from console.panels.projections.actions import (
     ACTIONS,
     ActionSpec,
@@ -313,13 +313,8 @@ class ProjectionsPanel(QWidget):
         self._splitter.setChildrenCollapsible(False)
         self._splitter.setStretchFactor(0, 2)
         self._splitter.setStretchFactor(1, 3)
-        self._empty = QLabel(EMPTY_TEXT, self)
-        self._empty.setObjectName("projectionsEmpty")
-        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._empty.setWordWrap(True)
-        self._stack = QStackedWidget(self)
-        self._stack.addWidget(self._splitter)
-        self._stack.addWidget(self._empty)
+        self._stack = EmptyOr(self._splitter, EMPTY_TEXT, "projectionsEmpty", self)
+        self._empty = self._stack.label
 
         top = QHBoxLayout()
         top.addWidget(self._summary)
@@ -458,7 +453,7 @@ class ProjectionsPanel(QWidget):
         statuses = cast(list[ProjectionStatus], outcome)
         kept = self._selected
         self._model.set_statuses(statuses)
-        self._stack.setCurrentWidget(self._splitter if statuses else self._empty)
+        self._stack.show_content(bool(statuses))
         faulted = sum(s.state == "faulted" for s in statuses)
         behind = sum(s.lag > 0 and s.state != "retired" for s in statuses)
         self._summary.setText(
