@@ -101,7 +101,7 @@ class Outcome:
         return not self.traceback and (self.accepted or self.store_unchanged)
 
 
-def _cli(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+def eventscope_in_process(*argv: str, stdin: str = "") -> tuple[int, str, str]:
     """Run the ``eventscope`` command in this process: exit code, stdout, stderr."""
     streams = {
         name: io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace")
@@ -140,14 +140,16 @@ def _try(
 
 
 def _by_cli_append(store: Path, stream: str, kind: str, data: str) -> tuple[bool, str, bool]:
-    code, _out, err = _cli("--store", str(store), "append", stream, kind, "--data", data)
+    code, _out, err = eventscope_in_process(
+        "--store", str(store), "append", stream, kind, "--data", data
+    )
     return code == 0, err.strip(), "Traceback" in err
 
 
 def _by_cli_import(store: Path, stream: str, kind: str, data: str) -> tuple[bool, str, bool]:
     line = '{"stream_id":' + orjson.dumps(stream).decode() + ',"type":'
     line += orjson.dumps(kind).decode() + ',"data":' + data + "}\n"
-    code, _out, err = _cli("--store", str(store), "import", "-", stdin=line)
+    code, _out, err = eventscope_in_process("--store", str(store), "import", "-", stdin=line)
     return code == 0, err.strip(), "Traceback" in err
 
 
@@ -200,7 +202,7 @@ def study(workdir: Path) -> tuple[list[Outcome], list[tuple[str, int, str, bool]
             )
     filters = []
     for options in FILTERS:
-        code, _out, err = _cli("--store", str(store), *options, _NOT_UTF8)
+        code, _out, err = eventscope_in_process("--store", str(store), *options, _NOT_UTF8)
         filters.append((" ".join(options), code, err.strip(), "Traceback" in err))
     return outcomes, filters
 

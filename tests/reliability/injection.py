@@ -246,19 +246,19 @@ def check_cli(
 ) -> None:
     """Every hostile string in every filter option of ``eventscope read`` and ``streams
     --prefix``: the same answer as the reference filter, exit 0, no traceback."""
-    from tests.reliability.hostile_input import _cli
+    from tests.reliability.hostile_input import eventscope_in_process
 
     for value in values:
         for option, field_name in CLI_OPTIONS.items():
             tally.count("CLI read options")
-            code, out, err = _cli("--store", location, "read", option, value)
+            code, out, err = eventscope_in_process("--store", location, "read", option, value)
             where = EventFilter(**{field_name: (value,) if field_name == "types" else value})
             wanted = [e.position for e in events if where.matches(e)]
             got = [orjson.loads(line)["position"] for line in out.splitlines() if line]
             if code != 0 or "Traceback" in err or got != wanted:
                 tally.failures.append(f"read {option} {value!r}: exit {code}, got {got} {err}")
         tally.count("CLI streams --prefix")
-        code, out, err = _cli("--store", location, "streams", "--prefix", value)
+        code, out, err = eventscope_in_process("--store", location, "streams", "--prefix", value)
         listed = [orjson.loads(line)["stream_id"] for line in out.splitlines() if line]
         wanted_streams = sorted({e.stream_id for e in events if e.stream_id.startswith(value)})
         if code != 0 or listed != wanted_streams:
