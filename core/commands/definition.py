@@ -9,6 +9,7 @@ from typing import Any, Final, TypeVar
 
 from core.errors import EventscopeError
 from core.events import NewEvent, RecordedEvent
+from core.store.validation import SYSTEM_STREAM_PREFIX
 
 __all__ = [
     "FIELD_TYPES",
@@ -100,7 +101,7 @@ class CommandDefinition:
             stream_id = self.stream.format_map(dict(data))
         except KeyError as missing:
             raise Rejected(f"{missing.args[0]}: required to name the stream") from None
-        if stream_id.startswith("$"):  # core.store.validation.SYSTEM_STREAM_PREFIX
+        if stream_id.startswith(SYSTEM_STREAM_PREFIX):
             raise Rejected(f"{stream_id!r} is a system stream: only Eventscope writes those")
         return stream_id
 
