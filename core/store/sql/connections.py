@@ -44,6 +44,9 @@ STREAM_COLUMNS: Final = (
     streams.c.last_recorded_at,
 )
 #: The head: the last position and its time.
+#: SQLite reader connections kept idle for the next read (more are opened when threads
+#: read at once, and closed after).
+_IDLE_READERS: Final = 4
 HEAD_SQL: Final = "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
 
 
@@ -66,6 +69,8 @@ class Connections:
         interrupted: the interrupt flag (a SQLite engine's progress handlers already
             check it: see :func:`core.store.sql.engines.sqlite_engine`).
         busy_timeout: seconds a PostgreSQL writer waits for the events lock.
+        sqlite_connect: what opens a SQLite store's connections: reads then run on
+            connections of their own (see :meth:`driver_reading`).
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class Connections:
         clock: Callable[[], int],
         interrupted: threading.Event,
         busy_timeout: float = 30.0,
+        sqlite_connect: Callable[[], sqlite3.Connection] | None = None,
     ) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
@@ -104,6 +110,10 @@ class Connections:
         # them), so an interrupt can cancel what runs on them from another thread.
         self._checked_out: dict[int, Any] = {}
         self._checked_out_lock = threading.Lock()
+        # SQLite readers kept idle between reads (see driver_reading).
+        self._sqlite_connect = sqlite_connect if self.sqlite else None
+        self._idle_readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         if not self.sqlite:
             event.listen(engine, "checkout", self._on_checkout)
             event.listen(engine, "checkin", self._on_checkin)
@@ -171,6 +181,10 @@ class Connections:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+        with self._readers_lock:
+            idle, self._idle_readers = self._idle_readers, []
+        for reader in idle:
+            reader.close()
         self.engine.dispose()
 
     # -- transactions and error translation --------------------------------------------
@@ -218,6 +232,52 @@ class Connections:
                 driver: Any = conn.connection.driver_connection
                 with job.on_cancel(driver.cancel_safe), conn.begin():
                     yield conn
+
+    @contextmanager
+    def driver_reading(self, *, snapshot: bool = True) -> Iterator[Any]:
+        """A driver cursor for a read, without SQLAlchemy's pool and transaction layers.
+
+        SQLite: on a connection of the store's own (an idle one kept from an earlier
+        read, or a new one), in one transaction (``snapshot``) or in each statement's own
+        (a single statement needs no BEGIN); an application's small read spent ten times
+        the database's work in SQLAlchemy's pool, events and transactions. Cancellation
+        is the progress handler's, as on every store connection. PostgreSQL: a
+        :meth:`reading` transaction's cursor.
+
+        Raises:
+            StoreClosed, Cancelled: see :meth:`ensure_usable`.
+        """
+        if self._sqlite_connect is None:
+            with self.reading() as conn:
+                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    yield cursor
+                finally:
+                    cursor.close()
+            return
+        self.ensure_usable()
+        with self.translate():
+            with self._readers_lock:
+                reader = self._idle_readers.pop() if self._idle_readers else None
+            if reader is None:
+                reader = self._sqlite_connect()
+            try:
+                cursor = reader.cursor()
+                try:
+                    if snapshot:
+                        cursor.execute("BEGIN")
+                    yield cursor
+                finally:
+                    cursor.close()
+                    if reader.in_transaction:
+                        reader.rollback()  # it read only: nothing to keep
+            finally:
+                with self._readers_lock:
+                    keep = not self._closed and len(self._idle_readers) < _IDLE_READERS
+                    if keep:
+                        self._idle_readers.append(reader)
+                if not keep:
+                    reader.close()
 
     @contextmanager
     def writing(self, begin: str | None = None) -> Iterator[Any]:

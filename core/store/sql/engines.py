@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import threading
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,6 +37,7 @@ __all__ = [
     "is_url",
     "postgres_engine",
     "release_sqlite_file",
+    "sqlite_connector",
     "sqlite_engine",
     "sqlite_path",
     "translated",
@@ -157,10 +159,11 @@ def inspect_sqlite_file(path: Path, read_only: bool) -> None:
         )
 
 
-def sqlite_engine(
+def sqlite_connector(
     path: Path, read_only: bool, busy_timeout: float, interrupted: threading.Event
-) -> Engine:
-    """An engine on a SQLite file; its statements stop once ``interrupted`` is set.
+) -> Callable[[], sqlite3.Connection]:
+    """What opens a connection to a SQLite store file, set up as every store connection
+    is; its statements stop once ``interrupted`` is set.
 
     Args:
         path: the store file.
@@ -196,6 +199,11 @@ def sqlite_engine(
         connection.set_progress_handler(cancelled, _SQLITE_CANCEL_CHECK_STEPS)
         return connection
 
+    return connect
+
+
+def sqlite_engine(connect: Callable[[], sqlite3.Connection]) -> Engine:
+    """An engine whose connections ``connect`` opens (see :func:`sqlite_connector`)."""
     engine = create_engine(
         "sqlite://", creator=connect, poolclass=QueuePool, pool_size=4, max_overflow=8
     )

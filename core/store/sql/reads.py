@@ -11,9 +11,9 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Dialect,
     FromClause,
     Integer,
-    Select,
     and_,
     bindparam,
     func,
@@ -74,6 +74,47 @@ class _Part:
         return conditions
 
 
+class _PageStatements:
+    """The two statements of a keyset read, built and compiled once: the first page
+    (``first``: from the start of the range) and each next one (``following``: strictly
+    after the ``cursor`` parameter), both limited by ``page_size``.
+
+    Args:
+        conditions: the read's conditions, values as bound parameters.
+        key: the ordering key (position, version, or the search index's position).
+        backwards: descending order.
+        dialect: the engine's dialect.
+        source: what the rows come from (the events, or the search index's join).
+    """
+
+    __slots__ = ("first", "following", "key_index", "selects")
+
+    def __init__(
+        self,
+        conditions: list[ColumnElement[bool]],
+        key: ColumnElement[int],
+        backwards: bool,
+        dialect: Dialect,
+        source: FromClause = events,
+    ) -> None:
+        stmt = select(*EVENT_COLUMNS).select_from(source)
+        stmt = stmt.order_by(key.desc() if backwards else key)
+        if conditions:
+            stmt = stmt.where(and_(*conditions))
+        # Placeholder values: an expanding IN (several types) is rendered at compile time,
+        # which needs a value for every parameter.
+        size = bindparam("page_size", PAGE_SIZE, type_=Integer)
+        after = bindparam("cursor", 0, type_=BigInteger)
+        #: The uncompiled statements (a damaged page is read again row by row).
+        self.selects = (
+            stmt.limit(size),
+            stmt.where(key < after if backwards else key > after).limit(size),
+        )
+        self.first, self.following = (CompiledStatement(part, dialect) for part in self.selects)
+        #: Where the key is in a row (version or position), for the next page's cursor.
+        self.key_index = 2 if key is events.c.version else 0
+
+
 def decoded(
     pages: Iterable[list[tuple[Any, ...]]], shown: str = "the store"
 ) -> Iterator[RecordedEvent]:
@@ -119,6 +160,52 @@ class Reads:
         self._index = index
         self._sqlite = conns.sqlite
         self.page_size = page_size
+        # The reads an application makes all day, compiled once: a small read spent
+        # ten times the database's work building and compiling its statements.
+        dialect = conns.engine.dialect
+        position = events.c.position
+        stream = [events.c.stream_id == bindparam("stream_id", type_=events.c.stream_id.type)]
+        self._stream_statements = {
+            backwards: _PageStatements(stream, events.c.version, backwards, dialect)
+            for backwards in (False, True)
+        }
+        #: (backwards, bounded) -> the whole log by position; bounded: the far end
+        #: (``high`` forward, ``low`` backwards) is a parameter.
+        self._log_statements = {
+            (backwards, bounded): _PageStatements(
+                (
+                    []
+                    if not bounded
+                    else [position >= bindparam("low", type_=BigInteger)]
+                    if backwards
+                    else [position <= bindparam("high", type_=BigInteger)]
+                ),
+                position,
+                backwards,
+                dialect,
+            )
+            for backwards in (False, True)
+            for bounded in (False, True)
+        }
+        self._by_id = CompiledStatement(
+            select(*EVENT_COLUMNS).where(
+                events.c.event_id == bindparam("event_id", type_=events.c.event_id.type)
+            ),
+            dialect,
+        )
+        self._stream_row = CompiledStatement(
+            select(*STREAM_COLUMNS).where(
+                streams.c.stream_id == bindparam("stream_id", type_=streams.c.stream_id.type)
+            ),
+            dialect,
+        )
+        self._position_at = CompiledStatement(
+            select(events.c.position)
+            .where(events.c.recorded_at <= bindparam("micros", type_=BigInteger))
+            .order_by(events.c.recorded_at.desc(), events.c.position.desc())
+            .limit(1),
+            dialect,
+        )
 
     # -- filtered reads --------------------------------------------------------------------
 
@@ -129,9 +216,8 @@ class Reads:
         cursor: int | None = None
         if from_version is not None:
             cursor = from_version + 1 if backwards else from_version - 1
-        return self._pages(
-            [events.c.stream_id == stream_id], events.c.version, cursor, backwards, limit
-        )
+        statements = self._stream_statements[backwards]
+        return self._pages(statements, cursor, limit, {"stream_id": stream_id})
 
     def filtered_pages(
         self, where: EventFilter, backwards: bool, limit: int | None
@@ -152,7 +238,10 @@ class Reads:
                 conditions.append(position >= low)
             if high is not None:
                 conditions.append(position <= high)
-            yield from self._pages(conditions, events.c.version, None, backwards, limit)
+            statements = _PageStatements(
+                conditions, events.c.version, backwards, self._conns.engine.dialect
+            )
+            yield from self._pages(statements, None, limit)
             return
         parts = self._parts(where, low or 1, high, probe=not backwards)
         remaining = limit
@@ -261,16 +350,22 @@ class Reads:
         bounds (``>= low`` and ``> cursor``) it starts at ``low`` and filters, and every
         page scans from the start again.
         """
-        conditions = list(part.conditions)
         if backwards:
             cursor = None if high is None else high + 1
-            if low > 1:
-                conditions.append(part.key >= low)
+            far = low if low > 1 else None
         else:
             cursor = low - 1
-            if high is not None:
-                conditions.append(part.key <= high)
-        return self._pages(conditions, part.key, cursor, backwards, limit, part.source)
+            far = high
+        if not part.conditions and part.source is events:
+            statements = self._log_statements[backwards, far is not None]
+            values = {} if far is None else {"low" if backwards else "high": far}
+            return self._pages(statements, cursor, limit, values)
+        conditions = list(part.conditions)
+        if far is not None:
+            conditions.append(part.key >= far if backwards else part.key <= far)
+        dialect = self._conns.engine.dialect
+        statements = _PageStatements(conditions, part.key, backwards, dialect, part.source)
+        return self._pages(statements, cursor, limit)
 
     def _position_bounds(
         self, where: EventFilter, backwards: bool = False
@@ -317,46 +412,37 @@ class Reads:
 
     def _pages(
         self,
-        conditions: list[ColumnElement[bool]],
-        key: ColumnElement[int],
+        statements: _PageStatements,
         cursor: int | None,
-        backwards: bool,
         limit: int | None,
-        source: FromClause = events,
+        values: dict[str, Any] | None = None,
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """Keyset pages ordered by ``key``, strictly after ``cursor`` in the read's direction.
+        """Keyset pages of ``statements``, strictly after ``cursor`` in the read's
+        direction (``values``: their parameters other than the page's).
 
         Checks for cancellation (:mod:`core.jobs`, and the store's interrupt when it
         opens each page's transaction) before each page.
         """
-        stmt = select(*EVENT_COLUMNS).select_from(source)
-        stmt = stmt.order_by(key.desc() if backwards else key)
-        if conditions:
-            stmt = stmt.where(and_(*conditions))
-        dialect = self._conns.engine.dialect
-        size = bindparam("page_size", self.page_size, type_=Integer)
-        after = bindparam("cursor", 0, type_=BigInteger)
-        page = stmt.limit(size), stmt.where(key < after if backwards else key > after).limit(size)
-        first, following = (CompiledStatement(part, dialect) for part in page)
-        key_index = 2 if key is events.c.version else 0
+        first, following, key_index = statements.first, statements.following, statements.key_index
+        values = dict(values or ())
         remaining = limit
         while remaining is None or remaining > 0:
             page_size = self.page_size if remaining is None else min(self.page_size, remaining)
+            values["page_size"] = page_size
             checkpoint()
-            with self._conns.reading() as conn:
-                driver: Any = conn.connection.driver_connection
-                rows_cursor = driver.cursor()
+            # One statement: SQLite's implicit transaction is its snapshot.
+            with self._conns.driver_reading(snapshot=not self._sqlite) as rows_cursor:
                 try:
                     if cursor is None:
-                        rows = first.fetchall(rows_cursor, page_size=page_size)
+                        rows = first.fetchall(rows_cursor, **values)
                     else:
-                        rows = following.fetchall(rows_cursor, page_size=page_size, cursor=cursor)
+                        rows = following.fetchall(rows_cursor, cursor=cursor, **values)
                 except sqlite3.OperationalError as error:
                     if "decode to utf-8" not in str(error).lower():
                         raise
-                    raise self._undecodable(driver, page, cursor, page_size, error) from None
-                finally:
-                    rows_cursor.close()
+                    raise self._undecodable(
+                        rows_cursor.connection, statements, cursor, values, error
+                    ) from None
             if rows:
                 yield rows
             if len(rows) < page_size:
@@ -368,9 +454,9 @@ class Reads:
     def _undecodable(
         self,
         driver: Any,
-        page: tuple[Select[Any], Select[Any]],
+        statements: _PageStatements,
         cursor: int | None,
-        page_size: int,
+        values: dict[str, Any],
         error: sqlite3.OperationalError,
     ) -> StoreCorrupt:
         """The error for a SQLite page holding text that is no longer UTF-8, naming the
@@ -379,7 +465,7 @@ class Reads:
         dialect = self._conns.engine.dialect
         index = 0 if cursor is None else 1
         positions_only = CompiledStatement(
-            page[index].with_only_columns(events.c.position), dialect
+            statements.selects[index].with_only_columns(events.c.position), dialect
         )
         one_row = CompiledStatement(
             select(*EVENT_COLUMNS).where(events.c.position == bindparam("at", type_=BigInteger)),
@@ -387,11 +473,8 @@ class Reads:
         )
         probe = driver.cursor()
         try:
-            values = (
-                {"page_size": page_size}
-                if cursor is None
-                else {"page_size": page_size, "cursor": cursor}
-            )
+            if cursor is not None:
+                values = {**values, "cursor": cursor}
             for (position,) in positions_only.fetchall(probe, **values):
                 try:
                     one_row.fetchall(probe, at=position)
@@ -425,16 +508,14 @@ class Reads:
 
     def event_by_id(self, event_id: str) -> RecordedEvent | None:
         """The event stored with this id, or None (a unique-index probe)."""
-        with self._conns.reading() as conn:
-            row = conn.execute(select(*EVENT_COLUMNS).where(events.c.event_id == event_id)).first()
+        with self._conns.driver_reading(snapshot=False) as cursor:
+            row = self._by_id.execute(cursor, event_id=event_id).fetchone()
         return None if row is None else RawEvent._make(row).decode()
 
     def stream_info(self, stream_id: str) -> StreamInfo | None:
         """One stream's summary from the streams table (an index probe)."""
-        with self._conns.reading() as conn:
-            row = conn.execute(
-                select(*STREAM_COLUMNS).where(streams.c.stream_id == stream_id)
-            ).first()
+        with self._conns.driver_reading(snapshot=False) as cursor:
+            row = self._stream_row.execute(cursor, stream_id=stream_id).fetchone()
         return None if row is None else self._stream_info(row)
 
     def list_streams(
@@ -495,18 +576,14 @@ class Reads:
 
     def head_position(self) -> int:
         """The last position, 0 when empty (a primary-key probe)."""
-        with self._conns.reading() as conn:
-            row = conn.exec_driver_sql(HEAD_SQL).first()
+        with self._conns.driver_reading(snapshot=False) as cursor:
+            cursor.execute(HEAD_SQL)
+            row = cursor.fetchone()
         return 0 if row is None else int(row[0])
 
     def position_at(self, moment: datetime) -> int:
         """The last position with ``recorded_at <= moment`` (an index probe)."""
         micros = to_micros(moment)
-        with self._conns.reading() as conn:
-            found = conn.execute(
-                select(events.c.position)
-                .where(events.c.recorded_at <= micros)
-                .order_by(events.c.recorded_at.desc(), events.c.position.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-        return 0 if found is None else int(found)
+        with self._conns.driver_reading(snapshot=False) as cursor:
+            row = self._position_at.execute(cursor, micros=micros).fetchone()
+        return 0 if row is None else int(row[0])

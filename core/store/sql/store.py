@@ -4,6 +4,7 @@ that share one :class:`~core.store.sql.connections.Connections`."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ from core.store.sql.engines import (
     is_url,
     postgres_engine,
     release_sqlite_file,
+    sqlite_connector,
     sqlite_engine,
     sqlite_path,
 )
@@ -71,6 +73,8 @@ class SqlEventStore(EventStore):
             progress handlers); a new one when not given.
         busy_timeout: seconds a PostgreSQL writer waits for another's lock before
             StoreBusy (SQLite's engine sets its own; see :meth:`open`).
+        sqlite_connect: what opens the SQLite engine's connections (its small reads
+            then run on connections of their own, outside SQLAlchemy's pool).
     """
 
     def __init__(
@@ -84,6 +88,7 @@ class SqlEventStore(EventStore):
         page_size: int = PAGE_SIZE,
         interrupted: threading.Event | None = None,
         busy_timeout: float = 30.0,
+        sqlite_connect: Callable[[], sqlite3.Connection] | None = None,
     ) -> None:
         self._connections = Connections(
             engine,
@@ -92,6 +97,7 @@ class SqlEventStore(EventStore):
             clock=clock,
             interrupted=interrupted or threading.Event(),
             busy_timeout=busy_timeout,
+            sqlite_connect=sqlite_connect,
         )
         self._index = SearchIndex(self._connections)
         self._reads = Reads(self._connections, self._index, page_size)
@@ -148,12 +154,14 @@ class SqlEventStore(EventStore):
         """A store on its engine, its schema not yet looked at."""
         location = os.fspath(location)
         interrupted = threading.Event()
+        sqlite_connect = None
         if is_url(location) and not location.startswith("sqlite"):
             engine = postgres_engine(location, read_only)
         else:
             path = sqlite_path(location)
             inspect_sqlite_file(path, read_only)
-            engine = sqlite_engine(path, read_only, busy_timeout, interrupted)
+            sqlite_connect = sqlite_connector(path, read_only, busy_timeout, interrupted)
+            engine = sqlite_engine(sqlite_connect)
             location = str(path)
             hold_sqlite_file(path)  # released by close()
         store = cls(
@@ -164,6 +172,7 @@ class SqlEventStore(EventStore):
             max_payload_bytes=max_payload_bytes,
             interrupted=interrupted,
             busy_timeout=busy_timeout,
+            sqlite_connect=sqlite_connect,
         )
         store._held_file = None if is_url(location) else Path(location)
         return store
@@ -274,12 +283,8 @@ class SqlEventStore(EventStore):
     @contextmanager
     def read_transaction(self) -> Iterator[Any]:
         """A read transaction on a driver cursor (one snapshot on PostgreSQL)."""
-        with self._connections.reading() as conn:
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                yield cursor
-            finally:
-                cursor.close()
+        with self._connections.driver_reading() as cursor:
+            yield cursor
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -86,10 +86,20 @@ def test_a_closed_sql_store_opens_no_connection(make_store, backend: str) -> Non
         pytest.skip("the in-memory store has no connections")
     store = make_store()
     store.append_to_stream("s-1", [NewEvent("A", {"x": 1})])
-    engine = store._connections.engine
+    connections = store._connections
+    engine = connections.engine
     used: list[str] = []
     sa_event.listen(engine, "connect", lambda *args: used.append("connect"))
     sa_event.listen(engine, "checkout", lambda *args: used.append("checkout"))
+    if connections._sqlite_connect is not None:  # SQLite reads use connections of their own
+        connections._idle_readers.clear()
+        opened = connections._sqlite_connect
+
+        def counted() -> Any:
+            used.append("reader")
+            return opened()
+
+        connections._sqlite_connect = counted
     assert store.head_position() == 1
     assert used  # the listeners see the store's connections
     store.close()

@@ -178,10 +178,22 @@ def test_time_lookup_and_keyset_reads_use_indexes(tmp_path) -> None:  # type: ig
         if sql.startswith("SELECT") and "FROM events" in sql:
             captured.append(sql)
 
-    store._connections.engine.dispose()  # new connections, each traced from its start
+    connections = store._connections
+    connections.engine.dispose()  # new connections, each traced from its start
     sa_event.listen(
-        store._connections.engine, "connect", lambda dbapi, record: dbapi.set_trace_callback(trace)
+        connections.engine, "connect", lambda dbapi, record: dbapi.set_trace_callback(trace)
     )
+    # Reads run on the store's own SQLite connections: new ones, traced too.
+    connections._idle_readers.clear()
+    opened = connections._sqlite_connect
+    assert opened is not None
+
+    def traced():  # type: ignore[no-untyped-def]
+        connection = opened()
+        connection.set_trace_callback(trace)
+        return connection
+
+    connections._sqlite_connect = traced
 
     def plans_of(action) -> list[str]:  # type: ignore[no-untyped-def]
         captured.clear()

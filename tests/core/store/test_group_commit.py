@@ -1,0 +1,126 @@
+"""Group commit: appends from several threads at once share one transaction, and each
+still succeeds or fails alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from core.errors import DuplicateEventId, WrongExpectedVersion
+from core.events import NewEvent, new_event_id
+from core.store import EventFilter, SqlEventStore
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """SQL stores only: the in-memory store has no transactions to share."""
+    return str(request.param)
+
+
+def _queued(store: SqlEventStore) -> int:
+    appends = store._appends
+    with appends._queue_lock:
+        return len(appends._queue)
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def test_a_group_commits_together_and_each_append_fails_alone(make_store: Any) -> None:
+    store = make_store()
+    assert isinstance(store, SqlEventStore)
+    stored_id = new_event_id()
+    store.append_to_stream("taken", [NewEvent("A", {"n": 0}, event_id=stored_id)])
+    store.append_to_stream("existing", [NewEvent("A", {"n": 0})])
+    outcomes: dict[str, Any] = {}
+
+    def append(name: str, stream_id: str, events: list[NewEvent], expected: Any) -> None:
+        try:
+            outcomes[name] = store.append_to_stream(stream_id, events, expected)
+        except Exception as error:  # the outcome the test compares
+            outcomes[name] = error
+
+    appends = {
+        # The first one leads: it commits alone while the others queue behind it.
+        "leader": ("s-lead", [NewEvent("A", {"n": 1})], "any"),
+        "good-1": ("s-1", [NewEvent("A", {"n": 1}), NewEvent("A", {"n": 2})], "no_stream"),
+        "wrong-version": ("existing", [NewEvent("A", {"n": 9})], 5),
+        "good-2": ("existing", [NewEvent("A", {"n": 1})], 0),
+        # An event id stored in another stream: this append alone is refused.
+        "stolen-id": (
+            "s-3",
+            [NewEvent("A", {"n": 1}), NewEvent("B", {}, event_id=stored_id)],
+            "any",
+        ),
+        "good-3": ("s-4", [NewEvent("A", {"n": 1})], "any"),
+    }
+    threads = []
+    with store.transaction():  # the writer is busy: the appends queue up
+        for name, (stream_id, events, expected) in appends.items():
+            thread = threading.Thread(target=append, args=(name, stream_id, events, expected))
+            thread.start()
+            threads.append(thread)
+            if name == "leader":  # it took its group (itself) and waits for the writer
+                _wait_for(lambda: store._appends._leading and _queued(store) == 0, "the leader")
+        _wait_for(lambda: _queued(store) == len(appends) - 1, "the queue")
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads)
+
+    assert isinstance(outcomes["wrong-version"], WrongExpectedVersion)
+    assert isinstance(outcomes["stolen-id"], DuplicateEventId)
+    committed = {name: outcomes[name] for name in ("leader", "good-1", "good-2", "good-3")}
+    for name, result in committed.items():
+        assert not isinstance(result, Exception), f"{name}: {result!r}"
+    # Gapless, commit-ordered positions: the leader's, then the group's in queue order.
+    assert committed["leader"].first_position == 3
+    assert [committed[name].first_position for name in ("good-1", "good-2", "good-3")] == [4, 6, 7]
+    stored = [(e.stream_id, e.version, e.data) for e in store.read(EventFilter(from_position=3))]
+    assert stored == [
+        ("s-lead", 0, {"n": 1}),
+        ("s-1", 0, {"n": 1}),
+        ("s-1", 1, {"n": 2}),
+        ("existing", 1, {"n": 1}),
+        ("s-4", 0, {"n": 1}),
+    ]
+    assert store.stream_info("s-3") is None  # nothing of the refused append was kept
+    assert store.check().ok
+
+
+def test_many_threads_appending_lose_nothing(make_store: Any) -> None:
+    store = make_store()
+    threads_count, per_thread = 6, 60
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for n in range(per_thread):
+                stream_id = f"w{worker}-{n % 3}"
+                info = store.stream_info(stream_id)
+                expected = "no_stream" if info is None else info.version
+                store.append_to_stream(stream_id, [NewEvent("A", {"w": worker, "n": n})], expected)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    events = list(store.read())
+    assert [e.position for e in events] == list(range(1, threads_count * per_thread + 1))
+    seen = sorted((e.data["w"], e.data["n"]) for e in events)
+    assert seen == [(w, n) for w in range(threads_count) for n in range(per_thread)]
+    assert store.check().ok
