@@ -78,6 +78,18 @@ def category_of(stream_id: str) -> str:
 
 _uuid7_lock = threading.Lock()
 _uuid7_last = 0
+#: Random bytes for ids, read from the system 4 KiB at a time (a read per id cost a
+#: system call each); a forked child must not reuse its parent's, so it starts anew.
+_random_pool = b""
+_random_offset = 0
+
+
+def _forget_random_pool() -> None:
+    global _random_pool, _random_offset
+    _random_pool, _random_offset = b"", 0
+
+
+os.register_at_fork(after_in_child=_forget_random_pool)
 
 
 def new_event_id() -> str:
@@ -86,18 +98,23 @@ def new_event_id() -> str:
     Within one process the ids are strictly increasing, even inside one millisecond
     (the 12 ``rand_a`` bits count, and borrow the clock when they overflow).
     """
-    global _uuid7_last
+    global _uuid7_last, _random_pool, _random_offset
     with _uuid7_lock:
         stamp = (time.time_ns() // 1_000_000) << 12
         stamp = max(stamp, _uuid7_last + 1)
         _uuid7_last = stamp
+        offset = _random_offset
+        if offset >= len(_random_pool):
+            _random_pool, offset = os.urandom(4096), 0
+        _random_offset = offset + 8
+        random_bits = int.from_bytes(_random_pool[offset : offset + 8])
     # 48-bit milliseconds | version 7 | 12-bit counter | variant 0b10 | 62 random bits
     value = (
         ((stamp >> 12) << 80)
         | (0x7 << 76)
         | ((stamp & 0xFFF) << 64)
         | 0x8000_0000_0000_0000
-        | (int.from_bytes(os.urandom(8)) & 0x3FFF_FFFF_FFFF_FFFF)
+        | (random_bits & 0x3FFF_FFFF_FFFF_FFFF)
     )
     digits = f"{value:032x}"
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"

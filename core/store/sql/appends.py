@@ -107,7 +107,8 @@ class _Append:
         self.error: BaseException | None = None
         #: Whether this append's thread commits the next group.
         self.leads = False
-        self.done = threading.Event()
+        #: What a waiting append's thread waits on (None: it leads from the start).
+        self.done: threading.Event | None = None
 
 
 class _EventIdCollision(Exception):
@@ -208,7 +209,9 @@ class Appends:
             self._queue.append(request)
             request.leads = not self._leading
             self._leading = True
-        if not request.leads:
+            if not request.leads:
+                request.done = threading.Event()
+        if request.done is not None:
             request.done.wait()
         if request.leads:
             self._lead_group()
@@ -257,8 +260,9 @@ class Appends:
                     else:
                         done = False
                 for request in group:
-                    request.done.set()
-                if following is not None:
+                    if request.done is not None:
+                        request.done.set()
+                if following is not None and following.done is not None:
                     following.done.set()
             if done:
                 return
@@ -416,7 +420,10 @@ class Appends:
         """
         # Plain positional executemany: SQLAlchemy's per-row parameter processing cost
         # more than SQLite's own insert work (see docs/benchmarks.md).
-        cursor.executemany(self._sql_insert_events, rows)
+        if len(rows) == 1:
+            cursor.execute(self._sql_insert_events, rows[0])
+        else:
+            cursor.executemany(self._sql_insert_events, rows)
         if spans is None:
             spans = {}
             for position, stream_id, version, *_, recorded_at, category, _checksum in rows:
@@ -429,9 +436,13 @@ class Appends:
                     span[1] = version
                     span[3] = position
                     span[5] = recorded_at
-        cursor.executemany(
-            self._sql_upsert_streams, [(stream_id, *span) for stream_id, span in spans.items()]
-        )
+        if len(spans) == 1:
+            ((stream_id, span),) = spans.items()
+            cursor.execute(self._sql_upsert_streams, (stream_id, *span))
+        else:
+            cursor.executemany(
+                self._sql_upsert_streams, [(stream_id, *span) for stream_id, span in spans.items()]
+            )
 
     def _find_event_ids(self, cursor: Any, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
         return {
