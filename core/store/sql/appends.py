@@ -212,7 +212,11 @@ class Appends:
             if not request.leads:
                 request.done = threading.Event()
         if request.done is not None:
-            request.done.wait()
+            try:
+                request.done.wait()
+            except BaseException:  # KeyboardInterrupt in the main thread
+                self._abandon(request)
+                raise
         if request.leads:
             self._lead_group()
         if request.error is not None:
@@ -266,6 +270,24 @@ class Appends:
                     following.done.set()
             if done:
                 return
+
+    def _abandon(self, request: _Append) -> None:
+        """Take back an append whose thread stopped waiting (interrupted): dropped if no
+        group has taken it yet, and the lead, if it was just handed to it, handed on.
+        (A group that took it may still commit it, as a sent request.)"""
+        following: _Append | None = None
+        with self._queue_lock:
+            if request in self._queue:
+                self._queue.remove(request)
+            if request.leads:
+                request.leads = False
+                if self._queue:
+                    following = self._queue[0]
+                    following.leads = True
+                else:
+                    self._leading = False
+        if following is not None and following.done is not None:
+            following.done.set()
 
     def _append_alone(self, request: _Append) -> None:
         """One append in its own transaction (a colliding event id: again, with the ids

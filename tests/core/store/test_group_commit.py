@@ -124,3 +124,76 @@ def test_many_threads_appending_lose_nothing(make_store: Any) -> None:
     seen = sorted((e.data["w"], e.data["n"]) for e in events)
     assert seen == [(w, n) for w in range(threads_count) for n in range(per_thread)]
     assert store.check().ok
+
+
+class _Stop(Exception):
+    """Raised by the test's alarm in the main thread, as Ctrl+C would be."""
+
+
+def test_an_append_interrupted_while_it_waits_is_dropped_and_the_writer_goes_on(
+    make_store: Any,
+) -> None:
+    import signal
+
+    store = make_store()
+    results: list[Any] = []
+    hold = threading.Event()
+    held = threading.Event()
+
+    def holder() -> None:
+        with store.transaction():
+            held.set()
+            hold.wait(10)
+
+    def leader() -> None:
+        results.append(store.append_to_stream("s-lead", [NewEvent("A", {})]))
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=leader)]
+    threads[0].start()
+    held.wait(10)
+    threads[1].start()
+    _wait_for(lambda: store._appends._leading and _queued(store) == 0, "the leader")
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _Stop
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(_Stop):
+            store.append_to_stream("s-interrupted", [NewEvent("A", {})])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert _queued(store) == 0  # taken back before any group took it
+    hold.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert [result.stream_id for result in results] == ["s-lead"]
+    after: list[Any] = []  # in a thread: a writer left stuck would hang the test
+    late = threading.Thread(
+        target=lambda: after.append(store.append_to_stream("s-2", [NewEvent("A", {})]))
+    )
+    late.start()
+    late.join(timeout=10)
+    assert [result.first_position for result in after] == [2]
+    assert store.stream_info("s-interrupted") is None
+
+
+def test_the_lead_handed_to_an_interrupted_append_is_handed_on(make_store: Any) -> None:
+    from core.events import ANY
+    from core.store.sql.appends import _Append
+
+    store = make_store()
+    appends = store._appends
+    interrupted = _Append("s-1", [], ANY)
+    waiting = _Append("s-2", [], ANY)
+    waiting.done = threading.Event()
+    with appends._queue_lock:  # a leader has just handed the lead to `interrupted`
+        appends._leading = True
+        appends._queue = [interrupted, waiting]
+        interrupted.leads = True
+    appends._abandon(interrupted)
+    assert appends._queue == [waiting]
+    assert waiting.leads and waiting.done.is_set()
+    assert appends._leading  # `waiting` leads now
