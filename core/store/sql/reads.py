@@ -37,6 +37,8 @@ PAGE_SIZE: Final = 1000
 SCAN_WINDOW: Final = 50_000
 #: Positions a read with a prefix search scans before it asks the index (see Reads.parts).
 PREFIX_PROBE: Final = 20_000
+#: Shapes of plain filters whose page statements a store keeps compiled.
+_PLAIN_SHAPES: Final = 256
 
 
 class _Part:
@@ -47,7 +49,17 @@ class _Part:
     scanned in windows of positions (``windowed``), with progress and cancel checks.
     """
 
-    __slots__ = ("conditions", "high", "key", "low", "source", "windowed")
+    __slots__ = (
+        "conditions",
+        "high",
+        "key",
+        "low",
+        "narrow",
+        "plain",
+        "source",
+        "where",
+        "windowed",
+    )
 
     def __init__(
         self,
@@ -58,6 +70,7 @@ class _Part:
         source: FromClause = events,
         key: ColumnElement[int] = events.c.position,
         windowed: bool = False,
+        plain: tuple[EventFilter, tuple[Any, ...], dict[str, Any], bool] | None = None,
     ) -> None:
         self.conditions = conditions
         self.low = low
@@ -65,6 +78,10 @@ class _Part:
         self.source = source
         self.key = key
         self.windowed = windowed
+        #: A filter of plain parameters: (filter, shape, values, narrow), its conditions
+        #: built only when no statement of its shape is compiled yet (see
+        #: SearchIndex.plain_shape); ``conditions`` is then empty.
+        self.plain = plain
 
     def bounded(self, low: int, high: int | None) -> list[ColumnElement[bool]]:
         """The conditions, limited to positions ``low..high`` (on the ordering key)."""
@@ -163,30 +180,14 @@ class Reads:
         # The reads an application makes all day, compiled once: a small read spent
         # ten times the database's work building and compiling its statements.
         dialect = conns.engine.dialect
-        position = events.c.position
         stream = [events.c.stream_id == bindparam("stream_id", type_=events.c.stream_id.type)]
         self._stream_statements = {
             backwards: _PageStatements(stream, events.c.version, backwards, dialect)
             for backwards in (False, True)
         }
-        #: (backwards, bounded) -> the whole log by position; bounded: the far end
-        #: (``high`` forward, ``low`` backwards) is a parameter.
-        self._log_statements = {
-            (backwards, bounded): _PageStatements(
-                (
-                    []
-                    if not bounded
-                    else [position >= bindparam("low", type_=BigInteger)]
-                    if backwards
-                    else [position <= bindparam("high", type_=BigInteger)]
-                ),
-                position,
-                backwards,
-                dialect,
-            )
-            for backwards in (False, True)
-            for bounded in (False, True)
-        }
+        #: Page statements of plain filters by shape, direction, key and far bound,
+        #: compiled at their first read (see _plain_statements).
+        self._plain: dict[tuple[Any, ...], _PageStatements] = {}
         self._by_id = CompiledStatement(
             select(*EVENT_COLUMNS).where(
                 events.c.event_id == bindparam("event_id", type_=events.c.event_id.type)
@@ -231,17 +232,28 @@ class Reads:
         if bounds is None:
             return
         low, high = bounds
-        position = events.c.position
         if where.stream_id is not None:
-            conditions = self._index.content_conditions(where, indexed=False)
-            if low is not None:
-                conditions.append(position >= low)
-            if high is not None:
-                conditions.append(position <= high)
-            statements = _PageStatements(
-                conditions, events.c.version, backwards, self._conns.engine.dialect
+            plain = self._index.plain_shape(where)
+            if plain is None:
+                conditions = self._index.content_conditions(where, indexed=False)
+                if low is not None:
+                    conditions.append(events.c.position >= low)
+                if high is not None:
+                    conditions.append(events.c.position <= high)
+                statements = _PageStatements(
+                    conditions, events.c.version, backwards, self._conns.engine.dialect
+                )
+                yield from self._pages(statements, None, limit)
+                return
+            shape, values = plain
+            statements = self._plain_statements(
+                where, shape, events.c.version, backwards, low is not None, high is not None
             )
-            yield from self._pages(statements, None, limit)
+            if low is not None:
+                values["low"] = low
+            if high is not None:
+                values["high"] = high
+            yield from self._pages(statements, None, limit, values)
             return
         parts = self._parts(where, low or 1, high, probe=not backwards)
         remaining = limit
@@ -268,6 +280,9 @@ class Reads:
         searching = bool(where.words) or where.correlation_id is not None
         if not searching:
             narrow = high is not None and high - low < SCAN_WINDOW
+            plain = index.plain_shape(where, narrow=narrow)
+            if plain is not None:
+                return [_Part([], low, high, plain=(where, *plain, narrow))]
             return [_Part(index.content_conditions(where, indexed=False, narrow=narrow), low, high)]
         indexed_to = index.indexed_position()
         parts: list[_Part] = []
@@ -356,9 +371,19 @@ class Reads:
         else:
             cursor = low - 1
             far = high
-        if not part.conditions and part.source is events:
-            statements = self._log_statements[backwards, far is not None]
-            values = {} if far is None else {"low" if backwards else "high": far}
+        if part.plain is not None:
+            where, shape, values, narrow = part.plain
+            statements = self._plain_statements(
+                where,
+                shape,
+                part.key,
+                backwards,
+                backwards and far is not None,
+                not backwards and far is not None,
+                narrow=narrow,
+            )
+            if far is not None:
+                values = {**values, "low" if backwards else "high": far}
             return self._pages(statements, cursor, limit, values)
         conditions = list(part.conditions)
         if far is not None:
@@ -366,6 +391,38 @@ class Reads:
         dialect = self._conns.engine.dialect
         statements = _PageStatements(conditions, part.key, backwards, dialect, part.source)
         return self._pages(statements, cursor, limit)
+
+    def _plain_statements(
+        self,
+        where: EventFilter,
+        shape: tuple[Any, ...],
+        key: ColumnElement[int],
+        backwards: bool,
+        low: bool,
+        high: bool,
+        *,
+        narrow: bool = False,
+    ) -> _PageStatements:
+        """The page statements of a plain filter's shape (``low``, ``high``: whether the
+        key has those bounds, as the ``low`` and ``high`` parameters), compiled at the
+        first read of that shape and kept (a small read spent ten times the database's
+        work compiling its statements)."""
+        by_version = key is events.c.version
+        cache_key = (shape, by_version, backwards, low, high)
+        statements = self._plain.get(cache_key)
+        if statements is None:
+            conditions = self._index.content_conditions(where, indexed=False, narrow=narrow)
+            bound = events.c.position  # a stream read is bounded by position too
+            if low:
+                conditions.append(bound >= bindparam("low", 0, type_=BigInteger))
+            if high:
+                conditions.append(bound <= bindparam("high", 0, type_=BigInteger))
+            if len(self._plain) >= _PLAIN_SHAPES:
+                self._plain.clear()  # many shapes of many types: compile them again
+            statements = self._plain[cache_key] = _PageStatements(
+                conditions, key, backwards, self._conns.engine.dialect
+            )
+        return statements
 
     def _position_bounds(
         self, where: EventFilter, backwards: bool = False
@@ -393,6 +450,11 @@ class Reads:
         low, high = bounds
         total = 0
         for part in self._parts(where, max(low or 1, 1), high):
+            if part.plain is not None:  # a count builds its own statement anyway
+                where_, _, _, narrow = part.plain
+                part.conditions = self._index.content_conditions(
+                    where_, indexed=False, narrow=narrow
+                )
             if not part.conditions and part.source is events:
                 total += max(0, self._top(part) - part.low + 1)
                 continue

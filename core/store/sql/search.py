@@ -221,21 +221,26 @@ class SearchIndex:
         several types on each row of that range instead of merging their index ranges.
         """
         conditions: list[ColumnElement[bool]] = []
+        # The plain tests' parameters are named as plain_shape() names their values.
         if where.stream_id is not None:
-            conditions.append(events.c.stream_id == where.stream_id)
+            conditions.append(events.c.stream_id == bindparam("stream_id", where.stream_id))
         if where.stream_prefix:
-            conditions.append(events.c.stream_id >= where.stream_prefix)
-            conditions.append(events.c.stream_id < where.stream_prefix + "\U0010ffff")
+            low, high = _prefix_range(where.stream_prefix)
+            conditions.append(events.c.stream_id >= bindparam("prefix_low", low))
+            conditions.append(events.c.stream_id < bindparam("prefix_high", high))
         if where.category is not None:
-            conditions.append(events.c.category == where.category)
-        if where.types and narrow and self._sqlite and len(where.types) > 1:
+            conditions.append(events.c.category == bindparam("category", where.category))
+        types = [
+            bindparam(f"type_{n}", event_type, type_=String())
+            for n, event_type in enumerate(where.types)
+        ]
+        if types and self._narrow_types(where, narrow):
             # "+type" keeps SQLite off the (type, position) index: for several types it
             # sorts each page's rows of every type in a temporary B-tree (a projection
             # runner's batches of 20,000 positions read 2.6x slower that way).
-            types = bindparam("narrow_types", list(where.types), String(), expanding=True)
             conditions.append(literal_column("+events.type", String()).in_(types))
-        elif where.types:
-            conditions.append(events.c.type.in_(list(where.types)))
+        elif types:
+            conditions.append(events.c.type.in_(types))
         words = where.words
         if indexed:
             if where.correlation_id is not None:
@@ -263,6 +268,38 @@ class SearchIndex:
             conditions.append(literal_column(_PG_WORDS_SQL).op("@@")(_tsquery(words)))
             conditions += _pg_substrings(words)
         return conditions
+
+    def plain_shape(
+        self, where: EventFilter, *, narrow: bool = False
+    ) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+        """The shape of a filter whose tests are all plain parameters (no search words,
+        no correlation id), and their values by name: reads of one shape share their
+        compiled statements (see :meth:`content_conditions`, which names them so).
+        None for a filter with a search."""
+        if where.words or where.correlation_id is not None:
+            return None
+        values: dict[str, Any] = {}
+        if where.stream_id is not None:
+            values["stream_id"] = where.stream_id
+        if where.stream_prefix:
+            values["prefix_low"], values["prefix_high"] = _prefix_range(where.stream_prefix)
+        if where.category is not None:
+            values["category"] = where.category
+        for n, event_type in enumerate(where.types):
+            values[f"type_{n}"] = event_type
+        shape = (
+            where.stream_id is not None,
+            bool(where.stream_prefix),
+            where.category is not None,
+            len(where.types),
+            bool(where.types) and self._narrow_types(where, narrow),
+        )
+        return shape, values
+
+    def _narrow_types(self, where: EventFilter, narrow: bool) -> bool:
+        """Whether SQLite tests several types on each row of a narrow range (see
+        :meth:`content_conditions`)."""
+        return narrow and self._sqlite and len(where.types) > 1
 
     def _metadata_string_is(self, key: str, value: str) -> ColumnElement[bool]:
         """``metadata.<key>`` is the string ``value`` (a number or object never is)."""
@@ -296,3 +333,8 @@ def _tsquery(words: Sequence[str]) -> ColumnElement[Any]:
     """PostgreSQL's query for the words (``word:*`` for a prefix)."""
     query = " & ".join(f"{word[:-1]}:*" if word.endswith("*") else word for word in words)
     return func.to_tsquery(literal_column("'simple'"), query)
+
+
+def _prefix_range(prefix: str) -> tuple[str, str]:
+    """The stream ids starting with ``prefix``: ``low <= stream_id < high``."""
+    return prefix, prefix + "\U0010ffff"
