@@ -422,11 +422,11 @@ def eventsourcing_append(path: Path, batches: Sequence[Batch]) -> float:
         start = time.perf_counter()
         for stream_id, events in batches:
             first = versions.get(stream_id, -1) + 1
-            originator_id = ids[stream_id]
+            owner = ids[stream_id]
             recorder.insert_events(
                 [
                     StoredEvent(
-                        originator_id=originator_id,
+                        originator_id=owner,
                         originator_version=first + i,
                         topic=event.type,
                         state=dumps({"data": event.data, "metadata": event.metadata}),
