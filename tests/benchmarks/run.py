@@ -1203,7 +1203,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 args.output,
                 title="Benchmarks: small operations",
                 module="tests.benchmarks.run",
-                target="bench BENCH_ARGS=--small-only",
+                target="bench-small",
                 scope="every figure in one run",
                 header=environment(busy_before),
                 table=table,
