@@ -138,8 +138,11 @@ class Workload:
         tail = iter(events[stored:])
         inserts = [(rng.choice(streams), next(tail)) for _ in range(plan.inserts)]
         per_thread = [
-            [(f"concurrent-{thread}-{k % STREAMS_PER_THREAD}", next(tail)) for k in range(n)]
-            for thread, n in enumerate([plan.thread_appends] * plan.threads)
+            [
+                (f"concurrent-{thread}-{k % STREAMS_PER_THREAD}", next(tail))
+                for k in range(plan.thread_appends)
+            ]
+            for thread in range(plan.threads)
         ]
         return cls(
             fill,
