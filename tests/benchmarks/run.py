@@ -1288,10 +1288,16 @@ def small_notes(plan: small_ops.SmallOpsPlan, result: small_ops.SmallOpsResult) 
     """How rows 6-10 were measured, for the report."""
     sync = result.synchronous
     return [
-        f"- rows 6-10: {plan.rounds} rounds; each round runs both sides (Eventscope first "
-        "in even rounds, eventsourcing first in odd ones), each on a fresh store in a "
-        f"fresh folder under {small_ops.RAM_DISK} (a RAM disk, removed after); a figure is "
-        "the median of the side's per-round figures, the ratio is Eventscope's median over "
+        f"- rows 6-10: {plan.rounds} rounds; each round opens both sides on fresh stores in "
+        f"fresh folders under {small_ops.RAM_DISK} (a RAM disk; removed after the round) and "
+        "fills them alike, then times each read and the inserts in blocks of "
+        f"{small_ops.BLOCK_CALLS} calls, the sides taking turns block by block (who goes "
+        "first alternates by block and by round), so a burst of load from another process "
+        "falls on both; a side's round figure is the median of its blocks. The concurrent "
+        f"appends run in {small_ops.CONCURRENT_PHASES} phases per round (each thread's "
+        "appends split evenly), the sides taking turns phase by phase; the round figure "
+        "is the median phase. A figure in the table "
+        "is the median of the side's round figures, the ratio is Eventscope's median over "
         "eventsourcing's, and the range in brackets is the lowest and highest per-round "
         f"ratio. Whole small-operation run: {result.seconds:.0f} s.",
         "- rows 6-10, the sides: Eventscope is `SqlEventStore.open(path)` with its defaults "

@@ -43,6 +43,10 @@ STREAMS_PER_THREAD: Final = 10
 WARM_UP_CALLS: Final = 100
 #: Calls whose results are compared across the two sides.
 CHECKED_CALLS: Final = 50
+#: Calls per timed block; the sides take turns block by block.
+BLOCK_CALLS: Final = 100
+#: The concurrent appends of a round run in this many phases, the sides taking turns.
+CONCURRENT_PHASES: Final = 5
 
 # The operations, in table order.
 READ_1: Final = "read 1 after a position"
@@ -403,28 +407,68 @@ class RoundResult:
     synchronous: int = -1
 
 
-def _time_reads(
-    read: Callable[[int, int], list[Seen]], positions: Sequence[int], limit: int
+def alternating_blocks(
+    runs: dict[str, Callable[[Sequence[Any]], None]],
+    items: Sequence[Any],
+    order: Sequence[str],
+    block: int = BLOCK_CALLS,
+) -> dict[str, float]:
+    """µs per item of each side: the median over blocks of ``block`` items, the sides
+    taking turns block by block (who goes first alternates too), so a burst of load from
+    another process falls on both sides rather than on one."""
+    per_block: dict[str, list[float]] = {name: [] for name in runs}
+    for index, start in enumerate(range(0, len(items), block)):
+        chunk = items[start : start + block]
+        for name in order if index % 2 == 0 else list(reversed(order)):
+            began = time.perf_counter()
+            runs[name](chunk)
+            per_block[name].append(1e6 * (time.perf_counter() - began) / len(chunk))
+    return {name: statistics.median(figures) for name, figures in per_block.items()}
+
+
+def _reader(side: Side, limit: int) -> Callable[[Sequence[Any]], None]:
+    """A block of reads of ``limit`` events after each position; fails on a short read."""
+    read = side.read_after
+
+    def reads(positions: Sequence[Any]) -> None:
+        rows = 0
+        for position in positions:
+            rows += len(read(position, limit))
+        if rows != limit * len(positions):
+            raise RuntimeError(f"{side.name}: {len(positions)} reads of {limit} gave {rows}")
+
+    return reads
+
+
+def _last_reader(side: Side) -> Callable[[Sequence[Any]], None]:
+    """A block of last-event-of-stream reads."""
+    last = side.last_of_stream
+
+    def reads(streams: Sequence[Any]) -> None:
+        for stream_id in streams:
+            last(stream_id)
+
+    return reads
+
+
+def _block_inserter(insert: Callable[[str, BenchEvent], None]) -> Callable[[Sequence[Any]], None]:
+    """A block of single-event appends."""
+
+    def inserts(calls: Sequence[Any]) -> None:
+        for stream_id, event in calls:
+            insert(stream_id, event)
+
+    return inserts
+
+
+def _time_concurrent(
+    insert: Callable[[str, BenchEvent], None], per_thread: Sequence[Sequence[tuple[str, Any]]]
 ) -> float:
-    """µs per call of ``read`` over ``positions``; fails if a read comes back short."""
-    for position in positions[:WARM_UP_CALLS]:
-        read(position, limit)
-    rows = 0
-    start = time.perf_counter()
-    for position in positions:
-        rows += len(read(position, limit))
-    seconds = time.perf_counter() - start
-    if rows != limit * len(positions):
-        raise RuntimeError(f"reads of {limit} returned {rows} rows in {len(positions)} calls")
-    return 1e6 * seconds / len(positions)
-
-
-def _time_concurrent(insert: Callable[[str, BenchEvent], None], work: Workload) -> float:
     """µs of wall time per event while every thread appends its own events at once."""
-    start_line = threading.Barrier(len(work.per_thread) + 1)
+    start_line = threading.Barrier(len(per_thread) + 1)
     errors: list[BaseException] = []
 
-    def append_all(calls: list[tuple[str, BenchEvent]]) -> None:
+    def append_all(calls: Sequence[tuple[str, BenchEvent]]) -> None:
         start_line.wait()
         try:
             for stream_id, event in calls:
@@ -432,7 +476,7 @@ def _time_concurrent(insert: Callable[[str, BenchEvent], None], work: Workload) 
         except BaseException as error:  # re-raised in the main thread
             errors.append(error)
 
-    threads = [threading.Thread(target=append_all, args=(calls,)) for calls in work.per_thread]
+    threads = [threading.Thread(target=append_all, args=(calls,)) for calls in per_thread]
     for thread in threads:
         thread.start()
     start_line.wait()
@@ -442,45 +486,63 @@ def _time_concurrent(insert: Callable[[str, BenchEvent], None], work: Workload) 
     seconds = time.perf_counter() - start
     if errors:
         raise errors[0]
-    return 1e6 * seconds / sum(len(calls) for calls in work.per_thread)
+    return 1e6 * seconds / sum(len(calls) for calls in per_thread)
 
 
-def run_side(name: str, plan: SmallOpsPlan, work: Workload) -> RoundResult:
-    """One side's round on a fresh store: fill, the timed calls, then the checks."""
-    result = RoundResult()
-    with ram_disk_side(name, work) as side:
-        result.synchronous = side.synchronous()
-        positions = work.positions
-        result.seen[READ_1] = [side.read_after(p, 1) for p in positions[:CHECKED_CALLS]]
-        result.seen[READ_10] = [side.read_after(p, 10) for p in positions[:CHECKED_CALLS]]
-        result.seen[LAST_OF_STREAM] = [
-            side.last_of_stream(s)[1:] for s in work.last_streams[:CHECKED_CALLS]
+def run_round(plan: SmallOpsPlan, work: Workload, order: Sequence[str]) -> dict[str, RoundResult]:
+    """One round: both sides on fresh stores, filled alike; each operation timed in
+    alternating blocks (the concurrent appends in alternating phases); then the checks."""
+    results = {name: RoundResult() for name in order}
+    with ram_disk_side(order[0], work) as first, ram_disk_side(order[1], work) as second:
+        sides = {first.name: first, second.name: second}
+        for name, side in sides.items():
+            result = results[name]
+            result.synchronous = side.synchronous()
+            checked = work.positions[:CHECKED_CALLS]
+            result.seen[READ_1] = [side.read_after(p, 1) for p in checked]
+            result.seen[READ_10] = [side.read_after(p, 10) for p in checked]
+            result.seen[LAST_OF_STREAM] = [  # the library's events carry no position
+                side.last_of_stream(s)[1:] for s in work.last_streams[:CHECKED_CALLS]
+            ]
+        timed: list[tuple[str, dict[str, Callable[[Sequence[Any]], None]], Sequence[Any]]] = [
+            (READ_1, {n: _reader(side, 1) for n, side in sides.items()}, work.positions),
+            (READ_10, {n: _reader(side, 10) for n, side in sides.items()}, work.positions),
+            (
+                LAST_OF_STREAM,
+                {n: _last_reader(side) for n, side in sides.items()},
+                work.last_streams,
+            ),
         ]
-        result.micros[READ_1] = _time_reads(side.read_after, positions, 1)
-        result.micros[READ_10] = _time_reads(side.read_after, positions, 10)
-        last = side.last_of_stream
-        for stream_id in work.last_streams[:WARM_UP_CALLS]:
-            last(stream_id)
-        start = time.perf_counter()
-        for stream_id in work.last_streams:
-            last(stream_id)
-        result.micros[LAST_OF_STREAM] = 1e6 * (time.perf_counter() - start) / plan.calls
-        insert = side.inserter(
-            [event for _stream, event in work.inserts]
-            + [event for calls in work.per_thread for _stream, event in calls]
-        )
-        start = time.perf_counter()
-        for stream_id, event in work.inserts:
-            insert(stream_id, event)
-        result.micros[INSERT] = 1e6 * (time.perf_counter() - start) / plan.inserts
-        result.micros[CONCURRENT] = _time_concurrent(insert, work)
-        stored = side.stored()
-        if stored != plan.total_events:
-            raise RuntimeError(f"{name} holds {stored:,} events, not {plan.total_events:,}")
-        result.seen["after appends"] = [side.read_after(work.stored - 1, 3)]
-        if isinstance(side, EventscopeSide):
-            side.check()
-    return result
+        for operation, runs, items in timed:
+            for run in runs.values():  # warm-up: code paths, statement caches, pages
+                run(items[:WARM_UP_CALLS])
+            for name, micros in alternating_blocks(runs, items, order).items():
+                results[name].micros[operation] = micros
+        appended = [event for _stream, event in work.inserts] + [
+            event for calls in work.per_thread for _stream, event in calls
+        ]
+        inserters = {name: side.inserter(appended) for name, side in sides.items()}
+        blocks = {name: _block_inserter(insert) for name, insert in inserters.items()}
+        for name, micros in alternating_blocks(blocks, work.inserts, order).items():
+            results[name].micros[INSERT] = micros
+        phases: dict[str, list[float]] = {name: [] for name in order}
+        size = -(-plan.thread_appends // CONCURRENT_PHASES)
+        for phase in range(CONCURRENT_PHASES):
+            chunks = [calls[phase * size : (phase + 1) * size] for calls in work.per_thread]
+            if not chunks[0]:
+                break
+            for name in order if phase % 2 == 0 else list(reversed(order)):
+                phases[name].append(_time_concurrent(inserters[name], chunks))
+        for name, figures in phases.items():
+            results[name].micros[CONCURRENT] = statistics.median(figures)
+        for name, side in sides.items():
+            stored = side.stored()
+            if stored != plan.total_events:
+                raise RuntimeError(f"{name} holds {stored:,} events, not {plan.total_events:,}")
+            results[name].seen["after appends"] = [side.read_after(work.stored - 1, 3)]
+            if isinstance(side, EventscopeSide):
+                side.check()
+    return results
 
 
 # -- every round -------------------------------------------------------------------------------
@@ -524,8 +586,8 @@ def measure(
     runs: dict[str, list[RoundResult]] = {name: [] for name in SIDES}
     for number in range(plan.rounds):
         order = list(SIDES) if number % 2 == 0 else list(reversed(SIDES))
-        for name in order:
-            runs[name].append(run_side(name, plan, work))
+        for name, result in run_round(plan, work, order).items():
+            runs[name].append(result)
         progress(f"small operations: round {number + 1} of {plan.rounds} done")
         ours, theirs = runs["eventscope"][-1].seen, runs["eventsourcing"][-1].seen
         for key, values in ours.items():
