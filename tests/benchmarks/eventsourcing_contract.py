@@ -51,6 +51,8 @@ class EventscopeRecorder(ApplicationRecorder):
     Versions in Eventscope start at 0 and are contiguous; an originator's versions may
     start anywhere, so the first one is kept in each event's metadata and the exact
     expected version is derived from it. A conflict is the library's IntegrityError.
+    One call's events for an originator must be adjacent in the call (the version is
+    read outside the write transaction), as every call in the contract tests is.
     """
 
     def __init__(self, store: SqlEventStore, *, notification_ids: bool = True) -> None:
