@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_STORE ?= $(CURDIR)/demo-store.db
 
-.PHONY: run test test-full reliability lint bench bench-projections bench-timetravel bench-console bench-console-timetravel clean
+.PHONY: run test test-full reliability lint bench bench-small bench-projections bench-timetravel bench-console bench-console-timetravel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,9 +47,16 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## Benchmarks: ratios against raw sqlite3 and the eventsourcing library, same run.
+## Benchmarks: ratios against raw sqlite3 and the eventsourcing library, same run, after
+## the library's own recorder contract tests pass on Eventscope's store (and on its own).
 bench: $(VENV)/.installed-bench
+	$(BIN)/python -m unittest -q tests.benchmarks.eventsourcing_contract
 	$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
+
+## Only bench's small-operation rows (6-10, against the eventsourcing recorder on a RAM
+## disk), printed with profiles of the misses; BENCH_ARGS="--output FILE" writes them.
+bench-small: $(VENV)/.installed-bench
+	$(BIN)/python -m tests.benchmarks.run --small-only --profile $(BENCH_ARGS)
 
 ## Projection benchmarks on a ~1M-event orders demo store (built once, cached; --profile).
 bench-projections: $(VENV)/.installed-bench

@@ -3,6 +3,12 @@
 Run on demand (``make bench``), never collected by pytest::
 
     .venv/bin/python -m tests.benchmarks.run [--events N] [--export-events N] [--profile]
+    .venv/bin/python -m tests.benchmarks.run --small-only [--small-rounds N] [--profile]
+
+The second table (rows 6-10, :mod:`tests.benchmarks.small_ops`) times small reads and
+appends against the eventsourcing library's SQLite recorder on a RAM disk, the two
+sides alternating in rounds; ``--small-only`` runs only those rows and prints them
+(writing a report only when ``--output`` is given).
 
 Every figure in the printed table is measured in the same run, on the same
 deterministic events (same types, payloads and event ids), with fresh database files
@@ -39,10 +45,11 @@ import orjson
 import psutil
 import sqlalchemy
 from eventsourcing.persistence import JSONTranscoder, StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from core.events import NO_STREAM, NewEvent, category_of
 from core.store import SqlEventStore
+from tests.benchmarks import small_ops
+from tests.benchmarks.small_ops import eventsourcing_open, originator_id
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 ES_VERSION: Final = package_version("eventsourcing")
@@ -394,18 +401,6 @@ def raw_read(path: Path) -> tuple[float, int]:
 # -- contender: the eventsourcing library ------------------------------------------------------
 
 
-def _originator_id(stream_id: str) -> uuid.UUID:
-    return uuid.uuid5(uuid.NAMESPACE_URL, stream_id)
-
-
-def eventsourcing_open(path: Path) -> tuple[SQLiteDatastore, SQLiteApplicationRecorder]:
-    """A datastore and application recorder, constructed as ``SQLiteFactory`` does."""
-    datastore = SQLiteDatastore(str(path))
-    recorder = SQLiteApplicationRecorder(datastore)
-    recorder.create_table()
-    return datastore, recorder
-
-
 def eventsourcing_synchronous(path: Path) -> int:
     """The ``synchronous`` pragma the library's connections run with (2 is FULL)."""
     datastore, _recorder = eventsourcing_open(path)
@@ -420,18 +415,18 @@ def eventsourcing_synchronous(path: Path) -> int:
 def eventsourcing_append(path: Path, batches: Sequence[Batch]) -> float:
     """``insert_events`` per batch; payloads encoded with orjson inside the timing."""
     datastore, recorder = eventsourcing_open(path)
-    ids = {stream_id: _originator_id(stream_id) for stream_id, _ in batches}
+    ids = {stream_id: originator_id(stream_id) for stream_id, _ in batches}
     dumps = orjson.dumps
     try:
         versions: dict[str, int] = {}
         start = time.perf_counter()
         for stream_id, events in batches:
             first = versions.get(stream_id, -1) + 1
-            originator_id = ids[stream_id]
+            owner = ids[stream_id]
             recorder.insert_events(
                 [
                     StoredEvent(
-                        originator_id=originator_id,
+                        originator_id=owner,
                         originator_version=first + i,
                         topic=event.type,
                         state=dumps({"data": event.data, "metadata": event.metadata}),
@@ -619,9 +614,11 @@ class Row:
 
 @dataclass(slots=True)
 class Report:
-    """Everything printed and written: the rows, the settings, and notes."""
+    """Everything printed and written: the rows, the small operations' rows (their own
+    table), and notes."""
 
     rows: list[Row] = field(default_factory=list)
+    small: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -651,6 +648,98 @@ def render(report: Report) -> str:
             f"| {row.vs_raw} | {row.vs_es} | {row.target} | {row.result} |"
         )
     return "\n".join(lines)
+
+
+def cost_verdict(ratio: float, target: float) -> str:
+    """PASS when a cost ratio (time per call, Eventscope over eventsourcing) is at most
+    ``target``, else MISS."""
+    return "PASS" if ratio <= target else "MISS (vs eventsourcing)"
+
+
+def render_small(report: Report) -> str:
+    """The small operations' table: costs per call, and their ratio (lower is better)."""
+    lines = [
+        f"| # | small operation (RAM disk) | Eventscope | eventsourcing {ES_VERSION} "
+        "| cost ratio Eventscope/eventsourcing (lower is better; per-round range) "
+        "| target | result |",
+        "|---|---|--:|--:|--:|---|---|",
+    ]
+    for row in report.small:
+        lines.append(
+            f"| {row.number} | {row.name} | {row.eventscope} | {row.eventsourcing} "
+            f"| {row.vs_es} | {row.target} | {row.result} |"
+        )
+    return "\n".join(lines)
+
+
+def render_all(report: Report) -> str:
+    """Both tables, the small operations' under a heading of their own."""
+    parts = [render(report)] if report.rows else []
+    if report.small:
+        heading = "## Small operations, against the eventsourcing recorder"
+        parts.append(f"{heading}\n\n{render_small(report)}")
+    return "\n\n".join(parts)
+
+
+#: The small operations' rows: number, wording, and the highest cost ratio that passes.
+SMALL_ROWS: Final = {
+    small_ops.READ_1: ("6", "read 1 event after a random position", 1.5),
+    small_ops.READ_10: ("7", "read 10 events after a random position", 1.5),
+    small_ops.LAST_OF_STREAM: ("8", "read the last event of a random stream", 1.5),
+    small_ops.INSERT: ("9", "one insert: 1 event to an existing stream, exact version", 1.1),
+    small_ops.CONCURRENT: ("10", "concurrent appends", 1.0),
+}
+
+
+def small_plan(args: argparse.Namespace) -> small_ops.SmallOpsPlan:
+    """The small operations' plan from the command line."""
+    return small_ops.SmallOpsPlan(
+        events=args.small_events,
+        calls=args.small_calls,
+        inserts=args.small_inserts,
+        threads=args.small_threads,
+        thread_appends=args.small_thread_appends,
+        rounds=args.small_rounds,
+    )
+
+
+def bench_small(
+    report: Report, plan: small_ops.SmallOpsPlan, events: Sequence[BenchEvent]
+) -> small_ops.SmallOpsResult:
+    """Rows 6-10: small reads and appends, each side on a fresh RAM-disk store per round."""
+    result = small_ops.measure(plan, events, lambda message: print(message, file=sys.stderr))
+    for operation, figure in result.figures.items():
+        number, name, target = SMALL_ROWS[operation]
+        ratios = f"{figure.ratio:.2f}x ({min(figure.ratios):.2f}–{max(figure.ratios):.2f})"
+        if operation == small_ops.CONCURRENT:
+            total = plan.threads * plan.thread_appends
+            name = (
+                f"concurrent appends: {plan.threads} threads × {plan.thread_appends:,} single "
+                f"events to their own streams ({total:,} events), one shared store; wall µs "
+                "per event (events/s)"
+            )
+            ours = f"{figure.eventscope:,.1f} µs ({1e6 / figure.eventscope:,.0f} ev/s)"
+            theirs = f"{figure.eventsourcing:,.1f} µs ({1e6 / figure.eventsourcing:,.0f} ev/s)"
+            wording = f"≤ {target:.1f}x (≥ 1.0x the peer's events/s)"
+        else:
+            ours, theirs = f"{figure.eventscope:,.1f} µs", f"{figure.eventsourcing:,.1f} µs"
+            name = f"{name}: µs per call"
+            wording = f"≤ {target:.1f}x"
+        report.small.append(
+            Row(
+                number,
+                name,
+                ours,
+                "—",
+                theirs,
+                "—",
+                ratios,
+                wording,
+                cost_verdict(figure.ratio, target),
+                missed=figure.ratio > target,
+            )
+        )
+    return result
 
 
 def check_store(path: Path, expected_events: int) -> None:
@@ -962,6 +1051,20 @@ def profile_misses(
     return "".join(parts)
 
 
+def profile_small_misses(
+    report: Report, plan: small_ops.SmallOpsPlan, events: Sequence[BenchEvent]
+) -> str:
+    """Profiles of Eventscope's small read (when row 6, 7 or 8 missed) and insert (row 9
+    or 10), each on a fresh store on the RAM disk."""
+    missed = {row.number for row in report.small if row.missed}
+    wanted = [bool(missed & {"6", "7", "8"}), bool(missed & {"9", "10"})]
+    parts: list[str] = []
+    for want, (title, work) in zip(wanted, small_ops.profile_work(plan, events), strict=True):
+        if want:
+            parts.append(profile(title, work))
+    return "".join(parts)
+
+
 # -- main --------------------------------------------------------------------------------------
 
 
@@ -1016,9 +1119,36 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="timed repetitions (best is kept)")
     parser.add_argument("--profile", action="store_true", help="profile rows that miss")
     parser.add_argument(
-        "--output", type=Path, default=ROOT / "docs" / "benchmarks.md", help="markdown report"
+        "--output",
+        type=Path,
+        default=None,
+        help="markdown report (default docs/benchmarks.md; with --small-only, none)",
+    )
+    small = parser.add_argument_group("small operations (rows 6-10)")
+    small.add_argument(
+        "--small-only", action="store_true", help="run only rows 6-10 and print them"
+    )
+    small.add_argument("--small-rounds", type=int, default=5, help="rounds (median is kept)")
+    small.add_argument("--small-events", type=int, default=10_000, help="events in the store")
+    small.add_argument("--small-calls", type=int, default=2_000, help="timed calls per read")
+    small.add_argument("--small-inserts", type=int, default=2_000, help="timed single inserts")
+    small.add_argument("--small-threads", type=int, default=4, help="concurrent appenders")
+    small.add_argument(
+        "--small-thread-appends", type=int, default=500, help="single appends per thread"
     )
     args = parser.parse_args(argv)
+    if (
+        args.small_rounds < 1
+        or args.small_events < 100
+        or min(args.small_calls, args.small_inserts, args.small_thread_appends) < 10
+        or args.small_threads < 1
+    ):
+        parser.error(
+            "--small-rounds >= 1, --small-events >= 100, --small-threads >= 1, "
+            "--small-calls, --small-inserts, --small-thread-appends >= 10"
+        )
+    if args.output is None and not args.small_only:
+        args.output = ROOT / "docs" / "benchmarks.md"
     if args.events < BATCH_SIZE or args.single_appends < 100 or args.export_events < 1000:
         parser.error("--events >= 1000, --single-appends >= 100, --export-events >= 1000")
     if args.repeat < 1:
@@ -1050,13 +1180,39 @@ def bench_demo(report: Report, folder: Path, orders: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run every benchmark, print the table, write the report."""
+    """Run every benchmark (or only the small operations), print the tables, write the
+    report."""
     args = parse_args(argv)
     busy_before = psutil.cpu_percent(interval=1.0)  # we are idle: this is everyone else
     started = time.perf_counter()
-    events = list(generate_events(args.events))
-    singles = events[: args.single_appends]
+    plan = small_plan(args)
+    count = plan.total_events if args.small_only else max(args.events, plan.total_events)
+    generated = list(generate_events(count))
     report = Report()
+    if args.small_only:
+        small = bench_small(report, plan, generated)
+        table = render_all(report)
+        print(table)
+        report.notes = small_notes(plan, small)
+        report.notes.append(f"- whole run: {time.perf_counter() - started:.0f} s.")
+        profiles = profile_small_misses(report, plan, generated) if args.profile else ""
+        if profiles:
+            print(profiles)
+        if args.output is not None:
+            write_markdown(
+                args.output,
+                title="Benchmarks: small operations",
+                module="tests.benchmarks.run",
+                target="bench-small",
+                scope="every figure in one run",
+                header=environment(busy_before),
+                table=table,
+                notes=report.notes,
+                profiles=profiles,
+            )
+        return
+    events = generated[: args.events]
+    singles = events[: args.single_appends]
     folder = Path(tempfile.mkdtemp(prefix="eventscope-bench-"))
     try:
         schema = StoreSchema.from_store(folder)
@@ -1066,11 +1222,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         bench_reads(report, es_file, lib_file, args.repeat)
         export_path = bench_export(report, folder, args.export_events, schema)
         bench_demo(report, folder, 10_000)
-        table = render(report)
+        small = bench_small(report, plan, generated)
+        table = render_all(report)
         print(table)
         report.notes = notes(args, events, lib_sync, export_path)
+        report.notes += small_notes(plan, small)
         report.notes.append(f"- whole run: {time.perf_counter() - started:.0f} s.")
         profiles = profile_misses(report, folder, events, singles, es_file) if args.profile else ""
+        if args.profile:
+            profiles += profile_small_misses(report, plan, generated)
         if profiles:
             print(profiles)
         write_markdown(
@@ -1121,6 +1281,56 @@ def notes(
         "to be identical; peak RSS is `RUSAGE_CHILDREN` of a bare launcher process (~8 MiB) "
         "that spawns the program with stdout to /dev/null; the raw column is "
         "`tests/benchmarks/raw_export.py` (sqlite3 + orjson, the same lines).",
+    ]
+
+
+def small_notes(plan: small_ops.SmallOpsPlan, result: small_ops.SmallOpsResult) -> list[str]:
+    """How rows 6-10 were measured, for the report."""
+    sync = result.synchronous
+    return [
+        f"- rows 6-10: {plan.rounds} rounds; each round opens both sides on fresh stores in "
+        f"fresh folders under {small_ops.RAM_DISK} (a RAM disk; removed after the round) and "
+        "fills them alike, then times each read and the inserts in blocks of "
+        f"{small_ops.BLOCK_CALLS} calls, the sides taking turns block by block (who goes "
+        "first alternates by block and by round), so a burst of load from another process "
+        "falls on both; a side's round figure is the median of its blocks. The concurrent "
+        f"appends run in {small_ops.CONCURRENT_PHASES} phases per round (each thread's "
+        "appends split evenly), the sides taking turns phase by phase; the round figure "
+        "is the median phase. A figure in the table "
+        "is the median of the side's round figures, the ratio is Eventscope's median over "
+        "eventsourcing's, and the range in brackets is the lowest and highest per-round "
+        f"ratio. Whole small-operation run: {result.seconds:.0f} s.",
+        "- rows 6-10, the sides: Eventscope is `SqlEventStore.open(path)` with its defaults "
+        "(WAL, `BEGIN IMMEDIATE`, synchronous="
+        f"{sync['eventscope']}); eventsourcing is `SQLiteApplicationRecorder(SQLiteDatastore"
+        f"(path))` with the library's defaults (synchronous={sync['eventsourcing']}, its "
+        "connection pool of 5). All ratios in this table are cost ratios (µs per call, or "
+        "wall µs per event): lower is better.",
+        f"- rows 6-10, the store: {plan.events:,} of the same generated events in "
+        f"{plan.streams:,} streams, appended in two passes of "
+        f"{small_ops.EVENTS_PER_STREAM // 2} events per stream (versions from 0 on both "
+        "sides, so positions and versions agree). Each read is timed over "
+        f"{plan.calls:,} calls after {small_ops.WARM_UP_CALLS} untimed ones, on random "
+        "positions/streams (the same for both sides); payloads are decoded on both sides "
+        "(eventsourcing: orjson of the stored state).",
+        "- row 6/7: Eventscope `list(store.read(EventFilter(from_position=p + 1), limit=n))`; "
+        "eventsourcing `recorder.select_notifications(start=p + 1, limit=n)`. Row 8: "
+        "Eventscope `next(store.read_stream(s, backwards=True, limit=1))`; eventsourcing "
+        "`recorder.select_events(originator_id, desc=True, limit=1)`. The first "
+        f"{small_ops.CHECKED_CALLS} results of each read are compared across the sides "
+        "(position, stream, version, type) and every timed read must return its n events.",
+        f"- row 9: {plan.inserts:,} single-event appends to random existing streams, each at "
+        "the stream's next version: Eventscope `append_to_stream(s, [event], version)` "
+        "(the `NewEvent`s made before the timing), eventsourcing `insert_events"
+        "([StoredEvent(...)])` with the next `originator_version` (the state encoded with "
+        "orjson in the call).",
+        f"- row 10: {plan.threads} threads released together by a barrier, each appending "
+        f"{plan.thread_appends:,} single events round-robin to its own "
+        f"{small_ops.STREAMS_PER_THREAD} new streams through one shared store (Eventscope) "
+        "or recorder (eventsourcing); the wall time from the release until every thread "
+        "finished, per event. After each round both stores must hold "
+        f"{plan.total_events:,} events (`count(*)`), the first events after the fill must "
+        "read the same on both sides, and the Eventscope store must pass `check()`.",
     ]
 
 
