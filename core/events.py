@@ -108,16 +108,13 @@ def new_event_id() -> str:
             _random_pool, offset = os.urandom(4096), 0
         _random_offset = offset + 8
         random_bits = int.from_bytes(_random_pool[offset : offset + 8])
-    # 48-bit milliseconds | version 7 | 12-bit counter | variant 0b10 | 62 random bits
-    value = (
-        ((stamp >> 12) << 80)
-        | (0x7 << 76)
-        | ((stamp & 0xFFF) << 64)
-        | 0x8000_0000_0000_0000
-        | (random_bits & 0x3FFF_FFFF_FFFF_FFFF)
+    # 48-bit milliseconds | version 7 | 12-bit counter | variant 0b10 | 62 random bits,
+    # formatted group by group (no 128-bit integer is built).
+    millis = stamp >> 12
+    return (
+        f"{millis >> 16:08x}-{millis & 0xFFFF:04x}-{0x7000 | (stamp & 0xFFF):04x}-"
+        f"{0x8000 | (random_bits >> 48 & 0x3FFF):04x}-{random_bits & 0xFFFF_FFFF_FFFF:012x}"
     )
-    digits = f"{value:032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def _normalise_event_id(value: str | uuid.UUID) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import PoolProxiedConnection
 
-from core.errors import Cancelled, EventscopeError, StoreClosed, StoreCorrupt, StoreReadOnly
+from core.errors import Cancelled, StoreClosed, StoreCorrupt, StoreReadOnly
 from core.jobs import current_job
 from core.store.schema import events, streams
 from core.store.sql.engines import display_location, translated
@@ -44,6 +44,8 @@ STREAM_COLUMNS: Final = (
     streams.c.last_recorded_at,
 )
 #: The head: the last position and its time.
+#: What the drivers (and SQLAlchemy) raise; translate() turns them into core.errors.
+_DRIVER_ERRORS: Final = (UnicodeDecodeError, sa_exc.DBAPIError, sqlite3.Error, psycopg.Error)
 #: SQLite reader connections kept idle for the next read (more are opened when threads
 #: read at once, and closed after).
 _IDLE_READERS: Final = 4
@@ -195,18 +197,20 @@ class Connections:
         cancelled statement into Cancelled)."""
         try:
             yield
-        except EventscopeError:
-            raise
-        except UnicodeDecodeError as error:
+        except _DRIVER_ERRORS as error:
+            raise self.translated(error) from error
+
+    def translated(self, error: BaseException) -> BaseException:
+        """A driver error (one of _DRIVER_ERRORS) as the core.errors exception to raise."""
+        if isinstance(error, UnicodeDecodeError):
             # SQLite's message about a damaged schema can quote bytes that are not UTF-8.
             message = bytes(error.object).decode(errors="replace")[:200]
-            raise StoreCorrupt(f"{self.shown()}: the database is damaged ({message})") from error
-        except (sa_exc.DBAPIError, sqlite3.Error, psycopg.Error) as error:
-            job = current_job()
-            if self.interrupted.is_set() or (job is not None and job.cancelled):
-                raise Cancelled("cancelled") from error  # the statement was interrupted
-            sqlite_file = Path(self.location) if self.sqlite else None
-            raise translated(error, self.shown(), sqlite_file) from error
+            return StoreCorrupt(f"{self.shown()}: the database is damaged ({message})")
+        job = current_job()
+        if self.interrupted.is_set() or (job is not None and job.cancelled):
+            return Cancelled("cancelled")  # the statement was interrupted
+        sqlite_file = Path(self.location) if self.sqlite else None
+        return translated(error, self.shown(), sqlite_file)
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -256,22 +260,24 @@ class Connections:
                     cursor.close()
             return
         self.ensure_usable()
-        with self.translate():
-            with self._readers_lock:
-                reader = self._idle_readers.pop() if self._idle_readers else None
+        with self._readers_lock:
+            reader = self._idle_readers.pop() if self._idle_readers else None
+        try:  # errors translated as translate() does, without a second generator
             if reader is None:
                 reader = self._sqlite_connect()
+            cursor = reader.cursor()
             try:
-                cursor = reader.cursor()
-                try:
-                    if snapshot:
-                        cursor.execute("BEGIN")
-                    yield cursor
-                finally:
-                    cursor.close()
-                    if reader.in_transaction:
-                        reader.rollback()  # it read only: nothing to keep
+                if snapshot:
+                    cursor.execute("BEGIN")
+                yield cursor
             finally:
+                cursor.close()
+                if reader.in_transaction:
+                    reader.rollback()  # it read only: nothing to keep
+        except _DRIVER_ERRORS as error:
+            raise self.translated(error) from error
+        finally:
+            if reader is not None:
                 with self._readers_lock:
                     keep = not self._closed and len(self._idle_readers) < _IDLE_READERS
                     if keep:
@@ -296,28 +302,31 @@ class Connections:
         self.ensure_usable()
         if self.read_only:
             raise StoreReadOnly(f"{self.shown()} is open read-only; open it writable to write")
-        with self._write_lock, self.translate():
-            if self._writer is None:
-                self._writer = self.engine.raw_connection()
-            pooled = self._writer
-            driver: Any = pooled.driver_connection
-            cursor = driver.cursor()
-            self._writer_busy = True
-            try:
-                self.ensure_usable()  # after busy is set: an interrupt now cancels the write
-                cursor.execute(begin or self.begin_write)
-                yield cursor
-                driver.commit()
-            except BaseException as error:
+        with self._write_lock:
+            try:  # errors translated as translate() does, without a second generator
+                if self._writer is None:
+                    self._writer = self.engine.raw_connection()
+                pooled = self._writer
+                driver: Any = pooled.driver_connection
+                cursor = driver.cursor()
+                self._writer_busy = True
                 try:
-                    driver.rollback()
-                except Exception:  # the connection is broken: replaced below
-                    pass
-                broken = isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
-                if broken and not isinstance(error, psycopg.errors.QueryCanceled):
-                    self._writer = None
-                    pooled.invalidate()
-                raise
-            finally:
-                self._writer_busy = False
-                cursor.close()
+                    self.ensure_usable()  # after busy is set: an interrupt now cancels the write
+                    cursor.execute(begin or self.begin_write)
+                    yield cursor
+                    driver.commit()
+                except BaseException as error:
+                    try:
+                        driver.rollback()
+                    except Exception:  # the connection is broken: replaced below
+                        pass
+                    broken = isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+                    if broken and not isinstance(error, psycopg.errors.QueryCanceled):
+                        self._writer = None
+                        pooled.invalidate()
+                    raise
+                finally:
+                    self._writer_busy = False
+                    cursor.close()
+            except _DRIVER_ERRORS as error:
+                raise self.translated(error) from error
