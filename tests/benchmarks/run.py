@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any, Final
+from zlib import crc32
 
 import orjson
 import psutil
@@ -237,6 +238,10 @@ _INSERT_EVENT: Final = (
     "INSERT INTO events (position, stream_id, version, type, category, data, metadata, "
     "event_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_EVENT_CHECKED: Final = (
+    "INSERT INTO events (position, stream_id, version, type, category, data, metadata, "
+    "event_id, recorded_at, checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _UPSERT_STREAM: Final = (
     "INSERT INTO streams (stream_id, category, version, first_position, last_position, "
     "first_recorded_at, last_recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -308,23 +313,31 @@ class RawSqliteStore:
             recorded_at = max(time.time_ns() // 1000, last_at)
             category = category_of(stream_id)
             first_version = 0 if current is None else current + 1
-            conn.executemany(
-                _INSERT_EVENT,
-                [
+            rows = []
+            for i, event in enumerate(events):
+                data = dumps(event.data).decode()
+                metadata = dumps(event.metadata).decode()
+                # The same row as Eventscope stores, its checksum included: CRC32 of the
+                # stored fields joined by U+001F (schema 7's definition).
+                checksum = crc32(
+                    f"{position + 1 + i}\x1f{stream_id}\x1f{first_version + i}\x1f{event.type}"
+                    f"\x1f{data}\x1f{metadata}\x1f{event.event_id}\x1f{recorded_at}".encode()
+                )
+                rows.append(
                     (
                         position + 1 + i,
                         stream_id,
                         first_version + i,
                         event.type,
                         category,
-                        dumps(event.data).decode(),
-                        dumps(event.metadata).decode(),
+                        data,
+                        metadata,
                         event.event_id,
                         recorded_at,
+                        checksum,
                     )
-                    for i, event in enumerate(events)
-                ],
-            )
+                )
+            conn.executemany(_INSERT_EVENT_CHECKED, rows)
             if self.index_in_append:  # the design not taken: the search index filled here
                 conn.execute(_INDEX_WORDS, (position, position + len(events)))
                 conn.execute(_INDEX_CORRELATIONS, (position, position + len(events)))
@@ -751,6 +764,9 @@ def check_store(path: Path, expected_events: int) -> None:
         store.close()
     if not report.ok or report.events != expected_events:
         raise RuntimeError(f"{path}: {report.to_dict()}")
+    # Every row carries its checksum, verified: both sides wrote the same rows.
+    if report.details.get("checksums", {}).get("unverified", 0):
+        raise RuntimeError(f"{path}: rows without a checksum: {report.to_dict()}")
 
 
 def bench_bulk(
@@ -1267,7 +1283,9 @@ def notes(
         "- raw sqlite3: the DDL SQLAlchemy emitted (copied from `sqlite_master`), same "
         "pragmas, one `BEGIN IMMEDIATE` per append: read and check the stream version, read "
         "the head position/time, `executemany` the rows, upsert `streams`, commit; payloads "
-        "encoded with orjson inside the timing. The stores it writes pass `store.check()`.",
+        "encoded with orjson and each row's checksum (CRC32 of its stored fields, schema "
+        "7's definition) computed inside the timing: the same rows Eventscope writes. The "
+        "stores both write pass `store.check()` with every checksum verified.",
         "- eventsourcing: `SQLiteApplicationRecorder(SQLiteDatastore(path))`, "
         "`insert_events` of `StoredEvent`s (state = orjson of data and metadata, encoded "
         "inside the timing); its table has one primary key and no other index.",
