@@ -92,6 +92,40 @@ def write_statements(dialect: Dialect) -> tuple[CompiledStatement, CompiledState
     return compiled
 
 
+def _rows(
+    stream_id: str,
+    prepared: list[PreparedEvent],
+    first_version: int,
+    head: int,
+    recorded_at: int,
+) -> list[tuple[Any, ...]]:
+    """The rows of an append after position ``head``: RawEvent's fields, the category
+    and the checksum."""
+    category = category_of(stream_id)
+    return [
+        (
+            position,
+            stream_id,
+            version,
+            event_type,
+            data,
+            metadata,
+            event_id,
+            recorded_at,
+            category,
+            event_checksum(
+                position, stream_id, version, event_type, data, metadata, event_id, recorded_at
+            ),
+        )
+        for position, version, (event_type, data, metadata, event_id) in zip(
+            range(head + 1, head + 1 + len(prepared)),
+            range(first_version, first_version + len(prepared)),
+            prepared,
+            strict=True,
+        )
+    ]
+
+
 class _Append:
     """One append waiting for a group commit (see :meth:`Appends._lead_group`)."""
 
@@ -312,6 +346,16 @@ class Appends:
         results: list[tuple[_Append, AppendResult]] = []
         try:
             with self._conns.writing() as cursor:
+                cursor.execute("SAVEPOINT eventscope_group")
+                try:
+                    self._append_batch(cursor, group)
+                except _EventIdCollision:  # one by one below, each with its ids checked
+                    cursor.execute("ROLLBACK TO SAVEPOINT eventscope_group")
+                    for request in group:
+                        request.result = request.error = None
+                else:
+                    cursor.execute("RELEASE SAVEPOINT eventscope_group")
+                    return
                 for request in group:
                     args = request.stream_id, request.prepared, request.expected
                     cursor.execute("SAVEPOINT eventscope_append")
@@ -372,60 +416,100 @@ class Appends:
             cursor, stream_id=stream_id
         ).fetchone()
         if check_ids or not expected.matches(current):
-            ids = [item.event_id for item in prepared]
-            found = self._find_event_ids(cursor, ids)
-            if decide_append(stream_id, ids, expected, current, found) == "idempotent":
-                first_version = found[ids[0]][1]
-                self._stream_rows.execute(
-                    cursor, stream_id=stream_id, first_version=first_version, count=len(ids)
-                )
-                stored = tuple(RawEvent._make(row) for row in cursor.fetchall())
-                return AppendResult(
-                    stream_id,
-                    stored[-1].version,
-                    stored[0].position,
-                    stored[-1].position,
-                    True,
-                    stored,
-                )
+            stored = self._already_stored(cursor, stream_id, prepared, expected, current)
+            if stored is not None:
+                return stored
         if head is None:  # an empty store
             head = last_at = 0
         recorded_at = max(self._conns.clock(), last_at)
         first_version = 0 if current is None else current + 1
-        category = category_of(stream_id)
-        rows = [
-            (
-                position,
-                stream_id,
-                version,
-                event_type,
-                data,
-                metadata,
-                event_id,
-                recorded_at,
-                category,
-                event_checksum(
-                    position, stream_id, version, event_type, data, metadata, event_id, recorded_at
-                ),
-            )
-            for position, version, (event_type, data, metadata, event_id) in zip(
-                range(head + 1, head + 1 + len(prepared)),
-                range(first_version, first_version + len(prepared)),
-                prepared,
-                strict=True,
-            )
-        ]
+        rows = _rows(stream_id, prepared, first_version, head, recorded_at)
         last = rows[-1]
-        span = [category, last[2], head + 1, last[0], recorded_at, recorded_at]
+        span = [rows[0][8], last[2], head + 1, last[0], recorded_at, recorded_at]
         try:
             self._insert_rows(cursor, rows, {stream_id: span})
         except (sqlite3.IntegrityError, psycopg.IntegrityError) as error:
             if check_ids:
                 raise
             raise _EventIdCollision() from error
-        return AppendResult(
-            stream_id, first_version + len(rows) - 1, head + 1, head + len(rows), False, tuple(rows)
+        return AppendResult(stream_id, last[2], head + 1, last[0], False, tuple(rows))
+
+    def _already_stored(
+        self,
+        cursor: Any,
+        stream_id: str,
+        prepared: list[PreparedEvent],
+        expected: ExpectedVersion,
+        current: int | None,
+    ) -> AppendResult | None:
+        """An idempotent re-send's result (its events stored already, at the place it
+        would put them), or None: append them.
+
+        Raises:
+            WrongExpectedVersion, DuplicateEventId: see :func:`decide_append`.
+        """
+        ids = [item.event_id for item in prepared]
+        found = self._find_event_ids(cursor, ids)
+        if decide_append(stream_id, ids, expected, current, found) != "idempotent":
+            return None
+        first_version = found[ids[0]][1]
+        self._stream_rows.execute(
+            cursor, stream_id=stream_id, first_version=first_version, count=len(ids)
         )
+        stored = tuple(RawEvent._make(row) for row in cursor.fetchall())
+        return AppendResult(
+            stream_id, stored[-1].version, stored[0].position, stored[-1].position, True, stored
+        )
+
+    def _append_batch(self, cursor: Any, group: list[_Append]) -> None:
+        """A group's appends with one lookup of their streams' versions, one insert and
+        one upsert of the streams, in order (an append whose expectation fails is
+        decided alone: idempotent, or its error). Results are set on the requests.
+
+        Raises:
+            _EventIdCollision: an event id is stored already (or twice in the group):
+                nothing of the batch may stand (the caller rolls it back).
+        """
+        versions: dict[str, int | None] = dict(
+            self._select_in(cursor, "stream_versions", list({r.stream_id for r in group}))
+        )
+        head, last_at = head_in(cursor)
+        recorded_at = max(self._conns.clock(), last_at)
+        rows: list[tuple[Any, ...]] = []
+        results: list[tuple[_Append, AppendResult]] = []
+        for request in group:
+            stream_id, prepared, expected = request.stream_id, request.prepared, request.expected
+            current = versions.get(stream_id)
+            if not expected.matches(current):
+                try:
+                    with self._conns.translate():
+                        stored = self._already_stored(
+                            cursor, stream_id, prepared, expected, current
+                        )
+                except Exception as error:
+                    request.error = error
+                    continue
+                if stored is not None:
+                    results.append((request, stored))
+                    continue
+            first_version = 0 if current is None else current + 1
+            added = _rows(stream_id, prepared, first_version, head, recorded_at)
+            head = added[-1][0]
+            versions[stream_id] = added[-1][2]
+            rows += added
+            results.append(
+                (
+                    request,
+                    AppendResult(stream_id, added[-1][2], added[0][0], head, False, tuple(added)),
+                )
+            )
+        if rows:
+            try:
+                self._insert_rows(cursor, rows)
+            except (sqlite3.IntegrityError, psycopg.IntegrityError) as error:
+                raise _EventIdCollision() from error
+        for request, result in results:
+            request.result = result
 
     def _insert_rows(
         self,

@@ -197,3 +197,61 @@ def test_the_lead_handed_to_an_interrupted_append_is_handed_on(make_store: Any) 
     assert appends._queue == [waiting]
     assert waiting.leads and waiting.done.is_set()
     assert appends._leading  # `waiting` leads now
+
+
+def test_a_batched_group_chains_versions_and_decides_failed_expectations_alone(
+    make_store: Any,
+) -> None:
+    store = make_store()
+    resent = [NewEvent("A", {"n": 0}), NewEvent("A", {"n": 1})]
+    store.append_to_stream("existing", resent)  # versions 0 and 1, positions 1 and 2
+    outcomes: dict[str, Any] = {}
+
+    def append(name: str, stream_id: str, events: list[NewEvent], expected: Any) -> None:
+        try:
+            outcomes[name] = store.append_to_stream(stream_id, events, expected)
+        except Exception as error:  # the outcome the test compares
+            outcomes[name] = error
+
+    appends = {
+        "leader": ("s-lead", [NewEvent("A", {})], "any"),
+        "new-1": ("s-new", [NewEvent("A", {"n": 1})], "no_stream"),
+        "new-2": ("s-new", [NewEvent("A", {"n": 2}), NewEvent("A", {"n": 3})], 0),
+        "stale": ("s-new", [NewEvent("A", {"n": 9})], "no_stream"),
+        "resent": ("existing", resent, "no_stream"),  # idempotent: already there
+        "next": ("existing", [NewEvent("A", {"n": 2})], 1),
+    }
+    threads = []
+    with store.transaction():
+        for name, (stream_id, events, expected) in appends.items():
+            thread = threading.Thread(target=append, args=(name, stream_id, events, expected))
+            thread.start()
+            threads.append(thread)
+            if name == "leader":
+                _wait_for(lambda: store._appends._leading and _queued(store) == 0, "the leader")
+        _wait_for(lambda: _queued(store) == len(appends) - 1, "the queue")
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert isinstance(outcomes["stale"], WrongExpectedVersion)
+    again = outcomes["resent"]
+    assert (again.duplicate, again.first_position, again.last_position) == (True, 1, 2)
+    placed = {
+        name: (outcomes[name].first_position, outcomes[name].last_position, outcomes[name].version)
+        for name in ("leader", "new-1", "new-2", "next")
+    }
+    assert placed == {
+        "leader": (3, 3, 0),
+        "new-1": (4, 4, 0),
+        "new-2": (5, 6, 2),
+        "next": (7, 7, 2),
+    }
+    stored = [(e.stream_id, e.version, e.data) for e in store.read(EventFilter(from_position=4))]
+    assert stored == [
+        ("s-new", 0, {"n": 1}),
+        ("s-new", 1, {"n": 2}),
+        ("s-new", 2, {"n": 3}),
+        ("existing", 2, {"n": 2}),
+    ]
+    assert store.stream_info("s-new").version == 2
+    assert store.check().ok
