@@ -41,7 +41,7 @@ __all__ = [
 #: Bumped whenever the tables change; a store with a higher number is refused. Version 1
 #: is ``metadata`` below; every later version is a step in ``MIGRATIONS``, run on new
 #: stores too, so a migrated store and a new one are the same.
-SCHEMA_VERSION: Final = 7
+SCHEMA_VERSION: Final = 8
 
 metadata = MetaData()
 
@@ -73,7 +73,8 @@ events = Table(
     UniqueConstraint("event_id", name="ux_events_event_id"),
     Index("ix_events_type_position", "type", "position"),
     Index("ix_events_category_position", "category", "position"),
-    Index("ix_events_recorded_at", "recorded_at", "position"),
+    # Schema 1 to 7 also had ix_events_recorded_at (recorded_at, position); see
+    # _to_version_8 for why it went.
 )
 
 streams = Table(
@@ -265,6 +266,18 @@ def _to_version_7(dialect: str) -> list[str]:
     return [f"ALTER TABLE events ADD COLUMN {CHECKSUM_COLUMN} BIGINT"]
 
 
+def _to_version_8(dialect: str) -> list[str]:
+    """No index on ``recorded_at``: an append wrote it for one lookup.
+
+    An event's time never decreases with its position (an append records
+    ``max(now, the last event's time)``; an import keeps its times only where they do
+    not go back), so the last position at or before a time is found by a binary search
+    over the primary key (see :meth:`core.store.sql.reads.Reads.position_at`), and the
+    index only cost every append a B-tree insert (and a page of the WAL).
+    """
+    return ["DROP INDEX IF EXISTS ix_events_recorded_at"]
+
+
 #: from version -> the DDL (for a dialect) that takes a store to the next version.
 MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {
     1: _to_version_2,
@@ -273,4 +286,5 @@ MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {
     4: _to_version_5,
     5: _to_version_6,
     6: _to_version_7,
+    7: _to_version_8,
 }

@@ -16,7 +16,10 @@ from sqlalchemy import (
     Integer,
     and_,
     bindparam,
+    case,
+    cast,
     func,
+    literal_column,
     select,
 )
 
@@ -200,13 +203,7 @@ class Reads:
             ),
             dialect,
         )
-        self._position_at = CompiledStatement(
-            select(events.c.position)
-            .where(events.c.recorded_at <= bindparam("micros", type_=BigInteger))
-            .order_by(events.c.recorded_at.desc(), events.c.position.desc())
-            .limit(1),
-            dialect,
-        )
+        self._position_at = CompiledStatement(_position_at_search(), dialect)
 
     # -- filtered reads --------------------------------------------------------------------
 
@@ -644,8 +641,37 @@ class Reads:
         return 0 if row is None else int(row[0])
 
     def position_at(self, moment: datetime) -> int:
-        """The last position with ``recorded_at <= moment`` (an index probe)."""
+        """The last position with ``recorded_at <= moment``: a binary search over the
+        primary key, in one statement (times never decrease with positions, which are
+        gapless; about 24 probes in 10M events)."""
         micros = to_micros(moment)
         with self._conns.driver_reading(snapshot=False) as cursor:
             row = self._position_at.execute(cursor, micros=micros).fetchone()
         return 0 if row is None else int(row[0])
+
+
+def _position_at_search() -> Any:
+    """The binary search of :meth:`Reads.position_at` as one recursive query: ``low``
+    is a position at or before the time (0: none is), ``high`` the last that may be;
+    each step probes the middle position's time by primary key.
+
+    Positions are 1..head without gaps, and times never decrease with them (the store
+    records ``max(now, last time)``), so the probes narrow to the answer.
+    """
+    micros = bindparam("micros", type_=BigInteger)
+    head = select(func.coalesce(func.max(events.c.position), 0)).scalar_subquery()
+    # Typed as the positions are: PostgreSQL wants both terms of the union alike.
+    zero = cast(literal_column("0"), BigInteger)
+    search = select(zero.label("low"), cast(head, BigInteger).label("high")).cte(
+        "search", recursive=True
+    )
+    middle = (search.c.low + search.c.high + 1) // 2
+    probe = select(events.c.recorded_at).where(events.c.position == middle).scalar_subquery()
+    fits = probe <= micros
+    search = search.union_all(
+        select(
+            case((fits, middle), else_=search.c.low),
+            case((fits, search.c.high), else_=middle - 1),
+        ).where(search.c.low < search.c.high)
+    )
+    return select(search.c.low).where(search.c.low == search.c.high)

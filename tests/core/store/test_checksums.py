@@ -143,8 +143,8 @@ def test_a_damaged_schema_text_is_a_typed_error_at_open(store_file: Path) -> Non
     with sqlite3.connect(store_file) as raw:
         raw.execute("PRAGMA writable_schema=ON")
         raw.execute(
-            "UPDATE sqlite_master SET sql = CAST(? AS TEXT) WHERE name = 'ix_events_recorded_at'",
-            (b"CREATE INDEX ix_events_recorded_at ON events (r\xa7corded_at, position)",),
+            "UPDATE sqlite_master SET sql = CAST(? AS TEXT) WHERE name = 'ix_events_type_position'",
+            (b"CREATE INDEX ix_events_type_position ON events (t\xa7pe, position)",),
         )
     raw.close()
     with pytest.raises(StoreCorrupt, match="damaged"):

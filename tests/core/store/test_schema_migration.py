@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,8 @@ def stored_version(path: Path) -> str:
 
 def make_version_1(path: Path) -> None:
     """A store as Eventscope's first schema left it: without version 2's index or
-    version 3's search tables (nor version 7's checksums)."""
+    version 3's search tables (nor version 7's checksums), with the time index that
+    version 8 dropped."""
     store = SqlEventStore.open(path)
     store.append_to_stream("order-1", [NewEvent("Placed", {}, {"correlation_id": "c-1"})])
     store.append_to_stream("order-2", [NewEvent("Placed", {}, {"correlation_id": "c-2"})])
@@ -54,6 +56,7 @@ def make_version_1(path: Path) -> None:
         for name in SEARCH_TABLES | READ_MODEL_TABLES:
             raw.execute(f"DROP TABLE {name}")
         raw.execute("ALTER TABLE events DROP COLUMN checksum")
+        raw.execute("CREATE INDEX ix_events_recorded_at ON events (recorded_at, position)")
         raw.execute("DELETE FROM eventscope_meta WHERE key = 'indexed_position'")
         raw.execute("UPDATE eventscope_meta SET value = '1' WHERE key = 'schema_version'")
     raw.close()
@@ -61,8 +64,9 @@ def make_version_1(path: Path) -> None:
 
 def test_a_new_store_is_at_the_current_version_with_its_indexes(tmp_path: Path) -> None:
     SqlEventStore.open(tmp_path / "new.db").close()
-    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "7"
+    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "8"
     assert NEW_INDEXES <= sqlite_indexes(tmp_path / "new.db")
+    assert "ix_events_recorded_at" not in sqlite_indexes(tmp_path / "new.db")
     assert SEARCH_TABLES | READ_MODEL_TABLES <= sqlite_tables(tmp_path / "new.db")
 
 
@@ -85,9 +89,11 @@ def test_an_older_store_reads_as_it_is_read_only_and_migrates_when_writable(
     assert writer.indexed_position() == 0
     assert writer.update_index() == 2
     assert [e.stream_id for e in writer.read(EventFilter(correlation_id="c-1"))] == ["order-1"]
+    assert writer.position_at(datetime(2100, 1, 1, tzinfo=UTC)) == 2
     writer.close()
-    assert stored_version(path) == "7"
+    assert stored_version(path) == str(SCHEMA_VERSION)
     assert NEW_INDEXES <= sqlite_indexes(path)
+    assert "ix_events_recorded_at" not in sqlite_indexes(path)
     assert SEARCH_TABLES | READ_MODEL_TABLES <= sqlite_tables(path)
 
 
@@ -105,7 +111,7 @@ def test_the_correlation_filter_works_on_postgres(pg_location: str) -> None:
         ).scalar_one()
     engine.dispose()
     store.close()
-    assert version == "7"
+    assert version == str(SCHEMA_VERSION)
 
 
 @pytest.mark.parametrize("missing", sorted(NEW_INDEXES))
