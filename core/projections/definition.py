@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Final, Protocol, TypeVar
 
 from core.events import RecordedEvent
 
-__all__ = ["DictView", "Projection", "View", "handles"]
+__all__ = ["DictView", "Projection", "View", "copy_document", "handles"]
 
 JsonDoc = dict[str, Any]
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
