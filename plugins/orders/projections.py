@@ -10,17 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from core.api import Projection, RecordedEvent, View, handles
+from core.api import Projection, RecordedEvent, View, format_time, handles
 
 JsonDoc = dict[str, Any]
-
-
-def _iso(moment: datetime) -> str:
-    """An event's time as read models show it: ``2026-03-01T10:15:00.123456Z``."""
-    if moment.tzinfo is not UTC:  # recorded times are UTC already: no conversion
-        moment = moment.astimezone(UTC)
-    # isoformat ends in "+00:00" here; it takes a third less time than strftime.
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _day(moment: datetime) -> str:
@@ -31,7 +23,7 @@ def _day(moment: datetime) -> str:
 
 
 def _save_order(view: View, event: RecordedEvent, doc: JsonDoc) -> None:
-    doc["updated_at"] = _iso(event.recorded_at)
+    doc["updated_at"] = format_time(event.recorded_at)
     view.put(doc["order_id"], doc)
 
 
@@ -57,14 +49,18 @@ class OrderSummary(Projection):
     @handles("OrderPlaced")
     def order_placed(self, view: View, event: RecordedEvent) -> None:
         """A new document for the order."""
-        data, at = event.data, _iso(event.recorded_at)
-        items = data["items"]
+        data, at = event.data, format_time(event.recorded_at)
+        count = total = 0
+        for item in data["items"]:  # one pass: two generator sums took twice as long
+            quantity = item["quantity"]
+            count += quantity
+            total += quantity * item["unit_price_cents"]
         doc = {
             "order_id": data["order_id"],
             "customer_id": data["customer_id"],
             "status": "placed",
-            "item_count": sum(item["quantity"] for item in items),
-            "total_cents": sum(item["quantity"] * item["unit_price_cents"] for item in items),
+            "item_count": count,
+            "total_cents": total,
             "paid_cents": 0,
             "refunded_cents": 0,
             "currency": data["currency"],
@@ -175,7 +171,7 @@ class CustomerStats(Projection):
     def order_placed(self, view: View, event: RecordedEvent) -> None:
         """One more order, and when."""
         doc = _customer_doc(view, event.data["customer_id"])
-        at = _iso(event.recorded_at)
+        at = format_time(event.recorded_at)
         doc["orders_placed"] += 1
         doc["first_order_at"] = doc["first_order_at"] or at
         doc["last_order_at"] = at

@@ -273,3 +273,131 @@ def test_run_and_rebuild_take_the_lease_as_a_worker_does(
     assert last["worker"].startswith("cli:")  # the command line held the lease
     listed = {p["projection"]: p for p in lines(run(capsysbinary, store, "projections", "list")[1])}
     assert listed["order_summary:2"]["worker"] is None  # given back
+
+
+PAYMENT_FAULT = """
+from core.api import Projection, handles
+
+class Fragile(Projection):
+    name = "fragile"
+
+    @handles("OrderPlaced", "OrderPaid")
+    def changed(self, view, event):
+        if event.type == "OrderPaid":
+            raise ValueError("no payments here")
+        view.put(event.data["order_id"], {"placed": True})
+"""
+
+
+def test_rebuild_several_versions_at_once(
+    capsysbinary: pytest.CaptureFixture[bytes], tmp_path: Path
+) -> None:
+    store = tmp_path / "shop.db"
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "fragile.py").write_text(PAYMENT_FAULT)
+    assert run(capsysbinary, store, "demo", "--orders", "60")[0] == 0
+    versions = ["order_summary:1", "order_summary:2", "customer_stats:1"]
+
+    code, out, err = run(capsysbinary, store, "projections", "rebuild", *versions, "--jobs", "3")
+
+    assert code == 0, err
+    rebuilt = lines(out)
+    assert [(line["projection"], line["from_position"]) for line in rebuilt] == [
+        (version, 0) for version in versions
+    ]
+    assert all(line["checkpoint"] > 0 and "fault" not in line for line in rebuilt)
+    total = re.search(r"rebuilt 3 versions in [\d.,]+ s with 3 processes: ([\d,]+) positions", err)
+    assert total, err
+    assert int(total[1].replace(",", "")) == sum(line["checkpoint"] for line in rebuilt)
+    audit = lines(run(capsysbinary, store, "read", "--stream", "$audit")[1])
+    assert sorted((e["type"], e["data"]["projection"], e["data"]["rebuild"]) for e in audit) == [
+        ("ProjectionReset", version, True) for version in sorted(versions)
+    ]
+
+    # A version that faults is named on stderr and fails the command; the other stands.
+    code, out, err = run(
+        capsysbinary, store, "--plugins", str(plugins),
+        "projections", "rebuild", "order_summary:1", "fragile", "--jobs", "2",
+    )  # fmt: skip
+    assert code == 1
+    summary, fragile = lines(out)
+    assert summary["projection"] == "order_summary:1" and "fault" not in summary
+    assert fragile["projection"] == "fragile:1"
+    assert re.search(
+        rf"eventscope: fragile:1 faulted at position {fragile['fault']['position']}: "
+        "ValueError: no payments here",
+        err,
+    ), err
+
+    code, out, err = run(capsysbinary, store, "projections", "rebuild", "--all", "--jobs", "2")
+    assert code == 0, err
+    assert len(lines(out)) == 4 and "rebuilt 4 versions" in err and "with 2 processes" in err
+
+
+def test_several_projections_only_for_run_and_rebuild(
+    capsysbinary: pytest.CaptureFixture[bytes], tmp_path: Path
+) -> None:
+    store = tmp_path / "shop.db"
+    assert run(capsysbinary, store, "demo", "--orders", "5")[0] == 0
+    code, _, err = run(
+        capsysbinary, store, "projections", "reset", "order_summary", "daily_revenue"
+    )
+    assert code == 2 and "one projection at a time" in err
+    code, _, err = run(capsysbinary, store, "projections", "rebuild", "order_summary", "--all")
+    assert code == 2 and "--all" in err
+    # One at a time (--jobs 1): the same lines, in the same process.
+    code, out, err = run(
+        capsysbinary, store, "projections", "rebuild", "order_summary", "daily_revenue",
+        "--jobs", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    assert [line["projection"] for line in lines(out)] == ["order_summary:2", "daily_revenue:1"]
+    assert "rebuilt 2 versions" in err and "with 1 process:" in err
+
+
+def test_sigterm_stops_a_rebuild_of_several_versions(
+    capsysbinary: pytest.CaptureFixture[bytes], tmp_path: Path
+) -> None:
+    store = tmp_path / "shop.db"
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "slow.py").write_text(
+        "import time\n"
+        "from core.api import Projection, handles\n"
+        "class Slow(Projection):\n"
+        "    name = 'slow'\n"
+        "    @handles('OrderPlaced', 'OrderPaid', 'ItemAdded')\n"
+        "    def changed(self, view, event):\n"
+        "        time.sleep(0.002)\n"
+        "        view.put(event.data['order_id'], {'last': event.type})\n"
+    )
+    assert run(capsysbinary, store, "demo", "--orders", "300")[0] == 0
+    rebuild = subprocess.Popen(
+        [
+            sys.executable, "-m", "console.cli", "--store", str(store), "--plugins", str(plugins),
+            "projections", "rebuild", "slow", "order_summary:1", "--jobs", "2",
+            "--progress", "--batch-size", "50",
+        ],
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert rebuild.stderr is not None
+    shown = re.compile(r"slow:1: ([\d,]+)/[\d,]+ events")
+    while True:  # progress lines until one says a batch of slow is done
+        line = rebuild.stderr.readline().decode()
+        assert line, "the rebuild ended before slow:1 reported a batch"
+        done = shown.match(line)
+        if done and done[1] != "0":
+            break
+    rebuild.send_signal(signal.SIGTERM)
+    _out, err = rebuild.communicate(timeout=60)
+
+    assert rebuild.returncode == 130, err
+    listed = lines(
+        run(capsysbinary, store, "--plugins", str(plugins), "projections", "list", "slow")[1]
+    )
+    (status,) = listed
+    assert 0 < status["checkpoint"] < status["head"] and status["worker"] is None
+    assert f"slow:1: cancelled at checkpoint {status['checkpoint']}" in err.decode()
