@@ -38,6 +38,7 @@ from core.events import RecordedEvent
 from core.projections.fold import fold_projection
 from core.projections.history import CURRENT, Change, SqlHistoryStore
 from core.projections.runner import BATCH_SIZE
+from core.rebuilds import REBUILT, rebuild_in_processes
 from core.registry import Registry
 from core.scheduler import ProjectionScheduler
 from core.store import EventFilter
@@ -527,13 +528,19 @@ def bench(report: Report, folder: Path, source: Path, orders: int) -> None:
         for projection in Registry.discover([]).projections.values()
         if projection.reference() != MODEL
     ]
+    sequential_seconds, sequential_positions = seconds, positions
     for reference in others:
         other_seconds, other_positions, _ = rebuild(copy, reference)
+        sequential_seconds += other_seconds
+        sequential_positions += other_positions
         print(
             f"rebuild {reference}: {other_seconds:.1f} s, "
             f"{per_second(other_positions, other_seconds)}",
             file=sys.stderr,
         )
+    parallel_rebuild(
+        report, folder, source, [MODEL, *others], sequential_seconds, sequential_positions
+    )
     sizes = disk_usage(copy)
     all_docs = sum(sizes.get(name, 0) for name in table_and_indexes(copy, "read_model_docs"))
     report.rows.append(
@@ -570,6 +577,42 @@ def bench(report: Report, folder: Path, source: Path, orders: int) -> None:
         f"- read + upcast of the {fold.events:,} handled events into a list (outside row 2's "
         f"timing): {fold.read_seconds:.1f} s; rebuild {seconds:.1f} s; fold "
         f"{fold.fold_seconds:.1f} s; fold with the read {fold.streamed_seconds:.1f} s."
+    )
+
+
+def parallel_rebuild(
+    report: Report,
+    folder: Path,
+    source: Path,
+    references: Sequence[str],
+    sequential_seconds: float,
+    sequential_positions: int,
+) -> None:
+    """Row 5: the same versions rebuilt at once, a process each (``core.rebuilds``, as
+    ``eventscope projections rebuild --all`` does), on a fresh copy, against the sum of
+    their one-at-a-time rebuilds above."""
+    copy = fresh_copy(source, folder, "parallel")
+    done = rebuild_in_processes(str(copy), references)
+    unfinished = [v.reference for v in done.versions if v.outcome != REBUILT]
+    if unfinished:
+        raise RuntimeError(f"parallel rebuild: {unfinished} did not finish: {done.versions}")
+    if done.positions != sequential_positions:
+        raise RuntimeError(
+            f"parallel rebuild covered {done.positions:,} positions, not {sequential_positions:,}"
+        )
+    print(f"parallel rebuild: {done.seconds:.1f} s, {done.processes} processes", file=sys.stderr)
+    report.rows.append(
+        Row(
+            "5",
+            f"rebuild all {len(references)} shipped versions at once, a process per version "
+            f"({done.processes} at a time on {os.cpu_count()} cores; `core.rebuilds`, as "
+            f"`projections rebuild --all`), total rate, vs the same rebuilds one after the "
+            f"other above ({done.seconds:.1f} s against {sequential_seconds:.1f} s)",
+            per_second(done.positions, done.seconds),
+            per_second(sequential_positions, sequential_seconds),
+            f"{sequential_seconds / done.seconds:.2f}x",
+            "—",
+        )
     )
 
 
