@@ -596,9 +596,12 @@ def parallel_rebuild(
     unfinished = [v.reference for v in done.versions if v.outcome != REBUILT]
     if unfinished:
         raise RuntimeError(f"parallel rebuild: {unfinished} did not finish: {done.versions}")
-    if done.positions != sequential_positions:
+    # Each version covers the whole log, plus the few `$audit` events (a reset each)
+    # the others' processes append meanwhile.
+    if not sequential_positions <= done.positions <= sequential_positions + 4 * len(references):
         raise RuntimeError(
-            f"parallel rebuild covered {done.positions:,} positions, not {sequential_positions:,}"
+            f"parallel rebuild covered {done.positions:,} positions, "
+            f"not about {sequential_positions:,}"
         )
     print(f"parallel rebuild: {done.seconds:.1f} s, {done.processes} processes", file=sys.stderr)
     report.rows.append(
