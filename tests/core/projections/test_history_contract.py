@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.errors import OlderSchema
 from core.events import NewEvent
 from core.projections.history import (
     ACTIVE,
@@ -34,6 +35,7 @@ from core.projections.history import (
     open_history,
 )
 from core.store import EventStore, InMemoryEventStore, SqlEventStore
+from tests.core.projections.test_history_migration import schema_7_ddl
 
 MODEL = "tally:1"
 #: Keys whose code-point order differs from a locale's: case, accents, an astral
@@ -505,44 +507,33 @@ def test_a_transaction_of_another_store_is_refused(backend: str, history: Histor
 # -- older stores ---------------------------------------------------------------------------
 
 
-def test_an_older_store_opened_read_only_reads_as_if_nobody_held_a_lease(
-    tmp_path: Path,
-) -> None:
-    """Schema 4 had no lease or worker columns: a read-only open (not migrated) reads
-    statuses with no lease and runs with no worker; before schema 4 there is no history."""
+def test_an_older_store_opened_read_only_keeps_no_read_models(tmp_path: Path) -> None:
+    """Before schema 8 the history had another layout (valid_to stored, updated by each
+    commit): a read-only open (not migrated) keeps no read models, time travel folds from
+    the log there; before schema 4 there were none. A writable open migrates it (see
+    test_history_migration.py)."""
     path = tmp_path / "store.db"
     store = SqlEventStore.open(path)
     history = open_history(store)
     assert history is not None
     history.ensure("tally", 1)
     assert history.commit(MODEL, 0, 2, [put("a", 1, 1), put("b", 2, 2)])
-    history.record_run(run(MODEL, 0))
     store.close()
     with sqlite3.connect(path) as raw:
-        raw.execute("DROP INDEX ix_read_model_docs_valid_from")
-        for table, column in [
-            ("read_models", "lease_owner"),
-            ("read_models", "lease_expires"),
-            ("projection_runs", "worker"),
-        ]:
-            raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-        raw.execute("UPDATE eventscope_meta SET value = '4' WHERE key = 'schema_version'")
+        for statement in schema_7_ddl("sqlite"):
+            raw.execute(statement)
     raw.close()
-    reader = SqlEventStore.open(path, read_only=True)
-    old = open_history(reader)
-    assert old is not None and reader.schema_version == 4
-    status = old.status(MODEL)
-    assert status is not None and (status.checkpoint, status.lease_owner) == (2, None)
-    assert old.statuses() == [status]
-    assert old.runs(MODEL) == [run(MODEL, 0, worker=None)]
-    assert old.documents_at(MODEL, 1) == {"a": 1} and old.documents_at(MODEL) == {"a": 1, "b": 2}
-    reader.close()
-    with sqlite3.connect(path) as raw:
-        raw.execute("UPDATE eventscope_meta SET value = '3' WHERE key = 'schema_version'")
-    raw.close()
-    older = SqlEventStore.open(path, read_only=True)
-    assert open_history(older) is None
-    older.close()
+    for version in ("7", "4", "3"):
+        with sqlite3.connect(path) as raw:
+            raw.execute(
+                "UPDATE eventscope_meta SET value = ? WHERE key = 'schema_version'", (version,)
+            )
+        raw.close()
+        reader = SqlEventStore.open(path, read_only=True)
+        assert reader.schema_version == int(version) and open_history(reader) is None
+        with pytest.raises(OlderSchema, match="after a migration to 8"):
+            SqlHistoryStore(reader)
+        reader.close()
 
 
 def test_postgres_keeps_code_point_order_under_a_language_collation(pg_location: str) -> None:

@@ -61,7 +61,7 @@ def make_version_1(path: Path) -> None:
 
 def test_a_new_store_is_at_the_current_version_with_its_indexes(tmp_path: Path) -> None:
     SqlEventStore.open(tmp_path / "new.db").close()
-    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "7"
+    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "8"
     assert NEW_INDEXES <= sqlite_indexes(tmp_path / "new.db")
     assert SEARCH_TABLES | READ_MODEL_TABLES <= sqlite_tables(tmp_path / "new.db")
 
@@ -86,7 +86,7 @@ def test_an_older_store_reads_as_it_is_read_only_and_migrates_when_writable(
     assert writer.update_index() == 2
     assert [e.stream_id for e in writer.read(EventFilter(correlation_id="c-1"))] == ["order-1"]
     writer.close()
-    assert stored_version(path) == "7"
+    assert stored_version(path) == "8"
     assert NEW_INDEXES <= sqlite_indexes(path)
     assert SEARCH_TABLES | READ_MODEL_TABLES <= sqlite_tables(path)
 
@@ -105,7 +105,7 @@ def test_the_correlation_filter_works_on_postgres(pg_location: str) -> None:
         ).scalar_one()
     engine.dispose()
     store.close()
-    assert version == "7"
+    assert version == "8"
 
 
 @pytest.mark.parametrize("missing", sorted(NEW_INDEXES))
