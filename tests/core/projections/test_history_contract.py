@@ -361,6 +361,69 @@ def test_retain_deletes_versions_that_ended_before_a_position(history: HistorySt
     assert stored(history) == [("a", 3)] and history.documents_at(MODEL, 6) == {"a": 3}
 
 
+def test_a_key_deleted_and_created_again_reads_right_at_every_position(
+    history: HistoryStore,
+) -> None:
+    """Deletes across and within batches, a delete and a put at one position, a delete
+    repeated: the state at each position is the fold's."""
+    history.ensure("tally", 1)
+    batches = [
+        [put("a", 1, 1), Change("a", 2, None), put("a", 3, 2)],
+        [Change("a", 4, None), Change("a", 5, None), put("b", 5, 1)],
+        [Change("a", 6, None), put("a", 6, 3), Change("b", 7, None)],
+        [put("a", 8, 4), put("b", 9, 2)],
+    ]
+    checkpoint = 0
+    for batch in batches:
+        assert history.commit(MODEL, checkpoint, batch[-1].position, batch)
+        checkpoint = batch[-1].position
+    expected_a = [None, 1, None, 2, None, None, 3, 3, 4, 4]
+    expected_b = [None, None, None, None, None, 1, 1, None, None, 2]
+    for position in range(10):
+        state = fold(batches, position)
+        assert history.documents_at(MODEL, position) == state
+        assert [state.get("a"), state.get("b")] == [expected_a[position], expected_b[position]]
+        assert history.document_at(MODEL, "a", position) == expected_a[position]
+        assert history.document_at(MODEL, "b", position) == expected_b[position]
+    assert history.versions_of(MODEL, "a") == [(1, 2, 1), (3, 4, 2), (6, 8, 3), (8, CURRENT, 4)]
+    assert history.versions_of(MODEL, "b") == [(5, 7, 1), (9, CURRENT, 2)]
+    assert history.versions(MODEL) == 6  # documents; a deletion is no version
+    assert history.current_keys(MODEL, limit=5) == {"a", "b"}
+    assert history.commit(MODEL, 9, 10, [Change("a", 10, None)])
+    assert history.current_doc(MODEL, "a") is None and history.document_at(MODEL, "a") is None
+    assert history.current_keys(MODEL, limit=5) == {"b"}
+    assert stored(history) == [("b", 2)]
+    assert history.versions_of(MODEL, "a")[-1] == (8, 10, 4)
+
+
+def test_retain_forgets_deletions_before_a_position_and_keeps_later_ones(
+    history: HistoryStore,
+) -> None:
+    history.ensure("tally", 1)
+    changes = [
+        put("a", 1, 1),
+        Change("a", 2, None),  # a is absent from 2 to 4
+        put("a", 5, 2),
+        put("b", 1, 1),
+        Change("b", 3, None),  # b is gone for good from 3
+        put("c", 1, 1),
+        Change("c", 7, None),  # after the retained position: kept
+    ]
+    changes.sort(key=lambda change: change.position)
+    assert history.commit(MODEL, 0, 8, changes)
+    before = {position: history.documents_at(MODEL, position) for position in range(4, 9)}
+    assert history.retain(MODEL, 4) == 2  # a@[1,2) and b@[1,3)
+    for position in range(4, 9):
+        assert history.documents_at(MODEL, position) == before[position]
+    assert history.versions_of(MODEL, "a") == [(5, CURRENT, 2)]
+    assert history.versions_of(MODEL, "b") == []
+    assert history.versions_of(MODEL, "c") == [(1, 7, 1)]
+    assert history.document_at(MODEL, "c", 8) is None and history.document_at(MODEL, "c", 6) == 1
+    assert history.versions(MODEL) == 2
+    assert history.retain(MODEL, 8) == 1  # c@[1,7)
+    assert history.documents_at(MODEL, 8) == {"a": 2} and history.versions(MODEL) == 1
+
+
 # -- leases ---------------------------------------------------------------------------------
 
 
