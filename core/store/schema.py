@@ -41,7 +41,7 @@ __all__ = [
 #: Bumped whenever the tables change; a store with a higher number is refused. Version 1
 #: is ``metadata`` below; every later version is a step in ``MIGRATIONS``, run on new
 #: stores too, so a migrated store and a new one are the same.
-SCHEMA_VERSION: Final = 8
+SCHEMA_VERSION: Final = 9
 
 metadata = MetaData()
 
@@ -74,7 +74,7 @@ events = Table(
     Index("ix_events_type_position", "type", "position"),
     Index("ix_events_category_position", "category", "position"),
     # Schema 1 to 7 also had ix_events_recorded_at (recorded_at, position); see
-    # _to_version_8 for why it went.
+    # _to_version_9 for why it went.
 )
 
 streams = Table(
@@ -146,9 +146,8 @@ CURRENT: Final = 2**62
 
 
 #: The projections' tables as Core objects, for building statements. Not in ``metadata``:
-#: their DDL is the migrations' (``_to_version_4`` to ``_to_version_6``), so a store of an
-#: older schema may lack the columns of a later one (``lease_owner``, ``lease_expires``
-#: and ``worker`` came with schema 5).
+#: their DDL is the migrations' (``_to_version_4`` to ``_to_version_8``). ``read_model_docs``
+#: is schema 8's append-only layout.
 _described = MetaData()
 
 read_models = Table(
@@ -174,8 +173,7 @@ read_model_docs = Table(
     Column("model", String, primary_key=True),
     Column("key", String, primary_key=True),
     Column("valid_from", BigInteger, primary_key=True),
-    Column("valid_to", BigInteger, nullable=False),
-    Column("doc", Text, nullable=False),
+    Column("doc", Text),  # NULL: a tombstone (the key deleted at valid_from)
 )
 
 projection_runs = Table(
@@ -266,7 +264,50 @@ def _to_version_7(dialect: str) -> list[str]:
     return [f"ALTER TABLE events ADD COLUMN {CHECKSUM_COLUMN} BIGINT"]
 
 
+#: The append-only history table while schema 8's migration builds it.
+_DOCUMENTS_V8: Final = f"{DOCUMENTS_TABLE}_v8"
+
+
 def _to_version_8(dialect: str) -> list[str]:
+    """Append-only document history: a commit only inserts.
+
+    A version row is (model, key, valid_from, doc), valid until the next row of its key
+    (``valid_to`` is derived, never stored): closing a version no longer rewrites its
+    row and two index entries, which took most of a rebuild's commit time. A delete is a
+    tombstone, a row with a NULL ``doc``. Built from schema 7's rows in SQL: each version
+    keeps (model, key, valid_from, doc), and a version that ended where no other version
+    of its key begins (the key was deleted there) gets a tombstone at its ``valid_to``.
+    The one secondary index holds the versions begun by a point (the state at an early
+    point); the key column sorts by code point on PostgreSQL, as the pages do.
+    """
+    postgres = dialect != "sqlite"
+    key = 'VARCHAR COLLATE "C"' if postgres else "VARCHAR"
+    without_rowid = "" if postgres else " WITHOUT ROWID"
+    old, new = DOCUMENTS_TABLE, _DOCUMENTS_V8
+    steps = [
+        f"CREATE TABLE {new} (model VARCHAR NOT NULL, key {key} NOT NULL, "
+        "valid_from BIGINT NOT NULL, doc TEXT, "
+        f"PRIMARY KEY (model, key, valid_from)){without_rowid}",
+        f"INSERT INTO {new} (model, key, valid_from, doc) "
+        f"SELECT model, key, valid_from, doc FROM {old} "
+        f"UNION ALL SELECT model, key, valid_to, NULL FROM {old} AS ended "
+        f"WHERE valid_to <> {CURRENT} AND NOT EXISTS (SELECT 1 FROM {old} AS later "
+        "WHERE later.model = ended.model AND later.key = ended.key "
+        "AND later.valid_from = ended.valid_to) "
+        "ORDER BY 1, 2, 3",
+        f"DROP TABLE {old}",
+        f"ALTER TABLE {new} RENAME TO {old}",
+    ]
+    if postgres:
+        steps.append(f"ALTER INDEX {new}_pkey RENAME TO {old}_pkey")
+    # Versions begun by a point, for the state at an early point (the primary key adds
+    # nothing: a version's key is enough to find its row). On an existing PostgreSQL
+    # table, ``eventscope migrate`` builds it CONCURRENTLY after the migration commits.
+    steps.append(f"CREATE INDEX ix_{old}_valid_from ON {old} (model, valid_from, key)")
+    return steps
+
+
+def _to_version_9(dialect: str) -> list[str]:
     """No index on ``recorded_at``: an append wrote it for one lookup.
 
     An event's time never decreases with its position (an append records
@@ -287,4 +328,5 @@ MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {
     5: _to_version_6,
     6: _to_version_7,
     7: _to_version_8,
+    8: _to_version_9,
 }

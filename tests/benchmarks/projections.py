@@ -36,7 +36,7 @@ import psutil
 
 from core.events import RecordedEvent
 from core.projections.fold import fold_projection
-from core.projections.history import CURRENT, Change, SqlHistoryStore
+from core.projections.history import Change, SqlHistoryStore
 from core.projections.runner import BATCH_SIZE
 from core.rebuilds import REBUILT, rebuild_in_processes
 from core.registry import Registry
@@ -213,8 +213,8 @@ def without_history() -> Iterator[None]:
                 sorted((model, key) for key, doc in latest.items() if doc is None),
             )
             cursor.executemany(
-                "INSERT OR REPLACE INTO read_model_docs (model, key, valid_from, valid_to, doc) "
-                f"VALUES ({m}, {m}, 0, {CURRENT}, {m})",
+                "INSERT OR REPLACE INTO read_model_docs (model, key, valid_from, doc) "
+                f"VALUES ({m}, {m}, 0, {m})",
                 sorted((model, key, doc.decode()) for key, doc in latest.items() if doc),
             )
         return True

@@ -23,7 +23,7 @@ from core.projections.history.port import (
     ModelStatus,
     RunRecord,
 )
-from core.projections.history.sql import SPARSE_VERSIONS, SqlHistoryStore
+from core.projections.history.sql import HISTORY_SCHEMA, SPARSE_VERSIONS, SqlHistoryStore
 from core.store.memory import InMemoryEventStore
 from core.store.port import EventStore
 from core.store.sql import SqlEventStore
@@ -48,9 +48,6 @@ __all__ = [
     "open_history",
 ]
 
-#: The first store schema with the read-model tables.
-_FIRST_SCHEMA: int = 4
-
 
 def open_history(store: EventStore, *, keep_runs: int = KEEP_RUNS) -> HistoryStore | None:
     """The read models with history of ``store``: in its own database for a SQL store,
@@ -61,12 +58,15 @@ def open_history(store: EventStore, *, keep_runs: int = KEEP_RUNS) -> HistorySto
         keep_runs: how many runs of each read model the run history keeps (the newest).
 
     Returns:
-        None for a SQL store older than schema 4 opened read-only (it has no read-model
-        tables, and a read-only open does not migrate), and for a store of another kind
-        (another tool's store, read through ``core.sources``, keeps no read models).
+        None for a SQL store older than schema 8 opened read-only (a read-only open does
+        not migrate: before schema 4 it has no read-model tables, and before 8 they have
+        the layout before the append-only history, which this Eventscope does not read;
+        time travel folds from the log there, and a writable open or ``eventscope
+        migrate`` brings the read models back), and for a store of another kind (another
+        tool's store, read through ``core.sources``, keeps no read models).
     """
     if isinstance(store, SqlEventStore):
-        if store.schema_version < _FIRST_SCHEMA:
+        if store.schema_version < HISTORY_SCHEMA:
             return None
         return SqlHistoryStore(store, keep_runs=keep_runs)
     if isinstance(store, InMemoryEventStore):

@@ -37,6 +37,7 @@ __all__ = [
     "RunRecord",
     "VersionChain",
     "chain_versions",
+    "version_rows",
 ]
 
 #: Runs kept per read model in the run history (the oldest go first).
@@ -155,6 +156,39 @@ def chain_versions(model: str, changes: Sequence[Change]) -> VersionChain:
     closes = [(first, model, key) for key, first in sorted(following.items())]
     inserts.sort()  # (model, key, valid_from) is unique: docs are never compared
     return VersionChain(closes, inserts)
+
+
+def version_rows(model: str, changes: Sequence[Change]) -> list[tuple[str, str, int, str | None]]:
+    """The rows a batch of changes (in position order) appends to an append-only history:
+    (model, key, valid_from, doc) per version that begins, doc None for a tombstone (the
+    key deleted there), in key then position order (the primary key's, so a batch's rows
+    land in the same pages). Each version is valid until the next row of its key.
+
+    A change overwritten at the same position writes nothing, nor does a delete right
+    after a delete of the same key in the batch (the key is already gone). A delete of a
+    key with no version before it in the batch still writes a tombstone: whether the
+    store holds one would take a query per key (the runner deletes only documents it
+    holds, so it sends no such delete).
+    """
+    kept: dict[str, list[Change]] = {}  # key -> its changes that stay, newest first
+    following: dict[str, int] = {}  # key -> position of its next change (going backwards)
+    for change in reversed(changes):
+        if following.get(change.key) == change.position:
+            continue  # overwritten by a later change at the same position
+        following[change.key] = change.position
+        kept.setdefault(change.key, []).append(change)
+    rows: list[tuple[str, str, int, str | None]] = []
+    for key in sorted(kept):  # code-point order is UTF-8 byte order: SQLite's BINARY
+        gone = False  # the key's previous row in the batch is a tombstone
+        for change in reversed(kept[key]):
+            if change.doc is None:
+                if not gone:
+                    rows.append((model, key, change.position, None))
+                gone = True
+            else:
+                rows.append((model, key, change.position, change.doc.decode()))
+                gone = False
+    return rows
 
 
 class HistoryStore(abc.ABC):

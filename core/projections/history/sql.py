@@ -1,8 +1,15 @@
 """Read models with history in a SQL store's own database (SQLite or PostgreSQL).
 
+The history is append-only (schema 8): a version row is (model, key, valid_from, doc),
+valid until the next row of its key, with a NULL doc for a tombstone (the key deleted
+there). A commit only inserts; the version valid at a position is the key's latest row
+at or before it, one primary-key probe (``ORDER BY valid_from DESC LIMIT 1``), and a page
+of a read model is the latest row per key along the primary key (SQLite's ``max()``
+with bare columns, PostgreSQL's ``DISTINCT ON``).
+
 Every statement is built with SQLAlchemy Core when the history store opens (for the
-store's dialect and schema version) and compiled once; calls hand the driver plain
-values (see :mod:`core.store.compiled`).
+store's dialect) and compiled once; calls hand the driver plain values (see
+:mod:`core.store.compiled`).
 """
 
 from __future__ import annotations
@@ -20,9 +27,9 @@ from sqlalchemy import (
     collate,
     column,
     delete,
+    exists,
     func,
     insert,
-    literal_column,
     null,
     or_,
     select,
@@ -30,8 +37,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.expression import ColumnClause, ColumnElement
+from sqlalchemy.sql.expression import ColumnElement
 
+from core.errors import OlderSchema
 from core.events import wall_clock_micros
 from core.projections.definition import JsonDoc
 from core.projections.history.port import (
@@ -46,8 +54,8 @@ from core.projections.history.port import (
     HistoryStore,
     ModelStatus,
     RunRecord,
-    chain_versions,
     distinct_states,
+    version_rows,
 )
 from core.store.compiled import CompiledStatement, positional
 from core.store.port import WriteTransaction
@@ -58,20 +66,22 @@ from core.store.schema import (
     read_models,
 )
 from core.store.sql import SqlEventStore
+from core.store.sql.engines import display_location
 
 __all__ = ["SPARSE_VERSIONS", "SqlHistoryStore"]
 
 #: A point by which at most this many versions of a read model had begun is read from
-#: the ``valid_from`` index (schema 6): those versions, the ones alive there sorted by
-#: key, instead of a walk in key order that passes every later version to find few alive.
+#: the ``valid_from`` index: those versions, each key's latest there sorted by key,
+#: instead of a walk in key order that passes every later version to find few alive.
 #: (A page out of 10,000 begun versions takes about 3 ms on SQLite.)
 SPARSE_VERSIONS: Final = 10_000
 #: The SQLite writer's page cache while it commits batches (64 MiB, where a connection
 #: starts with 8): a batch's versions land in the pages of recent keys, which then stay
 #: cached from one batch to the next (the setting stays with the connection).
 _WRITER_CACHE: Final = "PRAGMA cache_size=-65536"
-#: Rendered as a literal, as the index range ``valid_to = CURRENT`` always was.
-_CURRENT: Final[ColumnClause[Any]] = literal_column(str(CURRENT))
+#: The first schema with the append-only history (older stores are read only after a
+#: migration: a read-only open of one keeps no read models).
+HISTORY_SCHEMA: Final = 8
 #: A keyset condition: the key column against the last key of the previous page.
 Comparison = Callable[[ColumnElement[str], ColumnElement[str]], ColumnElement[bool]]
 
@@ -80,8 +90,12 @@ class SqlHistoryStore(HistoryStore):
     """The read models of one SQL store: documents with history, checkpoints, runs.
 
     Args:
-        store: the store whose database holds the read models (schema 4 or later).
+        store: the store whose database holds the read models (schema 8 or later).
         keep_runs: how many runs of each read model the run history keeps (the newest).
+
+    Raises:
+        OlderSchema: the store is older than schema 8 (opened read-only, not migrated):
+            its history has the layout before the append-only one.
     """
 
     store: SqlEventStore
@@ -89,10 +103,15 @@ class SqlHistoryStore(HistoryStore):
     def __init__(self, store: SqlEventStore, *, keep_runs: int = KEEP_RUNS) -> None:
         self.store = store
         self.keep_runs = keep_runs
+        if store.schema_version < HISTORY_SCHEMA:
+            raise OlderSchema(
+                f"{display_location(store.location)} has store schema {store.schema_version}: "
+                f"its read models are readable after a migration to {HISTORY_SCHEMA} "
+                "(open it writable, or run `eventscope migrate`)"
+            )
         self._sqlite = store.dialect == "sqlite"
-        self._by_valid_from = store.schema_version >= 6
         self._sparse_limits: dict[str, int] = {}  # model -> see _sparse_before
-        self._sql = _Statements(positional(store.sql_dialect), leases=store.schema_version >= 5)
+        self._sql = _Statements(positional(store.sql_dialect))
 
     @contextmanager
     def _writing(self, within: WriteTransaction | None) -> Iterator[Any]:
@@ -203,7 +222,13 @@ class SqlHistoryStore(HistoryStore):
         The read model at an earlier position is then folded from the log instead.
         """
         with self._writing(within) as cursor:
-            deleted = int(self._sql.forget_ended.execute(cursor, model=model, since=since).rowcount)
+            # Versions followed by another row of their key by ``since``; then every
+            # tombstone by then (the last one of a key only says it is absent, as no row
+            # does). Each version left keeps the row after it, so its end is unchanged.
+            deleted = int(
+                self._sql.forget_superseded.execute(cursor, model=model, since=since).rowcount
+            )
+            self._sql.forget_tombstones.execute(cursor, model=model, since=since)
             self._sql.retain.execute(cursor, model=model, since=since, now=wall_clock_micros())
         return deleted
 
@@ -236,17 +261,18 @@ class SqlHistoryStore(HistoryStore):
     # -- documents --------------------------------------------------------------------------
 
     def current_doc(self, model: str, key: str) -> bytes | None:
-        """The latest version of a document as stored JSON, or None."""
+        """The latest version of a document as stored JSON, or None (also when the latest
+        row is a tombstone)."""
         with self.store.read_transaction() as cursor:
             row = self._sql.current_doc.execute(cursor, model=model, key=key).fetchone()
-        if row is None:
+        if row is None or row[0] is None:
             return None
         doc = row[0]
         return doc.encode() if isinstance(doc, str) else bytes(doc)
 
     def current_keys(self, model: str, *, limit: int) -> set[str] | None:
         """The keys of a read model's current documents, or None if there are more than
-        ``limit`` (an index range over ``valid_to``, no document read)."""
+        ``limit`` (the latest row of each key along the primary key, tombstones left out)."""
         with self.store.read_transaction() as cursor:
             rows = self._sql.current_keys.fetchall(cursor, model=model, size=limit + 1)
         keys = {row[0] for row in rows}
@@ -263,14 +289,15 @@ class SqlHistoryStore(HistoryStore):
         """The read model after ``position`` (None: now) as (key, doc) pairs in key order
         (code-point order, as Python sorts ``str``), after ``after_key`` if given.
 
-        Keyset pages, the first of ``FIRST_PAGE`` documents and each next one twice the
-        last up to ``page_size``, so nothing holds more than a page and the first
+        Keyset pages, the first of ``FIRST_PAGE`` keys and each next one twice the last
+        up to ``page_size`` (a key deleted there counts in its page, and is skipped:
+        tombstones are rare), so nothing holds more than a page and the first
         documents of a model of millions cost one short index range. Two paths: the
         current documents or a point where many versions had begun walk the primary key
-        (model, key, valid_from), skipping versions not valid there; a point by which
-        few had begun (``SPARSE_VERSIONS``: early in the log, before the model's first
-        document) reads those from the ``valid_from`` index instead, where the walk
-        would pass every later version to prove nothing else is alive.
+        (model, key, valid_from), taking each key's latest row begun by the point; a
+        point by which few had begun (``SPARSE_VERSIONS``: early in the log, before the
+        model's first document) reads those from the ``valid_from`` index instead, where
+        the walk would pass every later version to prove nothing else is alive.
         """
         pages: tuple[CompiledStatement, CompiledStatement]  # from the start, after a key
         if position is None:
@@ -289,8 +316,9 @@ class SqlHistoryStore(HistoryStore):
                 rows = (from_start if first else after).fetchall(
                     cursor, model=model, position=position, last=last, size=size
                 )
-            for key, doc in rows:
-                yield key, loads(doc)
+            for row in rows:
+                if row[1] is not None:  # a tombstone: the key is deleted there
+                    yield row[0], loads(row[1])
             if len(rows) < size:
                 return
             last, first = rows[-1][0], False
@@ -298,9 +326,7 @@ class SqlHistoryStore(HistoryStore):
 
     def _sparse(self, model: str, position: int) -> bool:
         """Whether few enough versions of ``model`` had begun by ``position`` for the
-        ``valid_from`` index (schema 6) to answer faster than the key-order walk."""
-        if not self._by_valid_from:
-            return False
+        ``valid_from`` index to answer faster than the key-order walk."""
         before = self._sparse_before(model)
         return before is not None and position < before
 
@@ -326,10 +352,18 @@ class SqlHistoryStore(HistoryStore):
 
     def versions_of(self, model: str, key: str) -> list[tuple[int, int, JsonDoc]]:
         """Every stored version of one document, oldest first: (valid_from, valid_to, doc)
-        (one primary-key range)."""
+        (one primary-key range; each ``valid_to`` is the next row's ``valid_from``, CURRENT
+        for the last, and tombstones end a version without being one)."""
         with self.store.read_transaction() as cursor:
             rows = self._sql.versions_of.fetchall(cursor, model=model, key=key)
-        return [(int(start), int(end), orjson.loads(doc)) for start, end, doc in rows]
+        if not rows:
+            return []
+        ends = [int(start) for start, _ in rows[1:]] + [CURRENT]
+        return [
+            (int(start), end, orjson.loads(doc))
+            for (start, doc), end in zip(rows, ends, strict=True)
+            if doc is not None
+        ]
 
     def document_at(self, model: str, key: str, position: int | None = None) -> JsonDoc | None:
         """One document after ``position`` (None: now), or None: one index probe."""
@@ -340,13 +374,14 @@ class SqlHistoryStore(HistoryStore):
                 row = self._sql.document_at.execute(
                     cursor, model=model, key=key, position=position
                 ).fetchone()
-        if row is None:
-            return None
+        if row is None or row[0] is None:
+            return None  # never written by then, or deleted (a tombstone)
         found: JsonDoc = orjson.loads(row[0])
         return found
 
     def versions(self, model: str) -> int:
-        """How many document versions the history holds (current ones included)."""
+        """How many document versions the history holds (current ones included; a
+        tombstone is no version)."""
         with self.store.read_transaction() as cursor:
             return int(self._sql.versions.execute(cursor, model=model).fetchone()[0])
 
@@ -370,8 +405,11 @@ class SqlHistoryStore(HistoryStore):
         ``changes`` are in position order; a key's versions chain up (each one valid
         until the next change of the key, the last one until CURRENT). With ``fault``,
         the read model is marked faulted at that event in the same transaction.
+
+        Only inserts (:func:`version_rows`): a version ends where its key's next row
+        begins, so no earlier row is touched.
         """
-        chain = chain_versions(model, changes)
+        rows = version_rows(model, changes)
         values: dict[str, Any] = {
             "model": model,
             "checkpoint": checkpoint,
@@ -390,10 +428,8 @@ class SqlHistoryStore(HistoryStore):
                 cursor.execute(_WRITER_CACHE)
             if move.execute(cursor, **values).rowcount != 1:
                 return False  # nothing was written; the empty transaction commits
-            if chain.closes:
-                self._sql.close_versions.executemany(cursor, chain.closes)
-            if chain.inserts:
-                self._sql.insert_versions.executemany(cursor, chain.inserts)
+            if rows:
+                self._sql.insert_versions.executemany(cursor, rows)
         return True
 
     # -- runs -------------------------------------------------------------------------------
@@ -431,11 +467,9 @@ class _Statements:
 
     Args:
         dialect: the store's dialect.
-        leases: whether the tables have schema 5's lease and worker columns (an older
-            store opened read-only reads as if nobody held a lease).
     """
 
-    def __init__(self, dialect: Dialect, *, leases: bool) -> None:
+    def __init__(self, dialect: Dialect) -> None:
         sqlite_ = dialect.name == "sqlite"
         docs, models, runs = read_model_docs, read_models, projection_runs
 
@@ -461,11 +495,8 @@ class _Statements:
             models.c.fault_event_id,
             models.c.fault_error,
             models.c.updated_at,
-            *(
-                (models.c.lease_owner, models.c.lease_expires)
-                if leases
-                else (null(), literal_column("0"))
-            ),
+            models.c.lease_owner,
+            models.c.lease_expires,
         ]
         self.status = compiled(select(*status_columns).where(models.c.model == model))
         self.statuses = compiled(select(*status_columns).order_by(models.c.name, models.c.version))
@@ -508,10 +539,22 @@ class _Statements:
                 models.c.fault_position == fault_at,
             ).values(checkpoint=fault_at, state=ACTIVE, updated_at=now, **no_fault)
         )
-        since = bindparam("since", type_=docs.c.valid_to.type)
-        self.forget_ended = compiled(
-            delete(docs).where(docs.c.model == model, docs.c.valid_to <= since)
+        since = bindparam("since", type_=docs.c.valid_from.type)
+        later = docs.alias("later")
+        begun_by_since = and_(docs.c.model == model, docs.c.valid_from <= since)
+        self.forget_superseded = compiled(
+            delete(docs).where(
+                begun_by_since,
+                docs.c.doc.is_not(None),
+                exists().where(
+                    later.c.model == docs.c.model,
+                    later.c.key == docs.c.key,
+                    later.c.valid_from > docs.c.valid_from,
+                    later.c.valid_from <= since,
+                ),
+            )
         )
+        self.forget_tombstones = compiled(delete(docs).where(begun_by_since, docs.c.doc.is_(None)))
         self.retain = compiled(
             this_model.where(models.c.history_from < since).values(
                 history_from=since, updated_at=now
@@ -540,19 +583,15 @@ class _Statements:
         position = bindparam("position", type_=docs.c.valid_from.type)
         size = bindparam("size", type_=Integer())
         this_doc = and_(docs.c.model == model, docs.c.key == key)
-        current = docs.c.valid_to == _CURRENT
-        valid_at = and_(docs.c.valid_from <= position, docs.c.valid_to > position)
-        self.current_doc = compiled(select(docs.c.doc).where(this_doc, current))
-        self.document_at = compiled(select(docs.c.doc).where(this_doc, valid_at))
-        self.current_keys = compiled(
-            select(docs.c.key).where(docs.c.model == model, current).limit(size)
-        )
+        latest = select(docs.c.doc).where(this_doc).order_by(docs.c.valid_from.desc()).limit(1)
+        begun = docs.c.valid_from <= position
+        self.current_doc = compiled(latest)
+        self.document_at = compiled(latest.where(begun))
+        self.current_keys = compiled(_current_keys(sqlite_, model, by_key).limit(size))
         self.versions_of = compiled(
-            select(docs.c.valid_from, docs.c.valid_to, docs.c.doc)
-            .where(this_doc)
-            .order_by(docs.c.valid_from)
+            select(docs.c.valid_from, docs.c.doc).where(this_doc).order_by(docs.c.valid_from)
         )
-        self.versions = compiled(select(func.count()).where(docs.c.model == model))
+        self.versions = compiled(select(func.count(docs.c.doc)).where(docs.c.model == model))
         self.sparse_before = compiled(
             select(docs.c.valid_from)
             .where(docs.c.model == model)
@@ -568,20 +607,19 @@ class _Statements:
             """A page statement compiled twice: from a key on, and after a key."""
             return compiled(page(_at_or_after)), compiled(page(_after))
 
-        def walk(valid: ColumnElement[bool]) -> tuple[CompiledStatement, CompiledStatement]:
-            """Pages along the primary key (model, key, valid_from), skipping versions
-            not ``valid``."""
+        def walk(*valid: ColumnElement[bool]) -> tuple[CompiledStatement, CompiledStatement]:
+            """Pages along the primary key (model, key, valid_from): each key's latest row
+            among those ``valid``, tombstones left out."""
             return pair(
-                lambda after: (
-                    select(docs.c.key, docs.c.doc)
-                    .where(docs.c.model == model, after(by_key(docs.c.key), last), valid)
-                    .order_by(by_key(docs.c.key))
-                    .limit(size)
-                )
+                lambda after: _latest(
+                    sqlite_,
+                    [docs.c.model == model, after(by_key(docs.c.key), last), *valid],
+                    by_key,
+                ).limit(size)
             )
 
-        self.current_pages = walk(current)
-        self.pages_at = walk(valid_at)
+        self.current_pages = walk()
+        self.pages_at = walk(begun)
         self.sparse_pages = pair(
             lambda after: _sparse_page(sqlite_, model, position, last, size, after, by_key)
         )
@@ -608,21 +646,9 @@ class _Statements:
                     changes["lease_expires"] = bindparam("expires")
                     moved = moved.where(models.c.lease_owner == owner)
                 self.move_checkpoint[leased, faulted] = compiled(moved.values(**changes))
-        self.close_versions = compiled(
-            update(docs)
-            .where(docs.c.model == model, docs.c.key == key, current)
-            .values(valid_to=bindparam("ends"))
-        )
         self.insert_versions = compiled(insert(docs))
-        # chain_versions() builds their rows as plain tuples in these orders.
-        assert self.close_versions.parameter_names == ("ends", "model", "key")
-        assert self.insert_versions.parameter_names == (
-            "model",
-            "key",
-            "valid_from",
-            "valid_to",
-            "doc",
-        )
+        # version_rows() builds its rows as plain tuples in this order.
+        assert self.insert_versions.parameter_names == ("model", "key", "valid_from", "doc")
 
         # -- runs
         run_columns = [
@@ -634,9 +660,9 @@ class _Statements:
             runs.c.events,
             runs.c.outcome,
             runs.c.error,
-            runs.c.worker if leases else null(),
+            runs.c.worker,
         ]
-        stored = [c.name for c in runs.c if c.name != "id" and (leases or c.name != "worker")]
+        stored = [c.name for c in runs.c if c.name != "id"]
         self.insert_run = compiled(insert(runs).values({name: bindparam(name) for name in stored}))
         newest_kept = (
             select(runs.c.id)
@@ -662,6 +688,56 @@ def _after(key: ColumnElement[str], last: ColumnElement[str]) -> ColumnElement[b
     return key > last
 
 
+def _latest(
+    sqlite_: bool,
+    conditions: list[ColumnElement[bool]],
+    by_key: Callable[[ColumnElement[str]], ColumnElement[str]],
+) -> Any:
+    """Each key's latest row among those meeting ``conditions``, in key order, as (key,
+    doc) with doc None for a tombstone (the caller skips those: a page that counts them
+    needs no filter that would read past its end). One walk along the primary key:
+    SQLite takes the row of ``max(valid_from)`` per key (its bare-column rule: the other
+    columns are that row's), PostgreSQL the first row per key in (key, valid_from DESC)
+    order (``DISTINCT ON``)."""
+    docs = read_model_docs
+    if sqlite_:
+        return (
+            select(docs.c.key, docs.c.doc, func.max(docs.c.valid_from))
+            .where(*conditions)
+            .group_by(docs.c.key)
+            .order_by(docs.c.key)
+        )
+    return (
+        select(docs.c.key, docs.c.doc)
+        .ext(postgresql.distinct_on(by_key(docs.c.key)))
+        .where(*conditions)
+        .order_by(by_key(docs.c.key), docs.c.valid_from.desc())
+    )
+
+
+def _current_keys(
+    sqlite_: bool, model: Any, by_key: Callable[[ColumnElement[str]], ColumnElement[str]]
+) -> Any:
+    """The keys whose latest row is no tombstone, in key order (the first ``size``)."""
+    docs = read_model_docs
+    if sqlite_:
+        return (
+            select(docs.c.key, func.max(docs.c.valid_from))
+            .where(docs.c.model == model)
+            .group_by(docs.c.key)
+            .having(docs.c.doc.is_not(None))  # the bare column: the latest row's
+            .order_by(docs.c.key)
+        )
+    latest = (
+        select(docs.c.key, docs.c.doc.is_(None).label("gone"))
+        .ext(postgresql.distinct_on(by_key(docs.c.key)))
+        .where(docs.c.model == model)
+        .order_by(by_key(docs.c.key), docs.c.valid_from.desc())
+        .subquery("latest")
+    )
+    return select(latest.c.key).where(latest.c.gone.is_(False)).order_by(by_key(latest.c.key))
+
+
 def _sparse_page(
     sqlite_: bool,
     model: Any,
@@ -671,46 +747,45 @@ def _sparse_page(
     after: Comparison,
     by_key: Callable[[ColumnElement[str]], ColumnElement[str]],
 ) -> Any:
-    """A page of the documents alive at ``position`` among the versions begun by then:
-    their range of the ``valid_from`` index, the alive ones' keys sorted there, then their
-    documents by primary key. SQLite is told the index and PostgreSQL gets the range as a
-    materialized CTE: neither plans the walk along the key instead."""
+    """A page of the documents at ``position`` among the versions begun by then: their
+    range of the ``valid_from`` index, each key's latest there (sorted by key), then
+    their documents by primary key (a tombstone's doc is None, as in :func:`_latest`). SQLite
+    is told the index and PostgreSQL gets the range as a materialized CTE: neither plans
+    the walk along the key instead."""
     docs = read_model_docs
     if sqlite_:
         # SQLite's compiler renders no table hints (Select.with_hint is ignored there),
         # so the index is named in the FROM text itself.
         begun = (
-            select(column("key"), column("valid_from"), column("valid_to"))
+            select(column("key"), column("valid_from"))
             .select_from(text(f"{DOCUMENTS_TABLE} INDEXED BY ix_{DOCUMENTS_TABLE}_valid_from"))
             .where(column("model") == model, column("valid_from") <= position)
             .cte("begun")
         )
     else:
         begun = (
-            select(docs.c.key, docs.c.valid_from, docs.c.valid_to)
+            select(docs.c.key, docs.c.valid_from)
             .where(docs.c.model == model, docs.c.valid_from <= position)
             .cte("begun")
             .prefix_with("MATERIALIZED", dialect="postgresql")
         )
-    alive = (
-        select(begun.c.key, begun.c.valid_from)
-        .where(begun.c.valid_to > position, after(by_key(begun.c.key), last))
+    latest = (
+        select(begun.c.key, func.max(begun.c.valid_from).label("valid_from"))
+        .where(after(by_key(begun.c.key), last))
+        .group_by(begun.c.key)
         .order_by(by_key(begun.c.key))
         .limit(size)
-        .subquery("alive")
+        .subquery("latest")
     )
     found = docs.alias("d")
-    return (
-        select(found.c.key, found.c.doc)
-        .select_from(
-            alive.join(
-                found,
-                and_(
-                    found.c.model == model,
-                    found.c.key == alive.c.key,
-                    found.c.valid_from == alive.c.valid_from,
-                ),
-            )
+    doc = (
+        select(found.c.doc)
+        .where(
+            found.c.model == model,
+            found.c.key == latest.c.key,
+            found.c.valid_from == latest.c.valid_from,
         )
-        .order_by(by_key(found.c.key))
+        .scalar_subquery()
     )
+    # A probe per key of the page (a join let SQLite walk the model's rows instead).
+    return select(latest.c.key, doc).order_by(by_key(latest.c.key))

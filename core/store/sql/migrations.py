@@ -21,6 +21,7 @@ _SCHEMA_LOCK_KEY = 7316240113
 #: build (CONCURRENTLY, outside its transaction); ``migrate`` again finishes them.
 PENDING_INDEXES_KEY: Final = "pending_indexes"
 _CREATE_INDEX = re.compile(r"^CREATE (UNIQUE )?INDEX (\w+) ON (\w+)", re.IGNORECASE)
+_DROP_TABLE = re.compile(r"^DROP TABLE (\w+)", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -237,16 +238,24 @@ def _migrate_deferring_indexes(conns: Connections) -> None:
         while version < SCHEMA_VERSION:
             for statement in MIGRATIONS[version](conns.engine.dialect.name):
                 match = _CREATE_INDEX.match(statement)
+                dropped = _DROP_TABLE.match(statement)
                 if match and match.group(3) in existing:
                     pending.append(statement)
-                else:
-                    conn.exec_driver_sql(statement)
+                    continue
+                if dropped:  # a rebuilt table: its new indexes are the later steps'
+                    pending = [s for s in pending if _indexed_table(s) != dropped.group(1)]
+                conn.exec_driver_sql(statement)
             version += 1
         conn.execute(meta.delete().where(meta.c.key == PENDING_INDEXES_KEY))
         if pending:
             conn.execute(meta.insert().values(key=PENDING_INDEXES_KEY, value=json.dumps(pending)))
         conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(version)))
         conn.commit()
+
+
+def _indexed_table(statement: str) -> str | None:
+    match = _CREATE_INDEX.match(statement)
+    return match.group(3) if match else None
 
 
 def _pending(conn: Connection) -> list[str]:

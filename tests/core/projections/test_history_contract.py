@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.errors import OlderSchema
 from core.events import NewEvent
 from core.projections.history import (
     ACTIVE,
@@ -34,6 +35,7 @@ from core.projections.history import (
     open_history,
 )
 from core.store import EventStore, InMemoryEventStore, SqlEventStore
+from tests.core.projections.test_history_migration import schema_7_ddl
 
 MODEL = "tally:1"
 #: Keys whose code-point order differs from a locale's: case, accents, an astral
@@ -359,6 +361,69 @@ def test_retain_deletes_versions_that_ended_before_a_position(history: HistorySt
     assert stored(history) == [("a", 3)] and history.documents_at(MODEL, 6) == {"a": 3}
 
 
+def test_a_key_deleted_and_created_again_reads_right_at_every_position(
+    history: HistoryStore,
+) -> None:
+    """Deletes across and within batches, a delete and a put at one position, a delete
+    repeated: the state at each position is the fold's."""
+    history.ensure("tally", 1)
+    batches = [
+        [put("a", 1, 1), Change("a", 2, None), put("a", 3, 2)],
+        [Change("a", 4, None), Change("a", 5, None), put("b", 5, 1)],
+        [Change("a", 6, None), put("a", 6, 3), Change("b", 7, None)],
+        [put("a", 8, 4), put("b", 9, 2)],
+    ]
+    checkpoint = 0
+    for batch in batches:
+        assert history.commit(MODEL, checkpoint, batch[-1].position, batch)
+        checkpoint = batch[-1].position
+    expected_a = [None, 1, None, 2, None, None, 3, 3, 4, 4]
+    expected_b = [None, None, None, None, None, 1, 1, None, None, 2]
+    for position in range(10):
+        state = fold(batches, position)
+        assert history.documents_at(MODEL, position) == state
+        assert [state.get("a"), state.get("b")] == [expected_a[position], expected_b[position]]
+        assert history.document_at(MODEL, "a", position) == expected_a[position]
+        assert history.document_at(MODEL, "b", position) == expected_b[position]
+    assert history.versions_of(MODEL, "a") == [(1, 2, 1), (3, 4, 2), (6, 8, 3), (8, CURRENT, 4)]
+    assert history.versions_of(MODEL, "b") == [(5, 7, 1), (9, CURRENT, 2)]
+    assert history.versions(MODEL) == 6  # documents; a deletion is no version
+    assert history.current_keys(MODEL, limit=5) == {"a", "b"}
+    assert history.commit(MODEL, 9, 10, [Change("a", 10, None)])
+    assert history.current_doc(MODEL, "a") is None and history.document_at(MODEL, "a") is None
+    assert history.current_keys(MODEL, limit=5) == {"b"}
+    assert stored(history) == [("b", 2)]
+    assert history.versions_of(MODEL, "a")[-1] == (8, 10, 4)
+
+
+def test_retain_forgets_deletions_before_a_position_and_keeps_later_ones(
+    history: HistoryStore,
+) -> None:
+    history.ensure("tally", 1)
+    changes = [
+        put("a", 1, 1),
+        Change("a", 2, None),  # a is absent from 2 to 4
+        put("a", 5, 2),
+        put("b", 1, 1),
+        Change("b", 3, None),  # b is gone for good from 3
+        put("c", 1, 1),
+        Change("c", 7, None),  # after the retained position: kept
+    ]
+    changes.sort(key=lambda change: change.position)
+    assert history.commit(MODEL, 0, 8, changes)
+    before = {position: history.documents_at(MODEL, position) for position in range(4, 9)}
+    assert history.retain(MODEL, 4) == 2  # a@[1,2) and b@[1,3)
+    for position in range(4, 9):
+        assert history.documents_at(MODEL, position) == before[position]
+    assert history.versions_of(MODEL, "a") == [(5, CURRENT, 2)]
+    assert history.versions_of(MODEL, "b") == []
+    assert history.versions_of(MODEL, "c") == [(1, 7, 1)]
+    assert history.document_at(MODEL, "c", 8) is None and history.document_at(MODEL, "c", 6) == 1
+    assert history.versions(MODEL) == 2
+    assert history.retain(MODEL, 8) == 1  # c@[1,7)
+    assert history.documents_at(MODEL, 8) == {"a": 2} and history.versions(MODEL) == 1
+
+
 # -- leases ---------------------------------------------------------------------------------
 
 
@@ -505,44 +570,33 @@ def test_a_transaction_of_another_store_is_refused(backend: str, history: Histor
 # -- older stores ---------------------------------------------------------------------------
 
 
-def test_an_older_store_opened_read_only_reads_as_if_nobody_held_a_lease(
-    tmp_path: Path,
-) -> None:
-    """Schema 4 had no lease or worker columns: a read-only open (not migrated) reads
-    statuses with no lease and runs with no worker; before schema 4 there is no history."""
+def test_an_older_store_opened_read_only_keeps_no_read_models(tmp_path: Path) -> None:
+    """Before schema 8 the history had another layout (valid_to stored, updated by each
+    commit): a read-only open (not migrated) keeps no read models, time travel folds from
+    the log there; before schema 4 there were none. A writable open migrates it (see
+    test_history_migration.py)."""
     path = tmp_path / "store.db"
     store = SqlEventStore.open(path)
     history = open_history(store)
     assert history is not None
     history.ensure("tally", 1)
     assert history.commit(MODEL, 0, 2, [put("a", 1, 1), put("b", 2, 2)])
-    history.record_run(run(MODEL, 0))
     store.close()
     with sqlite3.connect(path) as raw:
-        raw.execute("DROP INDEX ix_read_model_docs_valid_from")
-        for table, column in [
-            ("read_models", "lease_owner"),
-            ("read_models", "lease_expires"),
-            ("projection_runs", "worker"),
-        ]:
-            raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-        raw.execute("UPDATE eventscope_meta SET value = '4' WHERE key = 'schema_version'")
+        for statement in schema_7_ddl("sqlite"):
+            raw.execute(statement)
     raw.close()
-    reader = SqlEventStore.open(path, read_only=True)
-    old = open_history(reader)
-    assert old is not None and reader.schema_version == 4
-    status = old.status(MODEL)
-    assert status is not None and (status.checkpoint, status.lease_owner) == (2, None)
-    assert old.statuses() == [status]
-    assert old.runs(MODEL) == [run(MODEL, 0, worker=None)]
-    assert old.documents_at(MODEL, 1) == {"a": 1} and old.documents_at(MODEL) == {"a": 1, "b": 2}
-    reader.close()
-    with sqlite3.connect(path) as raw:
-        raw.execute("UPDATE eventscope_meta SET value = '3' WHERE key = 'schema_version'")
-    raw.close()
-    older = SqlEventStore.open(path, read_only=True)
-    assert open_history(older) is None
-    older.close()
+    for version in ("7", "4", "3"):
+        with sqlite3.connect(path) as raw:
+            raw.execute(
+                "UPDATE eventscope_meta SET value = ? WHERE key = 'schema_version'", (version,)
+            )
+        raw.close()
+        reader = SqlEventStore.open(path, read_only=True)
+        assert reader.schema_version == int(version) and open_history(reader) is None
+        with pytest.raises(OlderSchema, match="after a migration to 8"):
+            SqlHistoryStore(reader)
+        reader.close()
 
 
 def test_postgres_keeps_code_point_order_under_a_language_collation(pg_location: str) -> None:

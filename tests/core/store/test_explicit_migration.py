@@ -16,9 +16,10 @@ from core.errors import OlderSchema
 from core.events import NewEvent
 from core.store import SqlEventStore
 from core.store.schema import SCHEMA_VERSION
+from tests.core.projections.test_history_migration import schema_7_ddl
 from tests.core.store.test_schema_migration import make_version_1, stored_version
 
-DEFERRED_INDEX = "ix_read_model_docs_valid_from"  # version 6's, on a table of version 4
+DEFERRED_INDEX = "ix_read_model_docs_valid_from"  # version 8's, on a table of version 4
 
 
 def sql(url: str, *statements: str) -> list[tuple[object, ...]]:
@@ -35,14 +36,14 @@ def sql(url: str, *statements: str) -> list[tuple[object, ...]]:
 
 
 def make_pg_version_5(url: str) -> None:
-    """A PostgreSQL store as schema 5 left it: without version 6's index or version 7's
-    checksums."""
+    """A PostgreSQL store as schema 5 left it: without version 6's index, version 7's
+    checksums, or version 8's append-only history."""
     store = SqlEventStore.open(url)
     store.append_to_stream("order-1", [NewEvent("Placed", {"n": 1})])
     store.close()
     sql(
         url,
-        f"DROP INDEX {DEFERRED_INDEX}",
+        *schema_7_ddl("postgresql")[:3],  # schema 4's read_model_docs, with no documents
         "ALTER TABLE events DROP COLUMN checksum",
         "UPDATE eventscope_meta SET value = '5' WHERE key = 'schema_version'",
     )

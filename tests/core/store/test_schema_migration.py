@@ -64,7 +64,7 @@ def make_version_1(path: Path) -> None:
 
 def test_a_new_store_is_at_the_current_version_with_its_indexes(tmp_path: Path) -> None:
     SqlEventStore.open(tmp_path / "new.db").close()
-    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "8"
+    assert stored_version(tmp_path / "new.db") == str(SCHEMA_VERSION) == "9"
     assert NEW_INDEXES <= sqlite_indexes(tmp_path / "new.db")
     assert "ix_events_recorded_at" not in sqlite_indexes(tmp_path / "new.db")
     assert SEARCH_TABLES | READ_MODEL_TABLES <= sqlite_tables(tmp_path / "new.db")

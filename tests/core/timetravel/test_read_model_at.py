@@ -20,6 +20,7 @@ from core.registry import Registry
 from core.store import EventFilter, SqlEventStore
 from core.timetravel.diff import apply_diff, collect_diff
 from core.workspace import Workspace
+from tests.core.projections.test_history_migration import schema_7_ddl
 from tests.core.projections.test_runner import Tally
 
 START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -268,25 +269,23 @@ def test_a_page_before_most_versions_does_not_read_them(tmp_path: Path, monkeypa
     assert cost[4000] <= cost[200] + 2, cost
 
 
-def test_a_store_without_the_valid_from_index_read_only_walks_the_key(
-    tmp_path: Path, monkeypatch: Any
-) -> None:
-    """A schema-5 store opened read-only (not migrated) has no valid_from index: early
-    points are still answered from history, by the walk along the key."""
-    monkeypatch.setattr(history_module, "SPARSE_VERSIONS", 30)
+def test_an_older_store_read_only_folds_from_the_log(tmp_path: Path) -> None:
+    """A schema-7 store opened read-only (not migrated) has the history layout before the
+    append-only one, which is not read: every point is folded from the log instead."""
     path = tmp_path / "store.db"
     workspace, _ = tally_workspace(path)
     sparse_store(workspace, 80)
     workspace.projections.run("tally")
     workspace.close()
     with sqlite3.connect(path) as raw:
-        raw.execute("DROP INDEX ix_read_model_docs_valid_from")
-        raw.execute("UPDATE eventscope_meta SET value = '5' WHERE key = 'schema_version'")
+        for statement in schema_7_ddl("sqlite"):
+            raw.execute(statement)
+        raw.execute("UPDATE eventscope_meta SET value = '7' WHERE key = 'schema_version'")
     raw.close()
     reader, _ = tally_workspace(path, read_only=True)
-    assert reader.handle._opened.store.schema_version == 5
+    assert reader.handle._opened.store.schema_version == 7
     for point in (1, 6, 20):
         at = reader.timetravel.locate(f"tally@{point}")
-        assert at.from_history
+        assert not at.from_history
         assert dict(reader.timetravel.iter_documents(at)) == fold_upto(reader, point)
     reader.close()
