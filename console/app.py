@@ -24,6 +24,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QApplication, QLineEdit, QPlainTextEdit
 
+from console.collector import GuiThreadCollector
 from console.display import display_problem
 from console.main_window import INDEX_INTERVAL_MS, RATE_INTERVAL_MS, MainWindow
 from console.resources import application_icon
@@ -96,6 +97,22 @@ def run_gui(
     if isinstance(app, QApplication):
         app.setWindowIcon(application_icon())
         app.setDesktopFileName("eventscope")  # Wayland matches the window to its entry
+    collector = GuiThreadCollector(parent=app)  # widgets are never freed off the GUI thread
+    collector.start()
+    try:
+        return _show(app, workspace, plugin_dirs, screenshot_dir)
+    finally:
+        collector.stop()
+        collector.deleteLater()
+
+
+def _show(
+    app: QCoreApplication,
+    workspace: Workspace,
+    plugin_dirs: Sequence[str | os.PathLike[str]],
+    screenshot_dir: str | os.PathLike[str] | None,
+) -> int:
+    """Screenshots, or the console session until the user quits."""
     if screenshot_dir is not None:
         runner = TaskRunner()
         window: MainWindow | None = None

@@ -34,11 +34,20 @@ def runner(qapp: Any, workspaces: list[Workspace]) -> Iterator[TaskRunner]:
 
 @pytest.fixture(autouse=True)
 def _collect_on_the_gui_thread() -> Iterator[None]:
-    """Collect earlier tests' garbage now, on the GUI thread. Closed windows and panels
-    can linger in reference cycles; left to the collector, an allocation on a pool thread
-    may free them there, deleting widgets off the GUI thread (a segfault)."""
+    """Garbage is collected on the GUI thread only, as the console's GuiThreadCollector
+    does: closed windows and panels can linger in reference cycles, and an automatic
+    collection set off by an allocation on a pool thread would free them there,
+    deleting widgets off the GUI thread (a segfault, seen mid-test). Automatic
+    collection is off during each test and the garbage is collected before and after."""
     gc.collect()
-    yield
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        if enabled:
+            gc.enable()
 
 
 @pytest.fixture
