@@ -92,16 +92,16 @@ def demo_store(location: str, orders: int) -> None:
 
 
 def history_hash(store: SqlEventStore, model: str) -> str:
-    """Every document version of a read model (key, positions, document), hashed."""
+    """Every row of a read model's history (key, position, document or tombstone), hashed."""
     digest = hashlib.sha256()
     with store.read_transaction() as cursor:
         cursor.execute(
-            "SELECT key, valid_from, valid_to, doc FROM read_model_docs "
+            "SELECT key, valid_from, doc FROM read_model_docs "
             f"WHERE model = {store.marker} ORDER BY key, valid_from",
             (model,),
         )
         for row in cursor:
-            digest.update(orjson.dumps([row[0], row[1], row[2], str(row[3])]))
+            digest.update(orjson.dumps([row[0], row[1], None if row[2] is None else str(row[2])]))
     return digest.hexdigest()
 
 

@@ -144,7 +144,7 @@ class Snapshot:
 
     head: int
     checkpoint: int
-    newest_doc: int  # the read model's newest document version (valid_from / valid_to)
+    newest_doc: int  # the position of the read model's newest row (a version or a tombstone)
     indexed: int
     newest_indexed: int  # the newest position in the search index's tables
 
@@ -160,10 +160,8 @@ def snapshot(workspace: Any) -> Snapshot:
             )
             row = cursor.fetchone()
             model, checkpoint = (row[0], row[1]) if row else ("", 0)
-            cursor.execute(
-                "SELECT max(max(valid_from), max(CASE WHEN valid_to < ? THEN valid_to - 1 END))"
-                " FROM read_model_docs WHERE model = ?",
-                (2**62, model),
+            cursor.execute(  # versions and tombstones are rows, each at its position
+                "SELECT max(valid_from) FROM read_model_docs WHERE model = ?", (model,)
             )
             newest_doc = cursor.fetchone()[0] or 0
             cursor.execute(
