@@ -597,28 +597,13 @@ def why_pages_miss(figures: dict[str, Any], plan: dict[str, Any]) -> str:
             "customers first). Each of them took at least "
             f"{pages['sparse_fastest'] * 1000:,.1f} ms; no point with {SQL_PAGE:,} documents "
             f"or more took over {pages['dense_max'] * 1000:,.1f} ms.",
-            f"- Why: the first page is one keyset query, `WHERE model = ? AND key >= '' AND "
-            f"valid_from <= P AND valid_to > P ORDER BY key LIMIT {SQL_PAGE}`, walked along "
-            f"the primary key (model, key, valid_from). It stops after {SQL_PAGE:,} rows valid "
-            "at P; when fewer exist, it reads every version of the model "
-            f"({plan['versions']:,}) to the end of the index to prove there are no more. "
-            "The page size is the store's, not the caller's: `islice(..., 50)` still "
-            "waits for the first 1,000. The cProfile table agrees: the time is in "
-            "`sqlite3.Cursor.execute` / `fetchall`, not in Python.",
-            "- Order keys here grow with the position (`00001`, `00002`, ...), so at a dense "
-            "point the documents alive are the first keys and the walk is short; a model "
-            "whose keys do not follow creation order would pay the scan at more points "
-            "(about versions / documents alive rows per document found).",
-            "- What I would change (core code, not touched here): (1) start "
-            "`iter_documents_at` with a small first page (e.g. 64, doubling), so a caller "
-            "that takes 50 never waits for 1,000; (2) bound the sparse case: an index on "
-            "(model, valid_from, key) and, when the versions with `valid_from <= P` are few "
-            "(a cheap count on that index, or the model's version count at P), read those "
-            "and keep the ones with `valid_to > P`, sorted by key, instead of walking every "
-            "later version; (3) return nothing at once for a point before the model's first "
-            "version (`min(valid_from)`): in this run that alone removes the slow samples "
-            "if they all had no document, but (1) and (2) are what bound a sparse, "
-            "non-empty model.",
+            "- How a page is read (schema 8's append-only history): each key's latest "
+            "version at P, `max(valid_from)` per key along the primary key (model, key, "
+            "valid_from) from the last key on (SQLite; `DISTINCT ON` on PostgreSQL), the "
+            "first page of 64 documents and each next one twice the last; at a point by "
+            "which few versions had begun, those versions from the (model, valid_from) "
+            "index instead. The cProfile table shows where the slow samples spent their "
+            "time.",
             "",
         ]
     )
