@@ -49,8 +49,11 @@ lint: $(VENV)/.installed-test
 
 ## Benchmarks: ratios against raw sqlite3 and the eventsourcing library, same run, after
 ## the library's own recorder contract tests pass on Eventscope's store (and on its own).
+## The library's tests on its own recorders only inform: its concurrent-throughput test
+## crashed CPython once here (a segfault in its threads), which must not stop the bench.
 bench: $(VENV)/.installed-bench
-	$(BIN)/python -m unittest -q tests.benchmarks.eventsourcing_contract
+	$(BIN)/python -m unittest -q $(addprefix tests.benchmarks.eventsourcing_contract.,EventscopeAggregateRecorderTest EventscopeApplicationRecorderTest)
+	-$(BIN)/python -m unittest -q $(addprefix tests.benchmarks.eventsourcing_contract.,SQLiteAggregateRecorderTest SQLiteApplicationRecorderTest)
 	$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
 
 ## Only bench's small-operation rows (6-10, against the eventsourcing recorder on a RAM

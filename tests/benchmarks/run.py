@@ -56,6 +56,8 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 ES_VERSION: Final = package_version("eventsourcing")
 CACHE_DIR: Final = Path(tempfile.gettempdir()) / "eventscope-bench"
 BATCH_SIZE: Final = 1000
+#: Bulk append against raw sqlite3 writing the same rows (issue 16: keep 0.85x).
+BULK_RAW_TARGET: Final = 0.85
 PAGE_SIZE: Final = 1000
 SINGLE_STREAMS: Final = 100
 EXPORT_STORE_FORMAT: Final = 1  # bump when the generated events change (the schema is hashed)
@@ -803,9 +805,9 @@ def bench_bulk(
             f"{lib:,.0f} ev/s",
             f"{es / raw:.2f}x",
             f"{es / lib:.2f}x",
-            "≥ 0.8x raw, ≥ 3x eventsourcing",
-            verdict(es / raw, 0.8, es / lib),
-            missed=es / raw < 0.8 or es / lib < 3,
+            f"≥ {BULK_RAW_TARGET}x raw, ≥ 3x eventsourcing",
+            verdict(es / raw, BULK_RAW_TARGET, es / lib),
+            missed=es / raw < BULK_RAW_TARGET or es / lib < 3,
         )
     )
     with_index = n / min(times["raw+index"])

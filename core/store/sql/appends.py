@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
@@ -102,6 +103,9 @@ def _rows(
     """The rows of an append after position ``head``: RawEvent's fields, the category
     and the checksum."""
     category = category_of(stream_id)
+    crc32 = zlib.crc32
+    # event_checksum()'s bytes, computed inline (a call per event cost a bulk append
+    # 3%); every stored row is checked against event_checksum by `check`.
     return [
         (
             position,
@@ -113,8 +117,9 @@ def _rows(
             event_id,
             recorded_at,
             category,
-            event_checksum(
-                position, stream_id, version, event_type, data, metadata, event_id, recorded_at
+            crc32(
+                f"{position}\x1f{stream_id}\x1f{version}\x1f{event_type}\x1f{data}"
+                f"\x1f{metadata}\x1f{event_id}\x1f{recorded_at}".encode()
             ),
         )
         for position, version, (event_type, data, metadata, event_id) in zip(
