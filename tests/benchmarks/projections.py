@@ -63,7 +63,7 @@ LATENCY_SAMPLES: Final = 40
 MIB: Final = 1024 * 1024
 
 REBUILD_TARGET: Final = 250_000  # positions per second
-FOLD_RATIO_TARGET: Final = 0.3
+FOLD_RATIO_TARGET: Final = 0.8  # issue 16: a rebuild with history at 0.8x the pure fold
 DISK_RATIO_TARGET: Final = 2.0
 LATENCY_TARGET: Final = 1.5  # seconds, p95
 
