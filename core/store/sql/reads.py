@@ -263,9 +263,19 @@ class Reads:
                 return
 
     def _parts(
-        self, where: EventFilter, low: int, high: int | None, *, probe: bool | None = None
+        self,
+        where: EventFilter,
+        low: int,
+        high: int | None,
+        *,
+        probe: bool | None = None,
+        compiled: bool = True,
     ) -> list[_Part]:
         """The filter's position range ``low..high``, split where the search index ends.
+
+        ``compiled``: a plain filter's part is read by its shape's compiled statements
+        (its conditions are built only to compile them); otherwise, as for a count, the
+        part carries its conditions.
 
         ``probe`` (True: forward, False: backwards, None: no probe) starts a read whose
         search has a prefix word (``ware*``) by scanning PREFIX_PROBE positions at the
@@ -277,7 +287,7 @@ class Reads:
         searching = bool(where.words) or where.correlation_id is not None
         if not searching:
             narrow = high is not None and high - low < SCAN_WINDOW
-            plain = index.plain_shape(where, narrow=narrow)
+            plain = index.plain_shape(where, narrow=narrow) if compiled else None
             if plain is not None:
                 return [_Part([], low, high, plain=(where, *plain, narrow))]
             return [_Part(index.content_conditions(where, indexed=False, narrow=narrow), low, high)]
@@ -446,12 +456,8 @@ class Reads:
             return 0
         low, high = bounds
         total = 0
-        for part in self._parts(where, max(low or 1, 1), high):
-            if part.plain is not None:  # a count builds its own statement anyway
-                where_, _, _, narrow = part.plain
-                part.conditions = self._index.content_conditions(
-                    where_, indexed=False, narrow=narrow
-                )
+        # A count builds its own statement: its parts carry their conditions.
+        for part in self._parts(where, max(low or 1, 1), high, compiled=False):
             if not part.conditions and part.source is events:
                 total += max(0, self._top(part) - part.low + 1)
                 continue
