@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -15,6 +16,7 @@ from PySide6.QtGui import (
     QColor,
     QKeySequence,
     QMouseEvent,
+    QPaintEvent,
 )
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -59,6 +61,7 @@ __all__ = [
     "MAX_RECENT_STORES",
     "RATE_INTERVAL_MS",
     "SETTINGS_VERSION",
+    "SWITCH_INTERVAL_S",
     "THEMES",
     "MainWindow",
     "confirm_writable",
@@ -76,6 +79,11 @@ DEFAULT_SIZE = (1280, 800)
 INSPECTOR_WIDTH = 340
 MAX_RECENT_STORES = 8
 RATE_INTERVAL_MS = 2_000
+#: How long a thread may hold the interpreter while others wait for it (CPython's default
+#: is 5 ms). The GUI thread takes the interpreter for every Python slot and model call
+#: of a repaint; with projection and loader threads busy, each take waited up to 5 ms,
+#: and a repaint of dozens of calls stalled for hundreds of milliseconds.
+SWITCH_INTERVAL_S = 0.001
 INDEX_INTERVAL_MS = 2_000
 INDEX_BATCH_LIMIT = 50_000  # events indexed per tick: a tick never holds a worker for long
 _RECENT_KEY = "main_window/recent_stores"
@@ -313,8 +321,11 @@ class MainWindow(QMainWindow):
         if settings is not None:
             _remember_store(settings, location)
         self._load_head_position()
-        if not workspace.read_only:
-            self._in_app.start_later()
+        # Projections start once the window has painted: started at once, their threads
+        # share the interpreter with the first paint and slow it several-fold.
+        self._start_projections_on_paint = not workspace.read_only
+        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
 
         self._rate_timer = QTimer(self)
         self._rate_timer.setInterval(rate_interval_ms)
@@ -700,6 +711,12 @@ class MainWindow(QMainWindow):
         settings.setValue("main_window/geometry", self.saveGeometry())
         settings.setValue("main_window/state", self.saveState(SETTINGS_VERSION))
         settings.sync()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self._start_projections_on_paint:
+            self._start_projections_on_paint = False
+            QTimer.singleShot(0, self._in_app.start_later)  # after this paint completes
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Save the layout, stop sampling, indexing and running projections, then close."""

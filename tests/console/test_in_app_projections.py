@@ -160,10 +160,26 @@ def test_a_window_closed_before_its_projections_started_never_starts_them(
 ) -> None:
     workspace = Workspace.open(store, read_only=False)
     workspaces.append(workspace)
-    window = MainWindow(workspace, runner)  # queues the start on the runner
+    window = MainWindow(workspace, runner)  # would start them once painted
     qtbot.addWidget(window)
     in_app = window.in_app_projections
     in_app.shut_down()  # the window closes before the start has run
 
     assert in_app.start() is False
     assert not in_app.running
+
+
+def test_projections_start_once_the_window_has_painted_and_the_gui_thread_waits_1_ms_at_most(
+    qtbot: QtBot, store: str, runner: TaskRunner, workspaces: list[Workspace], windows: Any
+) -> None:
+    workspace = Workspace.open(store, read_only=False)
+    workspaces.append(workspace)
+    window = MainWindow(workspace, runner)
+    windows.append(window)
+    in_app = window.in_app_projections
+    qtbot.wait(300)  # a window not yet shown has not painted: its projections wait
+    assert not in_app.running
+    assert sys.getswitchinterval() <= main_window_module.SWITCH_INTERVAL_S
+
+    window.show()
+    qtbot.waitUntil(lambda: in_app.running, timeout=TIMEOUT_MS)
