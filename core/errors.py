@@ -10,6 +10,7 @@ __all__ = [
     "InvalidEvent",
     "NewerSchema",
     "NotAnEventStore",
+    "SourceReadOnly",
     "StoreBusy",
     "StoreClosed",
     "StoreCorrupt",
@@ -131,6 +132,11 @@ class OlderSchema(StoreUnusable):
 
 class StoreUnreachable(StoreUnusable):
     """The database server cannot be reached."""
+
+
+class SourceReadOnly(StoreUnusable, StoreReadOnly):
+    """Another tool's store (a foreign source) was opened writable, or written to: it is
+    only ever read (exit code 5; ``import-from`` copies it into an Eventscope store)."""
 
 
 class Cancelled(EventscopeError):

@@ -19,7 +19,7 @@ from core.services.plugins import Plugins
 from core.services.projections import ProjectionService
 from core.services.timetravel import TimeTravel
 from core.services.writing import Writing
-from core.store import EventStore, SqlEventStore
+from core.store import EventStore, open_store
 
 __all__ = ["Workspace"]
 
@@ -64,7 +64,7 @@ class Workspace:
         """
         discover = functools.partial(Registry.discover, plugin_dirs)
         registry = discover() if load_plugins else Registry()
-        store = SqlEventStore.open(location, read_only=read_only)
+        store = open_store(location, read_only=read_only)
         return cls(store, registry, rediscover=discover if load_plugins else None)
 
     @property

@@ -24,6 +24,7 @@ from typing import Final
 
 from core.errors import StoreBusy, StoreClosed, StoreError
 from core.projections.history import HistoryStore, open_history
+from core.sources import ForeignSource, read_only_error
 from core.store import EventStore, SqlEventStore
 from core.store.sql import display_location
 
@@ -62,6 +63,8 @@ def reopen_store(store: EventStore, *, read_only: bool) -> EventStore:
         StoreError: the store cannot be opened in another mode (the in-memory store).
         StoreUnusable: it can no longer be opened.
     """
+    if isinstance(store, ForeignSource):
+        raise read_only_error(store.display_location, store.tool)
     if not isinstance(store, SqlEventStore):
         raise StoreError(f"{store.location}: an in-memory store has no read-only mode")
     return SqlEventStore.open(store.location, read_only=read_only)

@@ -31,9 +31,16 @@ __all__ = [
 
 
 def open_store(location: str, *, read_only: bool = False) -> EventStore:
-    """Open the store at a file path (SQLite) or a SQLAlchemy URL (PostgreSQL).
+    """Open the store at a file path (SQLite) or a SQLAlchemy URL (PostgreSQL), or another
+    tool's store by its prefixed URL (``eventsourcing+…``, ``messagedb+…``: read-only,
+    see :mod:`core.sources`).
 
     A writable open creates a missing store; a read-only open never creates or changes
-    anything. See :meth:`SqlEventStore.open` for the errors.
+    anything. See :meth:`SqlEventStore.open` for the errors; a writable open of another
+    tool's store raises SourceReadOnly.
     """
+    from core.sources import is_foreign, open_source  # core.sources imports core.store
+
+    if is_foreign(location):
+        return open_source(location, read_only=read_only)
     return SqlEventStore.open(location, read_only=read_only)

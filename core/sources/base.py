@@ -1,0 +1,82 @@
+"""What every foreign source shares: the read side of the store port, and writes refused.
+
+A foreign source reads another tool's event tables (the ``eventsourcing`` library's
+recorders, Message DB) as an Eventscope store, never writing them (DESIGN §8). Its
+positions are the other tool's (``rowid``, ``notification_id``, ``global_position``)
+and may have gaps: nothing here assumes row r is position r+1.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import NoReturn
+
+from core.errors import SourceReadOnly
+from core.events import ANY, ExpectedVersion, NewEvent
+from core.store.port import (
+    AppendResult,
+    EventStore,
+    ImportRecord,
+    ImportResult,
+    WriteTransaction,
+)
+
+__all__ = ["ForeignSource", "read_only_error"]
+
+
+def read_only_error(display_location: str, tool: str) -> SourceReadOnly:
+    """The one-line error for any write to a foreign source."""
+    return SourceReadOnly(
+        f"{display_location} is {tool}'s store: Eventscope only reads it "
+        "(copy it into an Eventscope store with `eventscope import-from`)"
+    )
+
+
+class ForeignSource(EventStore):
+    """An EventStore over another tool's tables: reads work, every write raises
+    :class:`~core.errors.SourceReadOnly`. Subclasses implement the reads."""
+
+    read_only = True
+    #: The tool whose store this is, as errors name it ("the eventsourcing library").
+    tool: str = "another tool"
+
+    @classmethod
+    @abc.abstractmethod
+    def open(cls, location: str) -> ForeignSource:
+        """Open the source at its prefixed URL, read-only.
+
+        Raises:
+            StoreUnusable: unreachable, missing, or holding no such tables (a subclass
+                of it says which, in one line).
+        """
+
+    @property
+    def display_location(self) -> str:
+        """The location fit to show (a password hidden)."""
+        return self.location
+
+    def _refuse(self) -> NoReturn:
+        raise read_only_error(self.display_location, self.tool)
+
+    def append_to_stream(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion | int | str | None = ANY,
+    ) -> AppendResult:
+        self._refuse()
+
+    def import_records(self, records: Iterable[ImportRecord]) -> ImportResult:
+        self._refuse()
+
+    def update_index(self, *, batch: int = 20_000, limit: int | None = None) -> int:
+        self._refuse()
+
+    def transaction(self) -> AbstractContextManager[WriteTransaction]:
+        self._refuse()
+
+    def indexed_position(self) -> int:
+        """No index can be written: every search scans (see EventFilter.matches)."""
+        return 0
