@@ -155,16 +155,18 @@ def parse_filter(
 class EventLogModel(QAbstractTableModel):
     """Events in position order, holding only the pages a view is looking at.
 
-    Unfiltered, the model is a window over the whole log: positions are gapless from 1,
-    so row ``r`` is position ``r + 1``, ``rowCount`` is the head position, and a cell
-    whose page is not loaded shows :data:`PLACEHOLDER` while that page (``PAGE_SIZE``
-    positions) loads on the task runner; then ``dataChanged``. At most ``MAX_PAGES``
-    pages are held: the ones farthest from the last one painted are dropped.
+    Unfiltered on a store whose positions are gapless from 1 (Eventscope's own), the
+    model is a window over the whole log: row ``r`` is position ``r + 1``, ``rowCount``
+    is the head position, and a cell whose page is not loaded shows :data:`PLACEHOLDER`
+    while that page (``PAGE_SIZE`` positions) loads on the task runner; then
+    ``dataChanged``. At most ``MAX_PAGES`` pages are held: the ones farthest from the
+    last one painted are dropped.
 
-    Filtered, rows cannot be computed from positions, so the model holds a window of
-    consecutive matches, paged by keyset on position: ``canFetchMore`` and ``fetchMore``
-    read forwards after the last row held, a view painting near the first row makes it
-    read backwards before it (rows inserted at the top, then ``rows_shifted``), and
+    Filtered, or where positions have gaps (another tool's store), rows cannot be
+    computed from positions, so the model holds a window of consecutive matches, paged
+    by keyset on position: ``canFetchMore`` and ``fetchMore`` read forwards after the
+    last row held, a view painting near the first row makes it read backwards before it
+    (rows inserted at the top, then ``rows_shifted``), and
     :meth:`load_around` replaces the window by the pages just before and from a position
     (a jump). At most ``MAX_PAGES`` pages are held: the end farther from the last row
     painted is dropped. Rows are therefore not ranks among the matches; how many match
@@ -350,7 +352,6 @@ class EventLogModel(QAbstractTableModel):
     def set_filter(self, where: EventFilter) -> None:
         """Show the events matching ``where`` from the start of the log."""
         self._filter = where
-        self._windowed = where == EventFilter()
         self.reload()
 
     def reload(self) -> None:
@@ -362,6 +363,9 @@ class EventLogModel(QAbstractTableModel):
         self._tasks.cancel_all()
         self._generation += 1
         self.beginResetModel()
+        # Rows are positions only where positions have no gaps (another tool's store may
+        # have them): there, the whole log is a window of consecutive events, as a filter's.
+        self._windowed = self._filter == EventFilter() and self._events.gapless
         self._pages.clear()
         self._in_flight.clear()
         self._wanted.clear()

@@ -83,6 +83,12 @@ class EventQueries:
         with self._handle.use() as opened:
             return opened.store.event_by_id(event_id)
 
+    @property
+    def gapless(self) -> bool:
+        """Whether positions have no gaps (row r of the whole log is position r + 1)."""
+        with self._handle.use() as opened:
+            return opened.store.gapless
+
     def event_at(self, position: int) -> RecordedEvent | None:
         """The event at a position, or None."""
         found = next(self.read(EventFilter(from_position=position), limit=1), None)
@@ -164,7 +170,8 @@ class EventQueries:
 
         Without content filters this costs one index probe per bucket edge: positions
         are gapless and ``recorded_at`` never decreases along them, so the events before
-        time t are exactly positions 1..position_at(t - 1 µs).
+        time t are exactly positions 1..position_at(t - 1 µs). Where positions have gaps
+        (another tool's store), each bucket's positions are counted instead.
         """
         if buckets < 1 or end < start:
             raise ValueError("a timeline needs buckets >= 1 and start <= end")
@@ -174,8 +181,9 @@ class EventQueries:
             store = opened.store
             before = [store.position_at(edge - _MICROSECOND) for edge in edges[:-1]]
             before.append(store.position_at(end))
-            if where is None or where == EventFilter():
+            if (where is None or where == EventFilter()) and store.gapless:
                 return [before[k + 1] - before[k] for k in range(buckets)]
+            where = where if where is not None else EventFilter()
             counts = []
             for k in range(buckets):
                 checkpoint(k, buckets)

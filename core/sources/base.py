@@ -39,6 +39,7 @@ class ForeignSource(EventStore):
     :class:`~core.errors.SourceReadOnly`. Subclasses implement the reads."""
 
     read_only = True
+    gapless = False
     #: The tool whose store this is, as errors name it ("the eventsourcing library").
     tool: str = "another tool"
 

@@ -463,6 +463,10 @@ class EventStore(abc.ABC):
 
     read_only: bool
     location: str
+    #: Whether positions run 1, 2, 3… with no gap, so position p is the p-th event (DESIGN
+    #: §2 for Eventscope's own stores). Another tool's store may leave gaps (DESIGN §8):
+    #: there, counting events takes a count, never a subtraction of positions.
+    gapless: bool = True
 
     @abc.abstractmethod
     def append_to_stream(
