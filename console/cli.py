@@ -34,6 +34,7 @@ from core.projections.runner import ProjectionInactive, RunResult
 from core.rebuilds import CANCELLED, FAILED, INACTIVE, LEASED, default_jobs, rebuild_in_processes
 from core.registry import Registry
 from core.services.projections import ProjectionLeased
+from core.sources import is_foreign, open_source
 from core.store import EventFilter, SqlEventStore
 from core.store.validation import decode_json
 from core.timetravel.diff import collect_diff, summarize_diff
@@ -135,6 +136,12 @@ def _parser() -> argparse.ArgumentParser:
 
     importer = commands.add_parser("import", help="append JSON lines, all or nothing")
     importer.add_argument("file", help="a JSON-lines file, or - for standard input")
+
+    import_from = commands.add_parser(
+        "import-from",
+        help="copy another tool's store (eventsourcing+…, messagedb+… URL) into --store",
+    )
+    import_from.add_argument("source", help="the source's URL, e.g. eventsourcing+sqlite:///app.db")
 
     commands.add_parser("check", help="check the store's integrity")
 
@@ -397,6 +404,17 @@ def _run(args: argparse.Namespace) -> int:
         lines = _input_lines(args.file)
         with _open(args, read_only=False) as workspace:
             result = workspace.writing.import_lines(lines)
+        _write_lines([_json_line(result.to_dict())])
+        return EXIT_OK
+    if command == "import-from":
+        if not is_foreign(args.source):
+            raise UsageError(
+                f"{args.source!r} is not another tool's store URL (eventsourcing+sqlite:///…, "
+                "eventsourcing+postgresql://…, messagedb+postgresql://…); for JSON lines "
+                "use `eventscope import`"
+            )
+        with open_source(args.source) as source, _open(args, read_only=False) as workspace:
+            result = workspace.writing.import_from(source)
         _write_lines([_json_line(result.to_dict())])
         return EXIT_OK
     if command == "index":

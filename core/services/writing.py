@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from core.demo import write_demo
-from core.errors import EventscopeError, ImportFailed, StoreFull
-from core.events import ANY, ExpectedVersion, NewEvent, RecordedEvent
+from core.errors import EventscopeError, ImportFailed, InvalidEvent, StoreFull
+from core.events import ANY, ExpectedVersion, NewEvent, RecordedEvent, to_micros
+from core.jobs import checkpoint
 from core.services.handle import OpenStore, StoreHandle
 from core.services.plugins import Plugins
-from core.store import EventStore, ImportRecord, ImportResult, WriteTransaction
+from core.sources.base import UNDECODABLE
+from core.store import EventFilter, EventStore, ImportRecord, ImportResult, WriteTransaction
 from core.store.jsonlines import parse_import_lines
+from core.store.port import prepare_events
 from core.store.sql import display_location
 from core.store.validation import (
     SYSTEM_STREAM_PREFIX,
@@ -24,10 +27,21 @@ from core.store.validation import (
     validate_stream_id,
 )
 
-__all__ = ["AUDIT_STREAM", "AuditedAction", "UnknownDemo", "Writing", "operator_name"]
+__all__ = [
+    "AUDIT_STREAM",
+    "IMPORT_CHUNK",
+    "AuditedAction",
+    "UnknownDemo",
+    "Writing",
+    "operator_name",
+]
 
 #: Where every write an operator makes is recorded.
 AUDIT_STREAM: Final = "$audit"
+#: Events ``import_from`` commits at a time.
+IMPORT_CHUNK: Final = 50_000
+#: How far back from the head ``import_from`` looks for where its last run stopped.
+_SOURCE_LOOKBACK: Final = 10_000
 _log = logging.getLogger(__name__)
 
 
@@ -126,6 +140,41 @@ class Writing:
                 _index_after_commit(store)
         return result
 
+    def import_from(self, source: EventStore, *, chunk: int = IMPORT_CHUNK) -> ImportResult:
+        """Copy another tool's store (``core.sources``) into this one, in its position
+        order, then index what was appended.
+
+        Event ids are kept as the source gives them, so a re-run recognises what it copied
+        already; versions start at 0 in each stream (the store assigns them in order) and
+        the source's own place is kept in metadata, ``source_position`` and
+        ``source_version``. A run starts after the highest ``source_position`` already
+        here, and commits every ``chunk`` events: a run stopped midway keeps the chunks
+        committed, and the next one goes on from there.
+
+        Raises:
+            ImportFailed: ``line N`` is the source position of the first event that cannot
+                be copied (undecodable, a system stream, or an id stored elsewhere);
+                what earlier chunks committed stays.
+        """
+        with self._handle.use() as opened:
+            store = opened.store
+            start = _last_source_position(store) + 1
+            appended = duplicates = 0
+            records: list[ImportRecord] = []
+            for event in source.read(EventFilter(from_position=start)):
+                records.append(_source_record(event))
+                if len(records) >= chunk:
+                    done = store.import_records(records)
+                    appended, duplicates = appended + done.appended, duplicates + done.duplicates
+                    records = []
+                    checkpoint(event.position, source.head_position())
+            if records:
+                done = store.import_records(records)
+                appended, duplicates = appended + done.appended, duplicates + done.duplicates
+            if appended:
+                _index_after_commit(store)
+        return ImportResult(appended, duplicates)
+
     def update_index(self, *, batch: int = 20_000, limit: int | None = None) -> int:
         """Index events for payload search and correlation lookups; returns how many."""
         with self._handle.use() as opened:
@@ -205,6 +254,45 @@ def _index_after_commit(store: EventStore) -> None:
         store.update_index()
     except StoreFull as error:
         _log.warning("the search index was not updated: %s", error)
+
+
+def _last_source_position(store: EventStore) -> int:
+    """The highest ``source_position`` an ``import_from`` left here: the last event
+    carrying one, read back from the head over at most ``_SOURCE_LOOKBACK`` events (0:
+    none there; a run then reads the source from its start, and what was copied before
+    counts as duplicates, by event id)."""
+    for event in store.read(backwards=True, limit=_SOURCE_LOOKBACK):
+        position = event.metadata.get("source_position")
+        if isinstance(position, int) and not isinstance(position, bool):
+            return position
+    return 0
+
+
+def _source_record(event: RecordedEvent) -> ImportRecord:
+    """An import record for an event of another tool's store (its position as the line)."""
+    if UNDECODABLE in event.data:
+        raise ImportFailed(
+            event.position,
+            f"the event cannot be decoded ({event.data[UNDECODABLE]}): give the source's "
+            "settings (its cipher key, its compressor) in the environment",
+        )
+    if event.stream_id.startswith(SYSTEM_STREAM_PREFIX):
+        raise ImportFailed(
+            event.position,
+            f"stream_id: {event.stream_id!r} is a system stream: only Eventscope writes those",
+        )
+    metadata = {
+        **event.metadata,
+        "source_position": event.position,
+        "source_version": event.version,
+    }
+    try:
+        (prepared,) = prepare_events([NewEvent(event.type, event.data, metadata, event.event_id)])
+    except InvalidEvent as error:
+        raise ImportFailed(event.position, str(error), error) from None
+    return ImportRecord(
+        event.position, event.stream_id, prepared, recorded_at=to_micros(event.recorded_at)
+    )
 
 
 def _already_stored(store: EventStore, record: ImportRecord) -> bool:

@@ -23,7 +23,11 @@ from core.store.port import (
     WriteTransaction,
 )
 
-__all__ = ["ForeignSource", "read_only_error"]
+__all__ = ["UNDECODABLE", "ForeignSource", "read_only_error"]
+
+#: The one key of the data of an event a source cannot decode (a missing cipher key, a
+#: corrupt payload): its value says why. The event is listed all the same.
+UNDECODABLE = "$undecodable"
 
 
 def read_only_error(display_location: str, tool: str) -> SourceReadOnly:
