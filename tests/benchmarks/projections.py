@@ -699,9 +699,8 @@ def why_rebuild_misses(
         "- The cProfile table (`--profile`) shows the same split by function: no runner "
         "that calls these handlers in CPython reaches the target; the commit of the "
         "versions is the largest part left to shrink.",
-        "- Row 2 (rebuild at 0.8x the fold) cannot pass while the read alone takes as long "
-        "as the whole fold: the fold is timed over events already read, the rebuild reads "
-        f"them. With a commit that cost nothing and a view as cheap as the fold's dict, a "
+        "- Row 2 (rebuild at 0.8x the fold) cannot pass: the fold is timed over events "
+        "already read, and the rebuild must read them. With a commit that cost nothing and a view as cheap as the fold's dict, a "
         f"rebuild would take at least {fold.drain_seconds:.1f} s (row 2c) + "
         f"{fold.fold_seconds:.1f} s (row 2) = {fold.drain_seconds + fold.fold_seconds:.1f} s: "
         f"{fold.fold_seconds / (fold.drain_seconds + fold.fold_seconds):.2f}x the fold at "
@@ -829,7 +828,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(profiles)
         why = ""
         if report.explanations:
-            why = "\n## Why rows 1, 2 and 2d miss\n\n" + "\n".join(report.explanations) + "\n"
+            why = "\n## Where the misses come from\n\n" + "\n".join(report.explanations) + "\n"
         write_markdown(
             args.output,
             title="Projection benchmarks",
