@@ -700,7 +700,8 @@ def why_rebuild_misses(
         "that calls these handlers in CPython reaches the target; the commit of the "
         "versions is the largest part left to shrink.",
         "- Row 2 (rebuild at 0.8x the fold) cannot pass: the fold is timed over events "
-        "already read, and the rebuild must read them. With a commit that cost nothing and a view as cheap as the fold's dict, a "
+        "already read, and the rebuild must read them. With a commit that cost nothing and "
+        "a view as cheap as the fold's dict, a "
         f"rebuild would take at least {fold.drain_seconds:.1f} s (row 2c) + "
         f"{fold.fold_seconds:.1f} s (row 2) = {fold.drain_seconds + fold.fold_seconds:.1f} s: "
         f"{fold.fold_seconds / (fold.drain_seconds + fold.fold_seconds):.2f}x the fold at "
