@@ -105,9 +105,17 @@ def message_db_database() -> Iterator[tuple[URL, str]]:
     server = server_url()
     package = package_dir()
     name = f"eventscope_mdb_{uuid.uuid4().hex[:12]}"
+    # The database is created here rather than by the script (CREATE_DATABASE=off), with
+    # a natural-language collation when the server has ICU: byte-wise stream order must
+    # then come from the source's SQL, not from a C collation.
+    with connect(server, server.database or "postgres", autocommit=True) as admin:
+        icu = admin.execute("SELECT 1 FROM pg_collation WHERE collname = 'en-US-x-icu'").fetchone()
+        locale = " LOCALE_PROVIDER icu ICU_LOCALE 'en-US'" if icu else ""
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0{locale}')
+    environment = {**_pg_environment(server, name), "CREATE_DATABASE": "off"}
     installed = subprocess.run(
         ["bash", str(package / "database" / "install.sh")],
-        env=_pg_environment(server, name),
+        env=environment,
         capture_output=True,
         text=True,
         timeout=120,
