@@ -47,9 +47,11 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    or_,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.sql.expression import ClauseElement
 
 from core.errors import NotAnEventStore, StoreError, StoreUnreachable, StoreUnusable
 from core.events import (
@@ -182,6 +184,37 @@ def _conditions(names: Iterable[str]) -> list[ColumnElement[bool]]:
     return [built[name] for name in names]
 
 
+def _check_statements() -> tuple[ClauseElement, ...]:
+    """The statements of ``check``, each one pass over the table on the server (only
+    totals and at most ``listed`` findings come back): totals; streams whose versions
+    are not 0..n-1; messages stored before the version preceding them; and how often
+    ``time`` decreases along ``global_position``."""
+    position = _m.global_position
+    listed = bindparam("listed", _LISTED_PROBLEMS, type_=Integer)
+    totals = select(
+        func.count(), func.count(_m.stream_name.distinct()), func.min(position), func.max(position)
+    )
+    versions = (
+        select(_m.stream_name, func.count(), func.min(_m.position), func.max(_m.position))
+        .group_by(_m.stream_name)
+        .having(or_(func.min(_m.position) != 0, func.max(_m.position) != func.count() - 1))
+        .order_by(_m.stream_name.collate("C"))
+        .limit(listed)
+    )
+    previous = func.lag(position).over(partition_by=_m.stream_name, order_by=_m.position)
+    ordered = select(_m.stream_name, _m.position, position, previous.label("previous")).subquery()
+    order = (
+        select(ordered.c.stream_name, ordered.c.position, ordered.c.global_position)
+        .where(ordered.c.previous > ordered.c.global_position)
+        .order_by(ordered.c.global_position)
+        .limit(listed)
+    )
+    earlier = func.lag(_m.time).over(order_by=position)
+    timed = select(_m.time, earlier.label("previous")).subquery()
+    times = select(func.count()).select_from(timed).where(timed.c.previous > timed.c.time)
+    return totals, versions, order, times
+
+
 class MessageDbSource(ForeignSource):
     """A read-only EventStore over Message DB's ``message_store.messages`` table.
 
@@ -233,6 +266,7 @@ class MessageDbSource(ForeignSource):
             ),
             dialect,
         )
+        self._checks = tuple(CompiledStatement(stmt, dialect) for stmt in _check_statements())
         self._stream_rows: dict[tuple[str, ...], CompiledStatement] = {}
         self._counts: dict[tuple[str, ...], CompiledStatement] = {}
 
@@ -627,22 +661,19 @@ class MessageDbSource(ForeignSource):
         self._conns.ensure_usable()
         problems: list[str] = []
         with self._conns.driver_reading() as cursor:
-            cursor.execute(_CHECK_TOTALS)
-            events, streams, low, head = cursor.fetchone()
-            cursor.execute(_CHECK_VERSIONS, (_LISTED_PROBLEMS + 1,))
-            for name, count, first, last in cursor.fetchall():
+            totals, versions, order, times = self._checks
+            events, streams, low, head = totals.execute(cursor).fetchone()
+            for name, count, first, last in versions.fetchall(cursor, listed=_LISTED_PROBLEMS):
                 problems.append(
                     f"stream {name!r} has non-contiguous versions ({count} messages, "
                     f"versions {first}..{last})"
                 )
-            cursor.execute(_CHECK_ORDER, (_LISTED_PROBLEMS + 1,))
-            for name, version, position in cursor.fetchall():
+            for name, version, position in order.fetchall(cursor, listed=_LISTED_PROBLEMS):
                 problems.append(
                     f"stream {name!r}: version {version} (position {position}) is stored "
                     "before the version preceding it"
                 )
-            cursor.execute(_CHECK_TIMES)
-            (time_decreases,) = cursor.fetchone()
+            (time_decreases,) = times.execute(cursor).fetchone()
         events, head = int(events), int(head or 0)
         gaps = (head - int(low) + 1 - events) if events else 0
         return CheckReport(
@@ -672,28 +703,3 @@ class MessageDbSource(ForeignSource):
     def close(self) -> None:
         """Cancel what runs and release the connections; later calls raise StoreClosed."""
         self._conns.close()
-
-
-# The checks scan the whole table once each on the server (no row reaches Python but
-# the findings); they are static text with no parameters other than LIMIT.
-_CHECK_TOTALS: Final = (
-    "SELECT count(*), count(DISTINCT stream_name), min(global_position), "
-    "max(global_position) FROM message_store.messages"
-)
-_CHECK_VERSIONS: Final = (
-    "SELECT stream_name, count(*), min(position), max(position) "
-    "FROM message_store.messages GROUP BY stream_name "
-    "HAVING min(position) <> 0 OR max(position) <> count(*) - 1 "
-    'ORDER BY stream_name COLLATE "C" LIMIT %s'
-)
-_CHECK_ORDER: Final = (
-    "SELECT stream_name, position, global_position FROM ("
-    "SELECT stream_name, position, global_position, lag(global_position) OVER "
-    "(PARTITION BY stream_name ORDER BY position) AS previous "
-    "FROM message_store.messages) AS ordered "
-    "WHERE previous > global_position ORDER BY global_position LIMIT %s"
-)
-_CHECK_TIMES: Final = (
-    "SELECT count(*) FROM (SELECT time, lag(time) OVER (ORDER BY global_position) AS previous "
-    "FROM message_store.messages) AS timed WHERE previous > time"
-)
