@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -515,3 +516,48 @@ def test_cli_append_is_refused_with_exit_code_5(written: Written, cli: Any) -> N
     assert refused.err.count("\n") == 1 and "only reads it" in refused.err
     assert refused.out == b""
     assert _state(written) == before
+
+
+def test_import_from_copies_it_gaplessly_keeping_ids_and_source_places_and_reruns_add_nothing(
+    written: Written, source: MessageDbSource, tmp_path: Path, capsysbinary: Any
+) -> None:
+    target = str(tmp_path / "copy.db")
+
+    def import_from() -> Outcome:
+        with pytest.raises(SystemExit) as exited:
+            main(["--store", target, "import-from", written.url])
+        captured = capsysbinary.readouterr()
+        return Outcome(int(exited.value.code or 0), captured.out, captured.err.decode())
+
+    first = import_from()
+    again = import_from()
+
+    assert first.code == 0, first.err
+    assert first.lines == [{"appended": len(MESSAGES), "duplicates": 0}]
+    assert again.lines == [{"appended": 0, "duplicates": 0}]
+    originals = list(source.read())
+    with Workspace.open(target) as copy:
+        copied = list(copy.events.read())
+        assert [e.position for e in copied] == list(range(1, len(MESSAGES) + 1))  # no gap
+        assert [e.event_id for e in copied] == written.ids
+        assert [(e.stream_id, e.type, e.data, e.recorded_at) for e in copied] == [
+            (e.stream_id, e.type, e.data, e.recorded_at) for e in originals
+        ]
+        assert [e.metadata["source_position"] for e in copied] == [e.position for e in originals]
+        assert written.gap not in [e.metadata["source_position"] for e in copied]
+        assert [e.metadata.get("correlation_id") for e in copied] == [
+            e.metadata.get("correlation_id") for e in originals
+        ]
+        account = list(copy.events.read_stream("account-1"))
+        assert [e.version for e in account] == [0, 1, 2]
+        assert [e.metadata["source_version"] for e in account] == [0, 1, 2]
+        assert copy.events.check().ok
+
+
+def test_import_from_refuses_a_url_that_names_no_other_tool(tmp_path: Path, capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--store", str(tmp_path / "copy.db"), "import-from", str(tmp_path / "x.db")])
+
+    assert exited.value.code == 2
+    assert "not another tool's store URL" in capsys.readouterr().err
+    assert not (tmp_path / "copy.db").exists()

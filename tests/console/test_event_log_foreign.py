@@ -1,0 +1,91 @@
+"""The event log and the timeline over another tool's store whose positions have a gap
+(issue 17, point 2): Message DB, installed by its own script, a write rolled back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from console.panels.event_log import EventLogPanel
+from console.workers import TaskRunner
+from core.store import EventFilter
+from core.workspace import Workspace
+from tests.core.sources.messagedb import connect, message_db_database, source_url, write_message
+
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+SIGNAL_TIMEOUT_MS = 10_000
+#: Messages before and after the rolled-back one; pages of 4 make the gap fall inside one.
+BEFORE, AFTER, PAGE = 6, 7, 4
+
+
+@dataclass
+class Gappy:
+    url: str
+    positions: list[int]  # global positions, in order
+    gap: int
+
+
+@pytest.fixture(scope="module")
+def gappy() -> Iterator[Gappy]:
+    with message_db_database() as (server, database):
+        with connect(server, database, autocommit=True) as conn:
+            for n in range(BEFORE):
+                write_message(conn, f"thing-{n % 3}", "Made", f'{{"n": {n}}}')
+            with conn.transaction(force_rollback=True):
+                write_message(conn, "thing-9", "Lost", "{}")
+            for n in range(BEFORE, BEFORE + AFTER):
+                write_message(conn, f"thing-{n % 3}", "Made", f'{{"n": {n}}}')
+            rows = conn.execute(
+                "SELECT global_position FROM message_store.messages ORDER BY 1"
+            ).fetchall()
+        positions = [row[0] for row in rows]
+        (gap,) = set(range(1, positions[-1] + 1)) - set(positions)
+        yield Gappy(source_url(server, database), positions, gap)
+
+
+@pytest.fixture
+def workspace(gappy: Gappy, workspaces: list[Workspace]) -> Workspace:
+    opened = Workspace.open(gappy.url, load_plugins=False)
+    workspaces.append(opened)
+    return opened
+
+
+def test_the_whole_log_is_every_event_in_order_across_the_gap(
+    qtbot: QtBot, gappy: Gappy, workspace: Workspace, runner: TaskRunner
+) -> None:
+    panel = EventLogPanel(workspace.events, runner, live_tail=False, page_size=PAGE)
+    qtbot.addWidget(panel)
+    panel.resize(900, 600)
+    with qtbot.waitSignal(panel.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
+        panel.show()
+    model = panel.model
+    assert not model.windowed  # rows are not positions here
+
+    qtbot.waitUntil(lambda: model.exhausted, timeout=SIGNAL_TIMEOUT_MS)  # the view pulls pages
+    shown = [model.event_at(row) for row in range(model.rowCount())]
+    assert [event.position for event in shown if event] == gappy.positions
+    assert [event.data["n"] for event in shown if event] == list(range(BEFORE + AFTER))
+
+    panel.jump_to_position(gappy.gap)  # the first event at or after it
+    qtbot.waitUntil(
+        lambda: (
+            panel.current_event() is not None and panel.current_event().position == gappy.gap + 1
+        ),  # type: ignore[union-attr]
+        timeout=SIGNAL_TIMEOUT_MS,
+    )
+
+
+def test_the_timeline_counts_events_not_positions(gappy: Gappy, workspace: Workspace) -> None:
+    span = workspace.events.time_span()
+    assert span is not None
+    first, last = span
+
+    counts = workspace.events.timeline(first, last + timedelta(microseconds=1), 3)
+
+    assert sum(counts) == BEFORE + AFTER == workspace.events.count(EventFilter())
+    assert workspace.events.head_position() == BEFORE + AFTER + 1
