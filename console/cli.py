@@ -30,6 +30,7 @@ from core.errors import (
 )
 from core.events import ExpectedVersion, parse_time
 from core.jobs import Job, ProgressMeter
+from core.paths import user_data_folder
 from core.projections.runner import ProjectionInactive, RunResult
 from core.rebuilds import CANCELLED, FAILED, INACTIVE, LEASED, default_jobs, rebuild_in_processes
 from core.registry import Registry
@@ -78,13 +79,7 @@ def default_store_location() -> str:
     configured = os.environ.get("EVENTSCOPE_STORE")
     if configured:
         return configured
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return str(base / "eventscope" / "store.db")
+    return str(user_data_folder() / "store.db")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="DIR",
         help="a folder of plugin files (repeatable)",
+    )
+    parser.add_argument(
+        "--models",
+        metavar="STORE",
+        help="where the read models of another tool's store live (an Eventscope store; "
+        "default: a file in the user data folder named after the source)",
     )
     parser.add_argument("--debug", action="store_true", help="print tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -351,6 +352,7 @@ def _open(args: argparse.Namespace, *, read_only: bool, plugins: bool = False) -
         read_only=read_only,
         plugin_dirs=args.plugins,
         load_plugins=plugins,
+        models=args.models,
     )
 
 

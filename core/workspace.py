@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from core.registry import Registry
 from core.services.commands import Commands
@@ -19,9 +20,29 @@ from core.services.plugins import Plugins
 from core.services.projections import ProjectionService
 from core.services.timetravel import TimeTravel
 from core.services.writing import Writing
-from core.store import EventStore, open_store
+from core.sources import ForeignSource, default_models_location, is_foreign, open_source
+from core.store import EventStore, SqlEventStore, open_store
+from core.store.sql.engines import is_url
 
 __all__ = ["Workspace"]
+
+
+def _open_with_models(
+    location: str, models: str | os.PathLike[str] | None, *, read_only: bool
+) -> ForeignSource:
+    """Another tool's store, read-only, with its sidecar store of read models attached."""
+    source = open_source(location)
+    try:
+        where = models if models is not None else default_models_location(location)
+        if read_only and not is_url(str(where)) and not Path(where).exists():
+            return source  # nothing built yet, and a read-only open creates nothing
+        if not read_only and not is_url(str(where)):
+            Path(where).parent.mkdir(parents=True, exist_ok=True)
+        source.models = SqlEventStore.open(where, read_only=read_only)
+    except BaseException:
+        source.close()
+        raise
+    return source
 
 
 class Workspace:
@@ -56,15 +77,24 @@ class Workspace:
         read_only: bool = True,
         plugin_dirs: Sequence[str | os.PathLike[str]] = (),
         load_plugins: bool = True,
+        models: str | os.PathLike[str] | None = None,
     ) -> Workspace:
         """Open the store at a path or URL (read-only unless asked) and load the plugins.
+
+        Another tool's store (``eventsourcing+…``, ``messagedb+…``) is always read
+        only; its read models live in a sidecar Eventscope store, ``models`` (default:
+        :func:`~core.sources.default_models_location`), opened in the mode asked. Read-only,
+        a sidecar that does not exist yet is not created: there are no read models then.
 
         Raises:
             StoreUnusable: the store is missing (read-only), corrupt, newer or unreachable.
         """
         discover = functools.partial(Registry.discover, plugin_dirs)
         registry = discover() if load_plugins else Registry()
-        store = open_store(location, read_only=read_only)
+        if is_foreign(str(location)):
+            store: EventStore = _open_with_models(str(location), models, read_only=read_only)
+        else:
+            store = open_store(location, read_only=read_only)
         return cls(store, registry, rediscover=discover if load_plugins else None)
 
     @property
@@ -89,8 +119,11 @@ class Workspace:
 
     def close(self) -> None:
         """Stop the projection runners, drain and close the store (final)."""
+        store = self.handle.store
         self.projections.close()
         self.handle.close()
+        if isinstance(store, ForeignSource) and store.models is not None:
+            store.models.close()
 
     def __enter__(self) -> Workspace:
         return self

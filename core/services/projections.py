@@ -220,6 +220,8 @@ class ProjectionService:
     ) -> ProjectionStatus:
         checkpoint = status.checkpoint if status else 0
         lag = head - checkpoint
+        if lag > 0 and not opened.store.gapless:  # positions are not events there: count
+            lag = opened.store.count(EventFilter(from_position=checkpoint + 1))
         worker = status.leased_to(now) if status else None
         if status is None:
             state = "never run"
@@ -378,8 +380,11 @@ class ProjectionService:
             model = projection.reference()
             runner = self._runners.get(model)
             if runner is None:
-                runner = ProjectionRunner(
-                    history, projection, upcasters=self._plugins.registry.upcasters
+                runner = ProjectionRunner(  # events from the store in use (never the models')
+                    history,
+                    projection,
+                    upcasters=self._plugins.registry.upcasters,
+                    source=opened.store,
                 )
                 self._runners[model] = runner
             lock = self._runner_locks.setdefault(model, threading.Lock())

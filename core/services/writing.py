@@ -16,7 +16,7 @@ from core.events import ANY, ExpectedVersion, NewEvent, RecordedEvent, to_micros
 from core.jobs import checkpoint
 from core.services.handle import OpenStore, StoreHandle
 from core.services.plugins import Plugins
-from core.sources.base import UNDECODABLE
+from core.sources.base import UNDECODABLE, ForeignSource
 from core.store import EventFilter, EventStore, ImportRecord, ImportResult, WriteTransaction
 from core.store.jsonlines import parse_import_lines
 from core.store.port import prepare_events
@@ -206,10 +206,13 @@ class Writing:
         when it ends, the audit event (``event_type``, the data and the operator) is
         appended and both commit. A block that raises leaves neither.
 
+        The action and its audit go where the read models live: the store itself, or the
+        sidecar store of another tool's store (which is never written).
+
         Raises:
-            StoreReadOnly: the store is open read-only.
+            StoreReadOnly: the store (or the sidecar) is open read-only.
         """
-        with self._handle.use() as opened, opened.store.transaction() as unit:
+        with self._handle.use() as opened, _keeper(opened).transaction() as unit:
             action = AuditedAction(unit, opened, dict(data))
             yield action
             unit.append_to_stream(
@@ -254,6 +257,14 @@ def _index_after_commit(store: EventStore) -> None:
         store.update_index()
     except StoreFull as error:
         _log.warning("the search index was not updated: %s", error)
+
+
+def _keeper(opened: OpenStore) -> EventStore:
+    """Where operator actions and their audit are written: the store that keeps the read
+    models (the store in use, or another tool's store's sidecar)."""
+    if isinstance(opened.store, ForeignSource) and opened.store.models is not None:
+        return opened.store.models
+    return opened.store
 
 
 def _last_source_position(store: EventStore) -> int:

@@ -11,12 +11,23 @@ The URL is the SQLAlchemy URL of the other tool's database with the tool prefixe
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import re
+from pathlib import Path
 from typing import Final
 
+from core.paths import user_data_folder
 from core.sources.base import ForeignSource, read_only_error
 
-__all__ = ["FOREIGN_TOOLS", "ForeignSource", "is_foreign", "open_source", "read_only_error"]
+__all__ = [
+    "FOREIGN_TOOLS",
+    "ForeignSource",
+    "default_models_location",
+    "is_foreign",
+    "open_source",
+    "read_only_error",
+]
 
 #: URL prefixes and the tools whose stores they name.
 FOREIGN_TOOLS: Final = {
@@ -60,3 +71,15 @@ def open_source(location: str, *, read_only: bool = True) -> ForeignSource:
     module, name = _SOURCES[tool]
     source: type[ForeignSource] = getattr(importlib.import_module(module), name)
     return source.open(location)
+
+
+def default_models_location(location: str) -> Path:
+    """Where the read models of the source at ``location`` live unless ``--models`` says:
+    ``models/<the source, as a file name>-<hash>.db`` in the user data folder (the hash
+    tells apart sources whose names read alike; a password is not part of the name)."""
+    from core.store.sql.engines import display_location
+
+    shown = display_location(location)
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", shown).strip("-.")[:80]
+    digest = hashlib.sha256(shown.encode()).hexdigest()[:10]
+    return user_data_folder() / "models" / f"{readable}-{digest}.db"

@@ -22,6 +22,7 @@ from core.store.port import (
     ImportResult,
     WriteTransaction,
 )
+from core.store.sql import SqlEventStore
 
 __all__ = ["UNDECODABLE", "ForeignSource", "read_only_error"]
 
@@ -44,6 +45,10 @@ class ForeignSource(EventStore):
 
     read_only = True
     gapless = False
+    #: The Eventscope store that keeps this source's read models (their documents,
+    #: history, checkpoints and the ``$audit`` of actions on them), if one is open: the
+    #: source itself is never written. The workspace opens and closes it.
+    models: SqlEventStore | None = None
     #: The tool whose store this is, as errors name it ("the eventsourcing library").
     tool: str = "another tool"
 

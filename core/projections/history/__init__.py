@@ -24,6 +24,7 @@ from core.projections.history.port import (
     RunRecord,
 )
 from core.projections.history.sql import HISTORY_SCHEMA, SPARSE_VERSIONS, SqlHistoryStore
+from core.sources.base import ForeignSource
 from core.store.memory import InMemoryEventStore
 from core.store.port import EventStore
 from core.store.sql import SqlEventStore
@@ -62,8 +63,9 @@ def open_history(store: EventStore, *, keep_runs: int = KEEP_RUNS) -> HistorySto
         not migrate: before schema 4 it has no read-model tables, and before 8 they have
         the layout before the append-only history, which this Eventscope does not read;
         time travel folds from the log there, and a writable open or ``eventscope
-        migrate`` brings the read models back), and for a store of another kind (another
-        tool's store, read through ``core.sources``, keeps no read models).
+        migrate`` brings the read models back), and for another tool's store (read
+        through ``core.sources``) without a sidecar store for its read models: with one,
+        the read models are the sidecar's.
     """
     if isinstance(store, SqlEventStore):
         if store.schema_version < HISTORY_SCHEMA:
@@ -71,4 +73,6 @@ def open_history(store: EventStore, *, keep_runs: int = KEEP_RUNS) -> HistorySto
         return SqlHistoryStore(store, keep_runs=keep_runs)
     if isinstance(store, InMemoryEventStore):
         return InMemoryHistoryStore(store, keep_runs=keep_runs)
+    if isinstance(store, ForeignSource) and store.models is not None:
+        return open_history(store.models, keep_runs=keep_runs)  # its sidecar store
     return None
