@@ -665,6 +665,7 @@ def _rebuild_in_processes(args: argparse.Namespace, references: list[str], jobs:
             args.store or default_store_location(),
             references,
             plugin_dirs=args.plugins,
+            models=args.models,
             jobs=jobs,
             batch_size=args.batch_size,
             on_progress=progress,

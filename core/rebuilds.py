@@ -118,6 +118,7 @@ def rebuild_in_processes(
     references: Sequence[str],
     *,
     plugin_dirs: Sequence[str | os.PathLike[str]] = (),
+    models: str | os.PathLike[str] | None = None,
     jobs: int | None = None,
     batch_size: int | None = None,
     lease_seconds: float | None = None,
@@ -133,6 +134,7 @@ def rebuild_in_processes(
         references: ``name:version`` of each version (the order of the report).
         plugin_dirs: as ``Workspace.open`` takes them (``EVENTSCOPE_PLUGINS`` is
             inherited).
+        models: the sidecar store of another tool's store, as ``Workspace.open`` takes it.
         jobs: processes at once (default: :func:`default_jobs`).
         batch_size: positions per transaction (default: the runner's).
         lease_seconds: how long each lease lasts without a commit renewing it.
@@ -165,7 +167,13 @@ def rebuild_in_processes(
                     _start(
                         context,
                         pending.pop(0),
-                        (str(location), [str(d) for d in plugin_dirs], batch_size, lease_seconds),
+                        (
+                            str(location),
+                            None if models is None else str(models),
+                            [str(d) for d in plugin_dirs],
+                            batch_size,
+                            lease_seconds,
+                        ),
                     )
                 )
             waitables: list[Any] = [c.connection for c in running]
@@ -263,6 +271,7 @@ def _start(context: Any, reference: str, settings: tuple[Any, ...]) -> _Child:
 def _rebuild_one(
     reference: str,
     location: str,
+    models: str | None,
     plugin_dirs: list[str],
     batch_size: int | None,
     lease_seconds: float | None,
@@ -282,7 +291,7 @@ def _rebuild_one(
     signal.signal(signal.SIGINT, cancel)
     try:
         final = _rebuild_under_lease(
-            reference, location, plugin_dirs, batch_size, lease_seconds, job
+            reference, location, models, plugin_dirs, batch_size, lease_seconds, job
         )
     except BaseException as error:  # reported, whatever it is: the parent names the version
         final = (FAILED, _one_line(error))
@@ -296,6 +305,7 @@ def _rebuild_one(
 def _rebuild_under_lease(
     reference: str,
     location: str,
+    models: str | None,
     plugin_dirs: list[str],
     batch_size: int | None,
     lease_seconds: float | None,
@@ -306,7 +316,9 @@ def _rebuild_under_lease(
     from core.services.projections import DEFAULT_LEASE_SECONDS, ProjectionLeased
     from core.workspace import Workspace
 
-    with Workspace.open(location, read_only=False, plugin_dirs=plugin_dirs) as workspace:
+    with Workspace.open(
+        location, read_only=False, plugin_dirs=plugin_dirs, models=models
+    ) as workspace:
         projections = workspace.projections
         try:
             with job.running():

@@ -147,3 +147,17 @@ def test_without_models_the_sidecar_is_a_file_named_after_the_source(
 
     code, _ = eventscope("projections", "run", models=None)
     assert code == 0 and sidecar.exists()
+
+
+def test_versions_rebuilt_in_processes_write_the_same_sidecar(bank: Bank, eventscope: Any) -> None:
+    code, lines = eventscope(
+        "projections", "rebuild", "balances:1", "order_summary:1", "--jobs", "2"
+    )
+
+    assert code == 0, lines
+    code, listed = eventscope("projections", "list")
+    states = {s["projection"]: (s["state"], s["checkpoint"]) for s in listed}
+    assert states["balances:1"] == ("caught up", bank.positions[-1])
+    assert states["order_summary:1"] == ("caught up", bank.positions[-1])
+    code, (head,) = eventscope("replay", "balances:1")
+    assert head == {"account-1": {"balance": 70}, "account-2": {"balance": 55}}
