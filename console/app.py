@@ -52,6 +52,7 @@ def run_gui(
     writable: bool,
     screenshot_dir: str | None,
     plugin_dirs: Sequence[str] = (),
+    models: str | None = None,
 ) -> int:
     """Open the console on a store and return the process exit code (DESIGN §6).
 
@@ -65,6 +66,7 @@ def run_gui(
             there once the data is shown, and return instead of running the event loop
             (with no display to open a window on, Qt draws offscreen).
         plugin_dirs: folders of plugin files (``--plugins``).
+        models: the sidecar store of another tool's store (``--models``).
 
     Returns:
         0 on success, 1 when screenshots fail or no window can be opened here (said in
@@ -79,7 +81,9 @@ def run_gui(
     try:
         if demo:
             _seed_demo_if_empty(location)
-        workspace = Workspace.open(location, read_only=not writable, plugin_dirs=plugin_dirs)
+        workspace = Workspace.open(
+            location, read_only=not writable, plugin_dirs=plugin_dirs, models=models
+        )
     except StoreUnusable as error:
         print(f"eventscope: {error}", file=sys.stderr)
         return EXIT_STORE_UNUSABLE

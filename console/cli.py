@@ -369,6 +369,7 @@ def _run(args: argparse.Namespace) -> int:
             writable=getattr(args, "writable", False),
             screenshot_dir=getattr(args, "screenshot", None),
             plugin_dirs=args.plugins,
+            models=args.models,
         )
     if command == "append":
         data = _json_object("--data", args.data)

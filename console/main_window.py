@@ -79,6 +79,11 @@ DEFAULT_SIZE = (1280, 800)
 INSPECTOR_WIDTH = 340
 MAX_RECENT_STORES = 8
 RATE_INTERVAL_MS = 2_000
+#: The status bar's tip on another tool's store, where no search index is written.
+_NO_INDEX_TIP = (
+    "Another tool's store: Eventscope writes nothing there, so no search index either;\n"
+    "a payload or correlation search reads the events it looks through, with progress."
+)
 #: How long a thread may hold the interpreter while others wait for it (CPython's default
 #: is 5 ms). The GUI thread takes the interpreter for every Python slot and model call
 #: of a repaint; with projection and loader threads busy, each take waited up to 5 ms,
@@ -994,6 +999,12 @@ class MainWindow(QMainWindow):
         self._index_pending = False
 
     def _show_index_lag(self, head: int, indexed: int) -> None:
+        if not self._workspace.events.search_index:
+            self._index_behind = None
+            self._index_label.setText("search: by scan")
+            self._index_label.setToolTip(_NO_INDEX_TIP)
+            self._index_label.show()
+            return
         behind = max(0, head - indexed)
         self._index_behind = behind
         if self._index_error is not None and not self._workspace.read_only:

@@ -140,6 +140,12 @@ class EventQueries:
         with self._handle.use() as opened:
             return opened.store.position_at(moment)
 
+    @property
+    def search_index(self) -> bool:
+        """Whether searches have an index (another tool's store has none: they scan)."""
+        with self._handle.use() as opened:
+            return opened.store.search_index
+
     def indexed_position(self) -> int:
         """The last position the search index covers (see ``EventStore.update_index``)."""
         with self._handle.use() as opened:

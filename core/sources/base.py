@@ -45,6 +45,7 @@ class ForeignSource(EventStore):
 
     read_only = True
     gapless = False
+    search_index = False
     #: The Eventscope store that keeps this source's read models (their documents,
     #: history, checkpoints and the ``$audit`` of actions on them), if one is open: the
     #: source itself is never written. The workspace opens and closes it.

@@ -467,6 +467,10 @@ class EventStore(abc.ABC):
     #: §2 for Eventscope's own stores). Another tool's store may leave gaps (DESIGN §8):
     #: there, counting events takes a count, never a subtraction of positions.
     gapless: bool = True
+    #: Whether payload searches and correlation lookups have an index to use (see
+    #: :meth:`update_index`). Another tool's store has none (Eventscope never writes it):
+    #: there, every search scans.
+    search_index: bool = True
 
     @abc.abstractmethod
     def append_to_stream(

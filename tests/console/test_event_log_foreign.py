@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -89,3 +90,18 @@ def test_the_timeline_counts_events_not_positions(gappy: Gappy, workspace: Works
 
     assert sum(counts) == BEFORE + AFTER == workspace.events.count(EventFilter())
     assert workspace.events.head_position() == BEFORE + AFTER + 1
+
+
+def test_the_status_bar_says_searches_scan_there(
+    qtbot: QtBot, workspace: Workspace, runner: TaskRunner, windows: list[Any]
+) -> None:
+    from console.main_window import MainWindow
+
+    window = MainWindow(workspace, runner)
+    windows.append(window)
+    window.show()
+
+    label = window.index_label
+    qtbot.waitUntil(lambda: label.text() == "search: by scan", timeout=SIGNAL_TIMEOUT_MS)
+    assert label.isVisible()
+    assert not window.in_app_projections.running  # another tool's store: monitored only
