@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_STORE ?= $(CURDIR)/demo-store.db
 
-.PHONY: run test test-full reliability lint bench bench-small bench-projections bench-timetravel bench-console bench-console-timetravel clean
+.PHONY: run test test-full reliability lint bench bench-small bench-projections bench-sources bench-timetravel bench-console bench-console-timetravel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,11 @@ bench-small: $(VENV)/.installed-bench
 ## Projection benchmarks on a ~1M-event orders demo store (built once, cached; --profile).
 bench-projections: $(VENV)/.installed-bench
 	$(BIN)/python -m tests.benchmarks.projections --profile $(BENCH_ARGS)
+
+## Other tools' stores: the console and import-from on a 1M-event store the eventsourcing
+## library writes (built once, cached).
+bench-sources: $(VENV)/.installed-bench
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m tests.benchmarks.sources $(BENCH_ARGS)
 
 ## Time-travel benchmarks on the same ~1M-event store (pages, documents, lineage, diff; --profile).
 bench-timetravel: $(VENV)/.installed-bench
