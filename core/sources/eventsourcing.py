@@ -261,28 +261,27 @@ class _Layout:
     uuid_ids: bool  # PostgreSQL with a uuid originator_id column
 
     def stream_id(self, stored: Any) -> str:
-        """The stream id of a stored originator id."""
+        """The stream id of a stored originator id: UUIDs (a uuid value, or the 32 hex
+        digits the library writes into a text column) as canonical strings."""
         if isinstance(stored, uuid.UUID):
             return str(stored)
         text = str(stored)
-        if self.sqlite and len(text) == 32 and _HEX32.fullmatch(text):
+        if len(text) == 32 and _HEX32.fullmatch(text):
             return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
         return text
 
     def stored_ids(self, stream_id: str) -> tuple[Any, Any] | None:
         """The stored originator ids that are ``stream_id`` (two, maybe equal), or None:
         no stored id can be it."""
-        if self.sqlite:
-            if len(stream_id) == 32 and _HEX32.fullmatch(stream_id):
-                return None  # such text is shown as a canonical UUID
-            if _CANONICAL.fullmatch(stream_id):
-                return (stream_id, stream_id.replace("-", ""))
-            return (stream_id, stream_id)
         if self.uuid_ids:
             if not _CANONICAL.fullmatch(stream_id):
                 return None
             value = uuid.UUID(stream_id)
             return (value, value)
+        if len(stream_id) == 32 and _HEX32.fullmatch(stream_id):
+            return None  # such text is shown as a canonical UUID
+        if _CANONICAL.fullmatch(stream_id):
+            return (stream_id, stream_id.replace("-", ""))
         return (stream_id, stream_id)
 
 
@@ -311,9 +310,9 @@ class _Statements:
         self._lock = threading.Lock()
 
     def _stream_expression(self) -> ColumnElement[Any]:
-        """The stream id as SQL computes it (and sorts it, byte-wise)."""
+        """The stream id as SQL computes it (:meth:`_Layout.stream_id`), sorting byte-wise."""
         oid = self.oid
-        if not self.layout.sqlite:
+        if self.layout.uuid_ids:
             return cast(oid, Text()).collate("C")
 
         def part(start: int, length: int) -> ColumnElement[Any]:
@@ -330,8 +329,14 @@ class _Statements:
             + literal("-")
             + part(21, 12)
         )
-        is_hex = and_(func.length(oid) == 32, not_(oid.op("GLOB")(literal("*[^0-9a-f]*"))))
-        return case((is_hex, canonical), else_=cast(oid, Text()))
+        if self.layout.sqlite:
+            is_hex = and_(
+                func.length(oid) == 32,
+                not_(oid.op("GLOB", is_comparison=True)(literal("*[^0-9a-f]*"))),
+            )
+            return case((is_hex, canonical), else_=cast(oid, Text()))
+        is_hex = oid.op("~", is_comparison=True)(literal("^[0-9a-f]{32}$"))
+        return case((is_hex, canonical), else_=cast(oid, Text())).collate("C")
 
     def compiled(self, key: tuple[Any, ...], build: Callable[[], Any]) -> CompiledStatement:
         """The statement of ``key``, built and compiled the first time it is asked for."""
