@@ -55,7 +55,7 @@ from core.errors import NotAnEventStore, StoreNotFound
 from core.events import RecordedEvent, StreamInfo, category_of, from_micros, to_micros
 from core.events import wall_clock_micros as _clock
 from core.jobs import checkpoint
-from core.sources.base import ForeignSource
+from core.sources.base import UNDECODABLE, ForeignSource
 from core.store.compiled import CompiledStatement
 from core.store.port import CheckReport, EventFilter, RawEvent
 from core.store.sql.connections import Connections
@@ -617,7 +617,7 @@ class EventsourcingSource(ForeignSource):
             data = self._decoder.decode(bytes(state or b""))
             moment = _timestamp(data)
         except _Undecodable as error:
-            data, moment = {"$undecodable": str(error)}, None
+            data, moment = {UNDECODABLE: str(error)}, None
         event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{stream_id}:{version}"))
         event = RecordedEvent(
             int(position),
@@ -997,7 +997,7 @@ class EventsourcingSource(ForeignSource):
                     problems.append(f"position {event.position} does not increase")
                 elif previous_position and event.position != previous_position + 1:
                     gaps += 1
-                if "$undecodable" in event.data:
+                if UNDECODABLE in event.data:
                     undecodable += 1
                     if len(undecodable_at) < _SHOWN:
                         undecodable_at.append(event.position)
