@@ -828,3 +828,35 @@ def test_an_unreachable_server_hides_the_password() -> None:
         open_store(url, read_only=True)
     message = str(unreachable.value)
     assert "sekret" not in message and "\n" not in message and "127.0.0.1" in message
+
+
+def test_import_from_rebases_versions_to_0_and_keeps_the_source_places(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    history = sqlite_history(tmp_path / "dogs.db", {"CIPHER_KEY": KEY})
+    target = str(tmp_path / "copy.db")
+
+    code, _out, err = run_cli(capsysbinary, "--store", target, "import-from", history.url)
+    assert code == 1 and "cannot be decoded" in err and err.count("\n") == 1  # no key: refused
+    with Workspace.open(target) as copy:
+        assert copy.events.head_position() == 0  # nothing half-copied
+
+    monkeypatch.setenv("CIPHER_KEY", KEY)
+    code, out, err = run_cli(capsysbinary, "--store", target, "import-from", history.url)
+    assert code == 0, err
+    assert orjson.loads(out) == {"appended": 8, "duplicates": 0}
+    with open_store(history.url, read_only=True) as source:
+        originals = list(source.read())
+    with Workspace.open(target) as copy:
+        copied = list(copy.events.read())
+        assert [e.event_id for e in copied] == [e.event_id for e in originals]
+        assert [(e.type, e.data, e.recorded_at) for e in copied] == [
+            (e.type, e.data, e.recorded_at) for e in originals
+        ]
+        fido = list(copy.events.read_stream(history.fido))
+        assert [e.version for e in fido] == [0, 1, 2, 3]  # the source's 1..4, rebased
+        assert [e.metadata["source_version"] for e in fido] == [1, 2, 3, 4]
+        assert [e.metadata["source_position"] for e in copied] == [e[0] for e in history.events]
+        assert copy.events.check().ok
+    code, out, _err = run_cli(capsysbinary, "--store", target, "import-from", history.url)
+    assert orjson.loads(out) == {"appended": 0, "duplicates": 0}
