@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from core.errors import SourceReadOnly
 from core.events import ANY, ExpectedVersion, NewEvent
+from core.jobs import checkpoint
 from core.store.port import (
     AppendResult,
     EventStore,
@@ -24,11 +25,35 @@ from core.store.port import (
 )
 from core.store.sql import SqlEventStore
 
-__all__ = ["UNDECODABLE", "ForeignSource", "read_only_error"]
+__all__ = ["UNDECODABLE", "ForeignSource", "ScanProgress", "read_only_error"]
 
 #: The one key of the data of an event a source cannot decode (a missing cipher key, a
 #: corrupt payload): its value says why. The event is listed all the same.
 UNDECODABLE = "$undecodable"
+
+
+class ScanProgress:
+    """Progress of a read that looks through events one by one (a filter the database
+    cannot answer): positions covered so far of the span it reads, reported to the
+    current job (``core.jobs``), as the SQL store's search scans report theirs.
+
+    Args:
+        low: the first position the read may cover.
+        high: the last (the head when the read is unbounded).
+        backwards: the direction of the read.
+    """
+
+    def __init__(self, low: int, high: int, *, backwards: bool) -> None:
+        self._low, self._high, self._backwards = max(low, 1), high, backwards
+
+    def reached(self, position: int) -> None:
+        """The read has covered everything up to (or, backwards, down to) ``position``."""
+        total = max(self._high - self._low + 1, 1)
+        if self._backwards:
+            done = self._high - position + 1
+        else:
+            done = position - self._low + 1
+        checkpoint(min(max(done, 0), total), total)
 
 
 def read_only_error(display_location: str, tool: str) -> SourceReadOnly:

@@ -55,7 +55,7 @@ from core.errors import NotAnEventStore, StoreNotFound
 from core.events import RecordedEvent, StreamInfo, category_of, from_micros, to_micros
 from core.events import wall_clock_micros as _clock
 from core.jobs import checkpoint
-from core.sources.base import UNDECODABLE, ForeignSource
+from core.sources.base import UNDECODABLE, ForeignSource, ScanProgress
 from core.store.compiled import CompiledStatement
 from core.store.port import CheckReport, EventFilter, RawEvent
 from core.store.sql.connections import Connections
@@ -748,12 +748,20 @@ class EventsourcingSource(ForeignSource):
             values.update(s0=ids[0], s1=ids[1])
         cursor = high + 1 if backwards else low - 1
         found = 0
+        progress = None
+        if _scans(where):
+            top = high if high != _NO_LIMIT else self.head_position()
+            progress = ScanProgress(low, top, backwards=backwards)
         while True:
             checkpoint()
+            # Without a filter on decoded events every row is kept: read only what is left.
+            n = PAGE if limit is None or progress is not None else min(PAGE, limit - found)
             if backwards:
-                rows = self._fetch(statement, before=cursor, low=max(low, 0), n=PAGE, **values)
+                rows = self._fetch(statement, before=cursor, low=max(low, 0), n=n, **values)
             else:
-                rows = self._fetch(statement, after=cursor, high=high, n=PAGE, **values)
+                rows = self._fetch(statement, after=cursor, high=high, n=n, **values)
+            if progress is not None and rows:
+                progress.reached(int(rows[-1][0]))
             for event in self._events(rows):
                 micros = to_micros(event.recorded_at)
                 if since is not None and micros < since:
@@ -766,7 +774,7 @@ class EventsourcingSource(ForeignSource):
                 found += 1
                 if limit is not None and found >= limit:
                     return
-            if len(rows) < PAGE:
+            if len(rows) < n:
                 return
             cursor = int(rows[-1][0])
 
@@ -1093,3 +1101,16 @@ def _pg_layout(conns: Connections, shown: str, app: str | None) -> tuple[_Layout
             f"{shown}: several applications' recorder tables ({listed}): choose one with ?app=NAME"
         )
     return _Layout(name, "notification_id", False, found[name] == "uuid"), app
+
+
+def _scans(where: EventFilter) -> bool:
+    """Whether a read looks through events one by one: its filter needs decoded events
+    (payload words, a correlation id, times, a category or a stream prefix)."""
+    return bool(
+        where.text
+        or where.correlation_id is not None
+        or where.since is not None
+        or where.until is not None
+        or where.category is not None
+        or where.stream_prefix
+    )

@@ -62,7 +62,7 @@ from core.events import (
     wall_clock_micros,
 )
 from core.jobs import checkpoint
-from core.sources.base import ForeignSource
+from core.sources.base import ForeignSource, ScanProgress
 from core.store.compiled import CompiledStatement
 from core.store.port import CheckReport, EventFilter, RawEvent, words_match
 from core.store.sql.connections import Connections
@@ -366,12 +366,21 @@ class MessageDbSource(ForeignSource):
         values = dict(shape.values)
         words = where.words
         found = 0
+        progress = None
+        if shape.post:  # payload words or a correlation id: the rows are looked through
+            low = where.from_position if where.from_position is not None else 1
+            high = where.to_position if where.to_position is not None else self.head_position()
+            if backwards and where.from_position is not None:
+                low, high = 1, min(high, where.from_position)
+            progress = ScanProgress(low, high, backwards=backwards)
         while True:
             checkpoint()
             wanted = PAGE_SIZE if limit is None or shape.post else min(PAGE_SIZE, limit - found)
             values["page_size"] = wanted
             with self._conns.driver_reading() as cursor:
                 page = statement.fetchall(cursor, **values)
+            if progress is not None and page:
+                progress.reached(int(page[-1][0]))
             for row in page:
                 if shape.post:
                     if words and not words_match(row[4], words):

@@ -41,6 +41,7 @@ from core.errors import (
     StoreUnreachable,
 )
 from core.events import NewEvent, RecordedEvent, from_micros
+from core.jobs import Job
 from core.sources.eventsourcing import EVENT_ID_NAMESPACE, EventsourcingSource
 from core.store import EventFilter, open_store
 from core.workspace import Workspace
@@ -860,3 +861,21 @@ def test_import_from_rebases_versions_to_0_and_keeps_the_source_places(
         assert copy.events.check().ok
     code, out, _err = run_cli(capsysbinary, "--store", target, "import-from", history.url)
     assert orjson.loads(out) == {"appended": 0, "duplicates": 0}
+
+
+def test_a_search_looked_through_event_by_event_reports_its_progress(
+    plain_store: History, small_pages: None
+) -> None:
+    reports: list[tuple[int, int]] = []
+    job = Job(lambda done, total: reports.append((done, total)))
+    with open_store(plain_store.url, read_only=True) as source, job.running():
+        head = source.head_position()
+        found = list(source.read(EventFilter(text="roll")))
+        plain = len(reports)
+        list(source.read(EventFilter(from_position=2)))  # answered in SQL: no scan
+
+    assert [e.data.get("trick") for e in found] == ["roll"]
+    assert plain > 1 and len(reports) == plain  # a report a page, for the scan only
+    assert {total for _, total in reports} == {head}
+    dones = [done for done, _ in reports]
+    assert dones == sorted(dones) and dones[-1] == head

@@ -28,6 +28,7 @@ from core.errors import (
     StoreUnreachable,
 )
 from core.events import NewEvent, RecordedEvent
+from core.jobs import Job
 from core.sources import open_source
 from core.sources.messagedb import MessageDbSource
 from core.store.port import EventFilter, ImportRecord, PreparedEvent
@@ -561,3 +562,21 @@ def test_import_from_refuses_a_url_that_names_no_other_tool(tmp_path: Path, caps
     assert exited.value.code == 2
     assert "not another tool's store URL" in capsys.readouterr().err
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_a_payload_search_reports_its_progress(
+    written: Written, source: MessageDbSource, small_pages: None
+) -> None:
+    reports: list[tuple[int, int]] = []
+    job = Job(lambda done, total: reports.append((done, total)))
+    with job.running():
+        head = source.head_position()
+        found = list(source.read(EventFilter(text="sku-4242")))
+        scanned = len(reports)
+        list(source.read(EventFilter(types=("Opened",))))  # answered in SQL: no scan
+
+    assert [e.event_id for e in found] == [written.ids[2]]
+    assert scanned > 1 and len(reports) == scanned
+    assert {total for _, total in reports} == {head}
+    dones = [done for done, _ in reports]
+    assert dones == sorted(dones) and dones[-1] == head
