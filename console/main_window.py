@@ -1029,6 +1029,13 @@ class MainWindow(QMainWindow):
             self._show_mode()
             return
         location = self._workspace.display_location
+        never = self._workspace.writing.never_writable()
+        if writable and never is not None:  # another tool's store: asking would be idle
+            self._show_mode()
+            message = f"Could not make the store writable: {never}"
+            show_failure(self, "Eventscope", message)
+            self.writable_switch_failed.emit(message)
+            return
         if writable and not confirm_writable(self, location):
             self._show_mode()
             return

@@ -16,7 +16,7 @@ from core.events import ANY, ExpectedVersion, NewEvent, RecordedEvent, to_micros
 from core.jobs import checkpoint
 from core.services.handle import OpenStore, StoreHandle
 from core.services.plugins import Plugins
-from core.sources.base import UNDECODABLE, ForeignSource
+from core.sources.base import UNDECODABLE, ForeignSource, read_only_error
 from core.store import EventFilter, EventStore, ImportRecord, ImportResult, WriteTransaction
 from core.store.jsonlines import parse_import_lines
 from core.store.port import prepare_events
@@ -218,6 +218,15 @@ class Writing:
             unit.append_to_stream(
                 AUDIT_STREAM, [NewEvent(event_type, {**action.data, "user": operator_name()})]
             )
+
+    def never_writable(self) -> str | None:
+        """Why the store in use can never be made writable (another tool's store, which
+        Eventscope only reads), in one line; None when it can."""
+        with self._handle.use() as opened:
+            store = opened.store
+            if isinstance(store, ForeignSource):
+                return str(read_only_error(display_location(store.location), store.tool))
+        return None
 
     def set_writable(self, writable: bool) -> None:
         """Switch the store between read-only and writable, recorded in ``$audit``.

@@ -9,6 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from console.panels.event_log import EventLogPanel
@@ -105,3 +107,53 @@ def test_the_status_bar_says_searches_scan_there(
     qtbot.waitUntil(lambda: label.text() == "search: by scan", timeout=SIGNAL_TIMEOUT_MS)
     assert label.isVisible()
     assert not window.in_app_projections.running  # another tool's store: monitored only
+
+
+def test_the_writable_switch_says_plainly_that_the_source_is_only_read(
+    qtbot: QtBot,
+    workspace: Workspace,
+    runner: TaskRunner,
+    windows: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import console.main_window as main_window_module
+    from console.main_window import MainWindow
+
+    asked: list[str] = []
+    monkeypatch.setattr(
+        main_window_module, "confirm_writable", lambda _parent, where: asked.append(where)
+    )
+    window = MainWindow(workspace, runner)
+    windows.append(window)
+    window.show()
+
+    with qtbot.waitSignal(window.writable_switch_failed, timeout=SIGNAL_TIMEOUT_MS) as failed:
+        window.writable_action.trigger()
+
+    assert "Message DB's store: Eventscope only reads it" in failed.args[0]
+    assert asked == []  # not asked to confirm what cannot happen
+    box = window.findChild(QMessageBox)
+    assert box is not None and "only reads it" in box.text()
+    box.close()
+    assert workspace.read_only and not window.writable_action.isChecked()
+
+
+def test_a_payload_search_over_it_scans_with_progress(
+    qtbot: QtBot, gappy: Gappy, workspace: Workspace, runner: TaskRunner
+) -> None:
+    panel = EventLogPanel(workspace.events, runner, live_tail=False, page_size=PAGE)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
+        panel.show()
+    reports: list[tuple[int, int]] = []
+    panel.model.search_progressed.connect(lambda done, total: reports.append((done, total)))
+
+    with qtbot.waitSignal(panel.first_page_loaded, timeout=SIGNAL_TIMEOUT_MS):
+        panel.filter_edit("text").setText("12")
+        qtbot.keyClick(panel.filter_edit("text"), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: panel.model.exhausted, timeout=SIGNAL_TIMEOUT_MS)
+
+    found = [panel.model.event_at(row) for row in range(panel.model.rowCount())]
+    assert [event.data["n"] for event in found if event] == [12]
+    assert reports and {total for _, total in reports} == {gappy.positions[-1]}
+    assert max(done for done, _ in reports) == gappy.positions[-1]
