@@ -112,6 +112,10 @@ def test_projections_run_into_the_sidecar_and_time_travel_over_it(
     assert earlier == {"account-1": {"balance": 100}, "account-2": {"balance": 50}}
     code, (diff,) = eventscope("diff", f"balances:1@{at_second}", "balances:1")
     assert set(diff["changed"]) == {"account-1", "account-2"} and diff["added"] == {}
+    code, (stepped,) = eventscope("step", f"balances:1@{bank.positions[2]}")
+    assert [(c["key"], c["before"], c["after"]) for c in stepped["changes"]] == [
+        ("account-1", {"balance": 100}, {"balance": 70})
+    ]
     code, lineage = eventscope("lineage", "balances:1", "account-1")
     assert [change["position"] for change in lineage] == [bank.positions[0], bank.positions[2]]
 
