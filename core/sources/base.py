@@ -9,15 +9,16 @@ and may have gaps: nothing here assumes row r is position r+1.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import NoReturn
 
 from core.errors import SourceReadOnly
-from core.events import ANY, ExpectedVersion, NewEvent
+from core.events import ANY, ExpectedVersion, NewEvent, StreamInfo
 from core.jobs import checkpoint
 from core.store.port import (
     AppendResult,
+    EventFilter,
     EventStore,
     ImportRecord,
     ImportResult,
@@ -112,6 +113,40 @@ class ForeignSource(EventStore):
 
     def transaction(self) -> AbstractContextManager[WriteTransaction]:
         self._refuse()
+
+    def recent_streams(
+        self,
+        *,
+        prefix: str | None = None,
+        category: str | None = None,
+        before_position: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StreamInfo]:
+        """Streams by last activity, newest first: the log read backwards from
+        ``before_position``, each stream met for the first time looked up (no streams
+        table here to sort; the port's default would list every stream first)."""
+        where = EventFilter(
+            stream_prefix=prefix,
+            category=category,
+            from_position=None if before_position is None else before_position - 1,
+        )
+        if before_position is not None and before_position <= 1:
+            return
+        seen: set[str] = set()
+        found = 0
+        for event in self.read(where, backwards=True):
+            if event.stream_id in seen:
+                continue
+            seen.add(event.stream_id)
+            info = self.stream_info(event.stream_id)
+            if info is None or (
+                before_position is not None and info.last_position >= before_position
+            ):
+                continue  # active again since: its place is further up the list
+            yield info
+            found += 1
+            if limit is not None and found >= limit:
+                return
 
     def indexed_position(self) -> int:
         """No index can be written: every search scans (see EventFilter.matches)."""

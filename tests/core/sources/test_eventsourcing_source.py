@@ -43,7 +43,7 @@ from core.errors import (
 from core.events import NewEvent, RecordedEvent, from_micros
 from core.jobs import Job
 from core.sources.eventsourcing import EVENT_ID_NAMESPACE, EventsourcingSource
-from core.store import EventFilter, open_store
+from core.store import EventFilter, EventStore, open_store
 from core.workspace import Workspace
 
 PG_URL = os.environ.get("EVENTSCOPE_TEST_PG_URL")
@@ -879,3 +879,17 @@ def test_a_search_looked_through_event_by_event_reports_its_progress(
     assert {total for _, total in reports} == {head}
     dones = [done for done, _ in reports]
     assert dones == sorted(dones) and dones[-1] == head
+
+
+@pytest.mark.parametrize("before", [None, 8, 5, 2])
+@pytest.mark.parametrize("limit", [None, 1, 2])
+def test_recent_streams_are_what_the_ports_full_listing_sorts(
+    plain_store: History, small_pages: None, before: int | None, limit: int | None
+) -> None:
+    with open_store(plain_store.url, read_only=True) as source:
+        expected = list(EventStore.recent_streams(source, before_position=before, limit=limit))
+        got = list(source.recent_streams(before_position=before, limit=limit))
+
+    assert got == expected
+    if before is None and limit is None:
+        assert got[0].stream_id == plain_store.fido  # fido's trick came last

@@ -31,7 +31,7 @@ from core.events import NewEvent, RecordedEvent
 from core.jobs import Job
 from core.sources import open_source
 from core.sources.messagedb import MessageDbSource
-from core.store.port import EventFilter, ImportRecord, PreparedEvent
+from core.store.port import EventFilter, EventStore, ImportRecord, PreparedEvent
 from core.workspace import Workspace
 from tests.core.sources.messagedb import (
     connect,
@@ -580,3 +580,36 @@ def test_a_payload_search_reports_its_progress(
     assert {total for _, total in reports} == {head}
     dones = [done for done, _ in reports]
     assert dones == sorted(dones) and dones[-1] == head
+
+
+@pytest.mark.parametrize(
+    ("prefix", "category", "before", "limit"),
+    [
+        (None, None, None, None),
+        (None, None, None, 2),
+        (None, None, 7, None),  # account-1 was active at 7: it is not listed before it
+        (None, None, 9, 2),
+        ("account-", None, None, None),
+        (None, "account", 8, None),
+        (None, None, 1, None),
+    ],
+)
+def test_recent_streams_are_what_the_ports_full_listing_sorts(
+    source: MessageDbSource,
+    small_pages: None,
+    prefix: str | None,
+    category: str | None,
+    before: int | None,
+    limit: int | None,
+) -> None:
+    options: dict[str, Any] = {
+        "prefix": prefix,
+        "category": category,
+        "before_position": before,
+        "limit": limit,
+    }
+    expected = list(EventStore.recent_streams(source, **options))  # lists every stream
+
+    assert list(source.recent_streams(**options)) == expected
+    if before is None and limit is None and prefix is None and category is None:
+        assert [s.stream_id for s in expected[:3]] == ["école-1", "Zebra-1", "account-10"]
