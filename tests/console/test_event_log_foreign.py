@@ -157,3 +157,17 @@ def test_a_payload_search_over_it_scans_with_progress(
     assert [event.data["n"] for event in found if event] == [12]
     assert reports and {total for _, total in reports} == {gappy.positions[-1]}
     assert max(done for done, _ in reports) == gappy.positions[-1]
+
+
+def test_time_travel_over_the_gap_shows_the_event_before_and_steps_forward_past_it(
+    gappy: Gappy, workspace: Workspace
+) -> None:
+    from console.panels.timetravel.loads import load_view
+
+    at_gap = load_view(workspace.timetravel, workspace.events, gappy.gap)
+    stepped = load_view(workspace.timetravel, workspace.events, gappy.gap, forward=True)
+    back = load_view(workspace.timetravel, workspace.events, gappy.gap + 1)
+
+    assert at_gap.event is not None and at_gap.position == at_gap.event.position == gappy.gap - 1
+    assert stepped.event is not None and stepped.position == gappy.gap + 1
+    assert back.event is not None and back.position == gappy.gap + 1

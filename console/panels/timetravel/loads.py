@@ -105,9 +105,14 @@ def load_view(
     model: str | None = None,
     stream_id: str | None = None,
     b_position: int | None = None,
+    forward: bool = False,
 ) -> View:
     """The view at a point (a position, a time, or None: the head) of a read model
-    ``model`` (``name:version``) or of a stream; a fold reports its progress."""
+    ``model`` (``name:version``) or of a stream; a fold reports its progress.
+
+    A position where no event is (a gap in another tool's store) shows the event before
+    it, whose state is the same; or, ``forward`` (a step forward), the event after it.
+    """
     head = events.head_position()
     if point is None:
         position = head
@@ -116,6 +121,12 @@ def load_view(
     else:
         position = max(0, min(point, head))
     event = events.event_at(position) if position > 0 else None
+    if event is None and position > 0:
+        where = EventFilter(from_position=position)
+        event = next(events.read(where, backwards=not forward, limit=1), None)
+        if event is None and forward:  # nothing after the gap: stay where it was
+            event = next(events.read(where, backwards=True, limit=1), None)
+        position = event.position if event is not None else 0
     if stream_id is not None:
         where = EventFilter(stream_id=stream_id, to_position=position)
         shown = list(events.read(where, limit=_MAX_STREAM_EVENTS))

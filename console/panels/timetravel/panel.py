@@ -386,7 +386,7 @@ class TimeTravelPanel(QWidget):
 
     # -- loading ------------------------------------------------------------------------------
 
-    def _request(self, point: int | datetime | None) -> None:
+    def _request(self, point: int | datetime | None, *, forward: bool = False) -> None:
         self._tasks.cancel_all()
         self._generation += 1
         model = self._combo.currentText() if self._combo.currentIndex() >= 0 else None
@@ -396,7 +396,15 @@ class TimeTravelPanel(QWidget):
 
         def load() -> View:
             connected.wait()  # a progress report emitted before its connection would be lost
-            return load_view(timetravel, events, point, model=model, stream_id=stream, b_position=b)
+            return load_view(
+                timetravel,
+                events,
+                point,
+                model=model,
+                stream_id=stream,
+                b_position=b,
+                forward=forward,
+            )
 
         task = self._tasks.add(self._runner.submit(load, tag=self._generation))
         task.succeeded.connect(self._on_view_task_succeeded)
@@ -630,7 +638,7 @@ class TimeTravelPanel(QWidget):
     @Slot()
     def _on_forward_clicked(self) -> None:
         if self._position is not None:
-            self._request(self._position + 1)
+            self._request(self._position + 1, forward=True)  # over a gap, to the next event
 
     @Slot()
     def _on_set_b_clicked(self) -> None:
