@@ -11,7 +11,7 @@ from core.events import RecordedEvent, StreamInfo
 from core.jobs import checkpoint
 from core.services.handle import StoreHandle
 from core.services.plugins import Plugins
-from core.store import CheckReport, EventFilter
+from core.store import CheckReport, EventFilter, RawEvent
 from core.store.jsonlines import export_line
 from core.store.port import check_filter_text
 from core.upcasting import UpcastFailed
@@ -77,6 +77,14 @@ class EventQueries:
         with self._handle.use() as opened:
             for row in opened.store.iter_raw(where, backwards=backwards, limit=limit):
                 yield export_line(row)
+
+    def export_rows(
+        self, where: EventFilter = EventFilter(), *, limit: int | None = None
+    ) -> Iterator[RawEvent]:
+        """Events as stored rows (``export_line`` makes each the line export prints), in
+        position order, page by page: what a relay publishes."""
+        with self._handle.use() as opened:
+            yield from opened.store.iter_raw(where, limit=limit)
 
     def event_by_id(self, event_id: str) -> RecordedEvent | None:
         """The event stored with this id, or None."""
