@@ -227,7 +227,7 @@ class Publisher(abc.ABC):
 
     def _one_line(self, action: str, error: BaseException) -> str:
         if isinstance(error, TimeoutError):
-            reason = f"no answer within {self.timeout:g} s"
+            reason = str(error) or f"no answer within {self.timeout:g} s"
         else:
             text = " ".join(str(error).split()) or type(error).__name__
             reason = f"{type(error).__name__}: {text}" if str(error) else text
@@ -260,12 +260,22 @@ async def _confirm_all(
     ``send`` itself waits while ``window`` confirms are outstanding.
     """
     confirms: list[asyncio.Future[Any]] = []
+    failures: list[BaseException] = []
+
+    def note_failure(confirm: asyncio.Future[Any]) -> None:
+        if not confirm.cancelled() and (error := confirm.exception()) is not None:
+            failures.append(error)
+
     try:
         for message in messages:
-            confirms.append(await send(message))
+            if failures:  # stop sending: the whole batch is re-sent later anyway
+                raise failures[0]
+            confirm = await send(message)
+            confirm.add_done_callback(note_failure)
+            confirms.append(confirm)
         _done, pending = await asyncio.wait(confirms, timeout=timeout)
         if pending:
-            raise BrokerUnavailable(
+            raise TimeoutError(
                 f"{len(pending)} of {len(messages)} publishes unconfirmed after {timeout:g} s"
             )
         errors = [confirm.exception() for confirm in confirms]
@@ -437,8 +447,7 @@ class AmqpPublisher(Publisher):
             try:
                 await asyncio.wait_for(window.acquire(), self.timeout)
             except TimeoutError:
-                raise BrokerUnavailable(
-                    f"cannot publish to {self.location}: "
+                raise TimeoutError(
                     f"{self.window} publishes unconfirmed after {self.timeout:g} s"
                 ) from None
             amqp_message = aio_pika.Message(
