@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import importlib
 import re
 import string
 import threading
@@ -109,6 +110,18 @@ def _template_fields(template: str) -> set[str]:
         if name is not None:
             fields.add(name)
     return fields
+
+
+def _require(module: str, package: str) -> None:
+    """Import ``module`` now, so that a missing client is told apart from a missing broker.
+
+    Raises:
+        ImportError: the client library is not installed (one line, naming the extra).
+    """
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(f"publishing needs {package}: pip install 'eventscope[relay]'") from error
 
 
 class _LoopThread:
@@ -310,6 +323,7 @@ class NatsPublisher(Publisher):
                 f"subject template {subject!r}: unknown field(s) {', '.join(sorted(unknown))}"
                 f" (known: category, stream_id, type)"
             )
+        _require("nats", "nats-py")
         super().__init__(url, window=window, timeout=timeout)
         self.subject = subject
         self.jetstream_stream = jetstream_stream
@@ -417,6 +431,7 @@ class AmqpPublisher(Publisher):
     """
 
     def __init__(self, url: str, *, exchange: str, window: int, timeout: float) -> None:
+        _require("aio_pika", "aio-pika")
         super().__init__(url, window=window, timeout=timeout)
         self.exchange = exchange
         self._connection: aio_pika.abc.AbstractConnection | None = None
@@ -510,6 +525,7 @@ def open_publisher(
     Raises:
         ValueError: the URL's scheme is neither ``nats`` nor ``amqp``, or the subject
             template is unusable.
+        ImportError: the broker's client library (the ``relay`` extra) is not installed.
         BrokerUnavailable: the broker cannot be reached.
     """
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""

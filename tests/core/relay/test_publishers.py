@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -475,3 +476,14 @@ def test_subject_safe(value: str, safe: str) -> None:
 def test_unusable_subject_templates_are_refused(template: str) -> None:
     with pytest.raises(ValueError, match="subject template"):
         open_publisher(NATS_URL, subject=template)
+
+
+@pytest.mark.parametrize(
+    ("url", "client"), [(NATS_URL, "nats"), (AMQP_URL, "aio_pika")], ids=["nats", "amqp"]
+)
+def test_a_missing_client_library_is_an_import_error_naming_the_extra(
+    url: str, client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, client, None)
+    with pytest.raises(ImportError, match=r"eventscope\[relay\]"):
+        open_publisher(url)
