@@ -212,9 +212,9 @@ class Publisher(abc.ABC):
 
     def _ensure_connected(self) -> None:
         if self._closed:
-            raise BrokerUnavailable(f"{self.location}: the publisher is closed")
+            raise RuntimeError(f"{self.location}: the publisher is closed")
         if not self._connected:
-            self._call("connect", asyncio.wait_for(self._connect(), self.timeout * 2))
+            self._call("connect", asyncio.wait_for(self._connect(), self.timeout))
             self._connected = True
 
     def _call(self, action: str, coroutine: Awaitable[None]) -> None:

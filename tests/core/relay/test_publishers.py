@@ -487,3 +487,30 @@ def test_a_missing_client_library_is_an_import_error_naming_the_extra(
     monkeypatch.setitem(sys.modules, client, None)
     with pytest.raises(ImportError, match=r"eventscope\[relay\]"):
         open_publisher(url)
+
+
+@needs_rabbitmq
+def test_a_closed_publisher_refuses_to_publish(rabbit: dict[str, str]) -> None:
+    publisher = _open_amqp(rabbit)
+    publisher.close()
+    publisher.close()  # closing twice is harmless
+    with pytest.raises(RuntimeError, match="closed"):
+        publisher.publish(_messages(1))
+
+
+@pytest.mark.parametrize(
+    ("port", "url"),
+    [(NATS_PORT, "nats://127.0.0.1:{port}"), (AMQP_PORT, "amqp://guest:guest@127.0.0.1:{port}/")],
+    ids=["nats", "amqp"],
+)
+def test_a_silent_broker_raises_at_open_within_the_timeout(
+    port: int, url: str, proxy_to: Any
+) -> None:
+    if not _reachable(port):
+        pytest.skip(f"no broker on 127.0.0.1:{port}")
+    proxy = proxy_to(port)
+    proxy.stalled.set()  # the connection opens, the handshake never completes
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable, match=r"^cannot connect to "):
+        open_publisher(url.format(port=proxy.port), timeout=1)
+    assert time.monotonic() - started < 2.5
