@@ -444,9 +444,14 @@ class AmqpPublisher(Publisher):
 
     async def _connect(self) -> None:
         import aio_pika
+        import aio_pika.connection
 
-        self._connection = await aio_pika.connect(self.url, timeout=self.timeout)
-        channel = await self._connection.channel(publisher_confirms=True)
+        # Built here rather than by aio_pika.connect(), so that a connect cut short by
+        # the timeout still leaves a connection for _disconnect to close.
+        connection = aio_pika.Connection(aio_pika.connection.make_url(self.url))
+        self._connection = connection
+        await connection.connect(timeout=self.timeout)
+        channel = await connection.channel(publisher_confirms=True)
         self._exchange = await channel.declare_exchange(
             self.exchange, aio_pika.ExchangeType.TOPIC, durable=True, timeout=self.timeout
         )
