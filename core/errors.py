@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BrokerUnavailable",
     "Cancelled",
     "DuplicateEventId",
     "EventscopeError",
@@ -141,6 +142,14 @@ class SourceReadOnly(StoreUnusable, StoreReadOnly):
 
 class Cancelled(EventscopeError):
     """The caller cancelled the work (see :mod:`core.jobs`); nothing it wrote was kept."""
+
+
+class BrokerUnavailable(EventscopeError):
+    """A message broker cannot be reached, or did not confirm a publish in time.
+
+    The message is one line and never shows a password. Nothing of the batch counts as
+    published: the caller sends the whole batch again later (ids deduplicate).
+    """
 
 
 def last_line(text: str) -> str:

@@ -1,0 +1,1 @@
+"""Publishing stored events to brokers (NATS JetStream, RabbitMQ), past a checkpoint."""
