@@ -215,6 +215,32 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--batch-size", type=_positive_int, default=5_000, help="positions per transaction"
     )
+    worker.add_argument("--metrics-port", type=int, metavar="P", help="serve Prometheus metrics")
+
+    relay = commands.add_parser(
+        "relay", help="publish stored events to a broker until SIGTERM/SIGINT (nats://, amqp://)"
+    )
+    relay.add_argument("url", help="nats://host:port or amqp://user:pass@host:port/vhost")
+    relay.add_argument("--name", default="default", help="the relay's name: its checkpoint")
+    relay.add_argument(
+        "--from-position", type=_positive_int, metavar="P", help="a new relay starts here"
+    )
+    relay.add_argument(
+        "--subject",
+        default="eventscope.{category}.{type}",
+        metavar="TEMPLATE",
+        help="NATS subject ({category}, {type}, {stream_id}; default %(default)s)",
+    )
+    relay.add_argument("--jetstream-stream", default="EVENTSCOPE", metavar="NAME")
+    relay.add_argument("--exchange", default="eventscope", metavar="NAME", help="AMQP exchange")
+    relay.add_argument("--batch-size", type=_positive_int, default=1_000, help="events a batch")
+    relay.add_argument("--lease-seconds", type=float, default=30.0)
+    relay.add_argument("--metrics-port", type=int, metavar="P", help="serve Prometheus metrics")
+    relay.add_argument(
+        "--status-seconds", type=float, default=5.0, help="how often a status line is printed"
+    )
+
+    commands.add_parser("relays", help="every relay of the store: checkpoint, lag, worker")
 
     replay = commands.add_parser("replay", help="a read model at a point: NAME[:VERSION][@POINT]")
     replay.add_argument("ref")
@@ -489,6 +515,15 @@ def _run(args: argparse.Namespace) -> int:
         return _projections(args)
     if command == "worker":
         return _worker(args)
+    if command == "relay":
+        return _relay(args)
+    if command == "relays":
+        from core.relay.relay import relay_statuses
+
+        with _open(args, read_only=True) as workspace:
+            lines = [_json_line(status.to_dict()) for status in relay_statuses(workspace)]
+        _write_lines(lines)
+        return EXIT_OK
     if command == "replay":
         return _replay(args)
     if command == "lineage":
@@ -786,12 +821,16 @@ def _worker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     out_lock = threading.Lock()
 
+    metrics: Any = None
+
     def report(outcome: TickOutcome) -> None:
         line: dict[str, Any] = {"projection": outcome.model}
         if outcome.result is not None:
             line |= _run_line(outcome.result)
         else:
             line["error"] = outcome.error
+        if metrics is not None:
+            _count_run(metrics, outcome)
         with out_lock:
             _write_lines([_json_line(line)])
 
@@ -807,6 +846,10 @@ def _worker(args: argparse.Namespace) -> int:
         )
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        if args.metrics_port is not None:
+            from core.metrics import serve_metrics
+
+            metrics = serve_metrics(workspace, args.metrics_port)
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
         scheduler.start()
         print(
@@ -818,8 +861,97 @@ def _worker(args: argparse.Namespace) -> int:
         while not stop.wait(0.5):
             pass
         scheduler.shutdown()
+        if metrics is not None:
+            metrics.close()
         print(f"eventscope: worker {scheduler.worker} stopped", file=sys.stderr, flush=True)
     return EXIT_OK
+
+
+def _relay(args: argparse.Namespace) -> int:
+    """``relay URL``: publish every stored event, then each new one, until SIGTERM or
+    SIGINT; a status line every ``--status-seconds`` and one at the end."""
+    from core.relay.publishers import open_publisher
+    from core.relay.relay import Relay
+
+    stop = threading.Event()
+    failure: list[BaseException] = []
+    for noisy in ("aiormq", "aio_pika", "nats"):  # their reconnect chatter; the relay says it once
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    with _open(args, read_only=False) as workspace:
+
+        def connect() -> Any:
+            return open_publisher(
+                args.url,
+                subject=args.subject,
+                jetstream_stream=args.jetstream_stream,
+                exchange=args.exchange,
+            )
+
+        metrics = None
+        relay = Relay(
+            workspace,
+            connect,
+            name=args.name,
+            batch_size=args.batch_size,
+            lease_seconds=args.lease_seconds,
+            on_batch=lambda events, seconds: _count_batch(metrics, args.name, events, seconds),
+        )
+        if args.metrics_port is not None:
+            from core.metrics import serve_metrics
+
+            metrics = serve_metrics(workspace, args.metrics_port, relays=lambda: [relay.status()])
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+
+        def run() -> None:
+            try:
+                relay.run(stop, from_position=args.from_position)
+            except BaseException as error:  # reported by the main thread
+                failure.append(error)
+                stop.set()
+
+        thread = threading.Thread(target=run, name=f"relay {args.name}", daemon=True)
+        thread.start()
+        print(
+            f"eventscope: relay {args.name!r} ({relay.worker}) publishing "
+            f"{workspace.display_location} to {_hide_password(args.url)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stop.wait(args.status_seconds):
+            _write_lines([_json_line(relay.status().to_dict())])
+        thread.join()
+        if metrics is not None:
+            metrics.close()
+        if failure:
+            raise failure[0]
+        _write_lines([_json_line(relay.status().to_dict())])
+        print(f"eventscope: relay {args.name!r} stopped", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+def _count_batch(metrics: Any, name: str, events: int, seconds: float) -> None:
+    if metrics is not None:
+        metrics.published.labels(relay=name).inc(events)
+        metrics.batch_seconds.labels(kind="relay", name=name).observe(seconds)
+
+
+def _hide_password(url: str) -> str:
+    from core.store.sql.engines import display_location
+
+    return display_location(url)
+
+
+def _count_run(metrics: Any, outcome: Any) -> None:
+    result = outcome.result
+    if result is None:
+        if outcome.error is not None:
+            metrics.faults.labels(kind="projection", name=outcome.model).inc()
+        return
+    metrics.applied.labels(projection=outcome.model).inc(result.events)
+    metrics.batch_seconds.labels(kind="projection", name=outcome.model).observe(result.seconds)
+    if result.fault is not None:
+        metrics.faults.labels(kind="projection", name=outcome.model).inc()
 
 
 def _name_version(reference: str) -> tuple[str, int | None]:

@@ -112,14 +112,18 @@ def _template_fields(template: str) -> set[str]:
     return fields
 
 
-def _require(module: str, package: str) -> None:
-    """Import ``module`` now, so that a missing client is told apart from a missing broker.
+def _require(modules: tuple[str, ...], package: str) -> None:
+    """Import the client's ``modules`` now, in the caller's thread: a missing client is
+    told apart from a missing broker, and the loop thread never imports (CPython 3.11
+    can fail with "AST constructor recursion depth mismatch" when an import hook parses
+    sources in two threads at once, as PySide6's does).
 
     Raises:
         ImportError: the client library is not installed (one line, naming the extra).
     """
     try:
-        importlib.import_module(module)
+        for module in modules:
+            importlib.import_module(module)
     except ImportError as error:
         raise ImportError(f"publishing needs {package}: pip install 'eventscope[relay]'") from error
 
@@ -323,7 +327,10 @@ class NatsPublisher(Publisher):
                 f"subject template {subject!r}: unknown field(s) {', '.join(sorted(unknown))}"
                 f" (known: category, stream_id, type)"
             )
-        _require("nats", "nats-py")
+        _require(
+            ("nats", "nats.errors", "nats.js", "nats.js.api", "nats.js.errors", "nats.aio.client"),
+            "nats-py",
+        )
         super().__init__(url, window=window, timeout=timeout)
         self.subject = subject
         self.jetstream_stream = jetstream_stream
@@ -431,7 +438,7 @@ class AmqpPublisher(Publisher):
     """
 
     def __init__(self, url: str, *, exchange: str, window: int, timeout: float) -> None:
-        _require("aio_pika", "aio-pika")
+        _require(("aio_pika", "aio_pika.connection", "aiormq"), "aio-pika")
         super().__init__(url, window=window, timeout=timeout)
         self.exchange = exchange
         self._connection: aio_pika.abc.AbstractConnection | None = None

@@ -1,0 +1,425 @@
+"""The relay over the real brokers (issue 18): every event published once in order with its
+id, the checkpoint in the store moving only past confirmed batches, one relay of a name at a
+time, a broker down retried with one warning, a relay killed with -9 resumed, and the
+metrics endpoint scraped over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from core.events import NewEvent
+from core.relay.publishers import open_publisher
+from core.relay.relay import Relay, RelayLeased, relay_statuses
+from core.store import ImportRecord, SqlEventStore
+from core.store.jsonlines import export_line
+from core.store.port import prepare_events
+from core.workspace import Workspace
+from tests.core.relay.test_publishers import _Proxy
+
+NATS = "nats://127.0.0.1:4222"
+AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+TIMEOUT = 60.0
+
+
+def _reachable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+needs_nats = pytest.mark.skipif(not _reachable(4222), reason="no NATS server at 127.0.0.1:4222")
+needs_rabbit = pytest.mark.skipif(not _reachable(5672), reason="no RabbitMQ at 127.0.0.1:5672")
+
+
+def seed(path: Path, count: int, start: int = 0) -> None:
+    """``count`` events in 7 streams of 3 categories, appended in one import."""
+    kinds = ("Placed", "Paid", "Shipped")
+
+    def records() -> Iterator[ImportRecord]:
+        for n in range(start, start + count):
+            (event,) = prepare_events([NewEvent(kinds[n % 3], {"n": n})])
+            yield ImportRecord(n + 1, f"{('order', 'cart', 'user')[n % 3]}-{n % 7}", event)
+
+    with SqlEventStore.open(path) as store:
+        store.import_records(records())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    path = tmp_path / "shop.db"
+    seed(path, 3_000)
+    return path
+
+
+@pytest.fixture
+def jetstream() -> Iterator[tuple[str, str]]:
+    """A JetStream stream of its own (name, subject template), deleted afterwards."""
+    name = f"T{uuid.uuid4().hex[:10].upper()}"
+    yield name, f"t{name.lower()}.{{category}}.{{type}}"
+    asyncio.run(_delete_stream(name))
+
+
+async def _delete_stream(name: str) -> None:
+    import nats
+
+    connection = await nats.connect(NATS)
+    try:
+        await connection.jetstream().delete_stream(name)
+    except Exception:
+        pass
+    await connection.close()
+
+
+async def _stored(name: str) -> list[Any]:
+    """Every message of a JetStream stream, in sequence order."""
+    import nats
+
+    connection = await nats.connect(NATS)
+    js = connection.jetstream()
+    info = await js.stream_info(name)
+    found = [await js.get_msg(name, seq) for seq in range(1, info.state.last_seq + 1)]
+    await connection.close()
+    return found
+
+
+def run_until(relay: Relay, condition: Any, timeout: float = TIMEOUT) -> None:
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            relay.run(stop)
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline and thread.is_alive():
+        time.sleep(0.05)
+    stop.set()
+    thread.join(TIMEOUT)
+    if errors:
+        raise errors[0]
+    assert condition(), "the relay did not get there in time"
+
+
+def relay_to(workspace: Workspace, url: str, **options: Any) -> Relay:
+    names = ("subject", "jetstream_stream", "exchange", "timeout")
+    publisher_options = {key: options.pop(key) for key in names if key in options}
+    return Relay(workspace, lambda: open_publisher(url, **publisher_options), **options)
+
+
+@needs_nats
+def test_every_event_is_published_once_in_order_as_export_prints_it(
+    store: Path, jetstream: tuple[str, str]
+) -> None:
+    name, subject = jetstream
+    with Workspace.open(str(store), read_only=False, load_plugins=False) as workspace:
+        relay = relay_to(
+            workspace, NATS, subject=subject, jetstream_stream=name, batch_size=400, name=name
+        )
+        head = workspace.events.head_position()
+        run_until(relay, lambda: relay.checkpoint == head)
+        seed(store, 500, start=3_000)  # new events: the next run goes on from its checkpoint
+        run_until(relay, lambda: relay.checkpoint == head + 500)
+        rows = list(workspace.events.export_rows())
+        (status,) = relay_statuses(workspace)
+
+    stored = asyncio.run(_stored(name))
+    assert len(stored) == len(rows) == 3_500
+    assert [m.headers["Nats-Msg-Id"] for m in stored] == [row.event_id for row in rows]
+    assert [m.data for m in stored] == [export_line(row).rstrip(b"\n") for row in rows]
+    first = stored[0]
+    assert first.subject == f"t{name.lower()}.{rows[0].stream_id.split('-')[0]}.{rows[0].type}"
+    assert first.headers["Eventscope-Position"] == "1"
+    assert first.headers["Eventscope-Stream"] == rows[0].stream_id
+    assert first.headers["Eventscope-Type"] == rows[0].type
+    assert (status.name, status.checkpoint, status.lag) == (name, 3_500, 0)
+
+
+@needs_nats
+def test_a_relay_that_starts_at_a_position_never_publishes_what_is_before(
+    store: Path, jetstream: tuple[str, str]
+) -> None:
+    name, subject = jetstream
+    with Workspace.open(str(store), read_only=False, load_plugins=False) as workspace:
+        relay = relay_to(workspace, NATS, subject=subject, jetstream_stream=name, name=name)
+        stop = threading.Event()
+        thread = threading.Thread(target=lambda: relay.run(stop, from_position=2_901))
+        thread.start()
+        deadline = time.monotonic() + TIMEOUT
+        while relay.checkpoint < 3_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        thread.join(TIMEOUT)
+
+    stored = asyncio.run(_stored(name))
+    assert [int(m.headers["Eventscope-Position"]) for m in stored] == list(range(2_901, 3_001))
+
+
+@needs_nats
+def test_two_relays_of_one_name_never_publish_at_once(
+    store: Path, jetstream: tuple[str, str]
+) -> None:
+    name, subject = jetstream
+    with Workspace.open(str(store), read_only=False, load_plugins=False) as workspace:
+        first = relay_to(workspace, NATS, subject=subject, jetstream_stream=name, name=name)
+        second = relay_to(workspace, NATS, subject=subject, jetstream_stream=name, name=name)
+        stop = threading.Event()
+        thread = threading.Thread(target=lambda: first.run(stop))
+        thread.start()
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while first.checkpoint == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            with pytest.raises(RelayLeased, match="one at a time"):
+                second.run(threading.Event())
+        finally:
+            stop.set()
+            thread.join(TIMEOUT)
+
+
+def test_a_broker_down_is_retried_said_once_and_nothing_is_checkpointed(
+    store: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    caplog.set_level(logging.WARNING, logger="core.relay.relay")
+    with Workspace.open(str(store), read_only=False, load_plugins=False) as workspace:
+        relay = relay_to(workspace, f"nats://127.0.0.1:{port}", name="down", backoff=(0.05, 0.2))
+        stop = threading.Event()
+        thread = threading.Thread(target=lambda: relay.run(stop))
+        thread.start()
+        time.sleep(2.0)
+        stop.set()
+        thread.join(TIMEOUT)
+        assert not thread.is_alive()
+        assert relay.checkpoint == 0 and relay.last_error
+        assert "\n" not in relay.last_error
+
+    warnings = [r for r in caplog.records if "broker unavailable" in r.getMessage()]
+    assert len(warnings) == 1  # once per outage, however many retries
+
+
+@needs_rabbit
+def test_amqp_consumers_see_every_event_in_order_with_its_message_id(store: Path) -> None:
+    exchange = f"t-{uuid.uuid4().hex[:10]}"
+    with Workspace.open(str(store), read_only=False, load_plugins=False) as workspace:
+        received = asyncio.run(_consume_while(workspace, exchange, 3_000))
+        rows = list(workspace.events.export_rows())
+
+    ids = [message["message_id"] for message in received]
+    unique = list(dict.fromkeys(ids))  # at least once: a consumer drops repeats by id
+    assert unique == [row.event_id for row in rows]
+    assert received[0]["routing_key"] == f"{rows[0].stream_id.split('-')[0]}.{rows[0].type}"
+    assert received[0]["body"] == export_line(rows[0]).rstrip(b"\n")
+    assert received[0]["persistent"]
+
+
+async def _consume_while(workspace: Workspace, exchange: str, count: int) -> list[dict[str, Any]]:
+    import aio_pika
+
+    connection = await aio_pika.connect_robust(AMQP)
+    channel = await connection.channel()
+    declared = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(declared, routing_key="#")
+    relay = relay_to(workspace, AMQP, exchange=exchange, name=exchange, batch_size=500)
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: relay.run(stop))
+    thread.start()
+    received: list[dict[str, Any]] = []
+    try:
+        async with queue.iterator() as messages:
+            async for message in messages:
+                async with message.process():
+                    received.append(
+                        {
+                            "message_id": message.message_id,
+                            "routing_key": message.routing_key,
+                            "body": message.body,
+                            "persistent": message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT,
+                        }
+                    )
+                if len({m["message_id"] for m in received}) >= count:
+                    break
+    finally:
+        stop.set()
+        await asyncio.get_running_loop().run_in_executor(None, thread.join, TIMEOUT)
+        await channel.exchange_delete(exchange)
+        await connection.close()
+    return received
+
+
+@needs_nats
+def test_a_relay_killed_at_random_points_and_restarted_publishes_each_event_once(
+    store: Path, jetstream: tuple[str, str], tmp_path: Path
+) -> None:
+    name, subject = jetstream
+    seed(store, 7_000, start=3_000)  # 10,000 events
+    command = [
+        sys.executable, "-m", "console.cli", "--store", str(store), "relay", NATS,
+        "--name", name, "--subject", subject, "--jetstream-stream", name,
+        "--batch-size", "100", "--lease-seconds", "1", "--status-seconds", "0.2",
+    ]  # fmt: skip
+    rng = random.Random(5)
+    with Workspace.open(str(store), load_plugins=False) as workspace:
+
+        def checkpoint() -> int:
+            statuses = relay_statuses(workspace)
+            return statuses[0].checkpoint if statuses else 0
+
+        for point in sorted(rng.sample(range(300, 9_700), 4)):  # -9 mid-run, at random points
+            child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + TIMEOUT
+            while checkpoint() < point and time.monotonic() < deadline:
+                time.sleep(0.01)
+            child.send_signal(signal.SIGKILL)
+            child.wait(TIMEOUT)
+            assert checkpoint() < 10_000, "the relay finished before it could be killed"
+            time.sleep(1.1)  # the dead relay's lease runs out
+        last = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + TIMEOUT
+        while checkpoint() < 10_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        rows = list(workspace.events.export_rows())
+    last.send_signal(signal.SIGTERM)
+    out, err = last.communicate(timeout=TIMEOUT)
+    assert last.returncode == 0, err
+
+    stored = asyncio.run(_stored(name))
+    assert [m.headers["Nats-Msg-Id"] for m in stored] == [row.event_id for row in rows]
+    assert orjson.loads(out.splitlines()[-1])["checkpoint"] == 10_000
+
+
+@needs_nats
+def test_the_metrics_endpoint_shows_what_relays_prints(
+    store: Path, jetstream: tuple[str, str]
+) -> None:
+    name, subject = jetstream
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-m", "console.cli", "--store", str(store), "relay", NATS,
+        "--name", name, "--subject", subject, "--jetstream-stream", name,
+        "--metrics-port", str(port), "--status-seconds", "0.2",
+    ]  # fmt: skip
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        text = ""
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    text = r.read().decode()
+            except OSError:
+                text = ""
+            if f'eventscope_relay_checkpoint{{relay="{name}"}} 3000.0' in text:
+                break
+            time.sleep(0.2)
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=TIMEOUT)
+
+    with Workspace.open(str(store), load_plugins=False) as workspace:
+        (status,) = relay_statuses(workspace)
+    assert status.checkpoint == 3_000
+    assert f'eventscope_relay_checkpoint{{relay="{name}"}} 3000.0' in text
+    assert f'eventscope_relay_lag_events{{relay="{name}"}} 0.0' in text
+    assert "eventscope_store_head_position 3000.0" in text
+    assert f'eventscope_relay_events_published_total{{relay="{name}"}} 3000.0' in text
+    assert "eventscope_batch_duration_seconds_bucket" in text
+
+
+class _Outage(_Proxy):
+    """A proxy to NATS that can go down (every connection cut, new ones refused) and
+    come back on the same port."""
+
+    def __init__(self, target_port: int) -> None:
+        self.down = threading.Event()
+        super().__init__(target_port)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self.down.is_set():
+                client.close()  # the broker is unreachable
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            self._sockets += [client, upstream]
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+
+@needs_nats
+def test_a_broker_outage_mid_run_loses_nothing_and_is_said_once(
+    store: Path, jetstream: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    name, subject = jetstream
+    seed(store, 7_000, start=3_000)
+    outage = _Outage(4222)
+    caplog.set_level(logging.WARNING, logger="core.relay.relay")
+    try:
+        with Workspace.open(str(store), read_only=False, load_plugins=False) as workspace:
+            relay = relay_to(
+                workspace,
+                f"nats://127.0.0.1:{outage.port}",
+                subject=subject,
+                jetstream_stream=name,
+                name=name,
+                batch_size=100,
+                backoff=(0.05, 0.2),
+                timeout=2.0,
+            )
+            stop = threading.Event()
+            thread = threading.Thread(target=lambda: relay.run(stop))
+            thread.start()
+            deadline = time.monotonic() + TIMEOUT
+            while relay.checkpoint < 2_000 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            outage.down.set()
+            outage.cut()
+            during = relay.checkpoint
+            while not relay.last_error and time.monotonic() < deadline:
+                time.sleep(0.05)  # unconfirmed publishes time out, or the reconnect fails
+            assert relay.last_error
+            time.sleep(0.5)  # retries while it is down
+            assert relay.checkpoint - during <= 100  # at most the batch confirmed as it fell
+            outage.down.clear()  # the broker is back
+            while relay.checkpoint < 10_000 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            stop.set()
+            thread.join(TIMEOUT)
+            rows = list(workspace.events.export_rows())
+    finally:
+        outage.close()
+
+    stored = asyncio.run(_stored(name))
+    assert [m.headers["Nats-Msg-Id"] for m in stored] == [row.event_id for row in rows]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert sum("broker unavailable" in w for w in warnings) == 1
+    assert sum("broker back" in w for w in warnings) == 1
