@@ -141,10 +141,27 @@ class _LoopThread:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def stop(self) -> None:
+        """Cancel what is still pending on the loop (a client's reader tasks), let it
+        finish, then stop and close the loop: no coroutine is left to be collected
+        unfinished."""
+        if self.loop.is_closed():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._cancel_pending(), self.loop).result(timeout=5)
+        except (RuntimeError, asyncio.CancelledError, TimeoutError):
+            pass  # the loop stopped already, or is stuck: it is stopped below all the same
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
         if not self._thread.is_alive():
             self.loop.close()
+
+    @staticmethod
+    async def _cancel_pending() -> None:
+        me = asyncio.current_task()
+        pending = [task for task in asyncio.all_tasks() if task is not me]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 class Publisher(abc.ABC):
