@@ -16,39 +16,13 @@ An event whose state cannot be decoded is still listed, its data saying why.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import os
-import re
 import threading
 import uuid
-import zlib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    and_,
-    bindparam,
-    case,
-    cast,
-    column,
-    func,
-    literal,
-    not_,
-    or_,
-    select,
-    table,
-)
 from sqlalchemy.engine import make_url
 
 from core.errors import NotAnEventStore, StoreNotFound
@@ -56,6 +30,13 @@ from core.events import RecordedEvent, StreamInfo, category_of, from_micros, to_
 from core.events import wall_clock_micros as _clock
 from core.jobs import checkpoint
 from core.sources.base import UNDECODABLE, ForeignSource, ScanProgress
+from core.sources.eventsourcing_sql import Layout, Statements
+from core.sources.eventsourcing_states import (
+    StateDecoder,
+    Undecodable,
+    plain_state,
+    state_timestamp,
+)
 from core.store.compiled import CompiledStatement
 from core.store.port import CheckReport, EventFilter, RawEvent
 from core.store.sql.connections import Connections
@@ -81,425 +62,7 @@ RECORDER_COLUMNS: Final = ("originator_id", "originator_version", "topic", "stat
 _RESOLVED_KEPT: Final = 100_000
 #: Undecodable positions a check report lists (it counts them all).
 _SHOWN: Final = 10
-_HEX32: Final = re.compile(r"[0-9a-f]{32}")
-_CANONICAL: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _NO_LIMIT: Final = 1 << 62
-_ZLIB_TOPICS: Final = frozenset({"eventsourcing.compressor:ZlibCompressor", "zlib"})
-_AES_TOPICS: Final = frozenset(
-    {"eventsourcing.cipher:AESCipher", "eventsourcing.cryptography:AESCipher"}
-)
-_DEFAULT_CIPHER: Final = "eventsourcing.cipher:AESCipher"
-
-
-# -- decoding states ------------------------------------------------------------------------
-
-
-class _Undecodable(Exception):
-    """A state that cannot be decoded; the message is the one-line reason shown."""
-
-
-def plain_state(value: Any) -> Any:
-    """A decoded state with the JSON transcoder's ``{"_type_": …, "_data_": …}`` values
-    as plain values (recursively): ``uuid_hex`` as a canonical UUID string, and the
-    others (``datetime_iso``, ``decimal_str``, custom transcodings) as their ``_data_``."""
-    if isinstance(value, dict):
-        if len(value) == 2 and "_type_" in value and "_data_" in value:
-            kind, data = value["_type_"], value["_data_"]
-            if kind == "uuid_hex" and isinstance(data, str):
-                try:
-                    return str(uuid.UUID(data))
-                except ValueError:
-                    return data
-            return plain_state(data)
-        return {key: plain_state(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain_state(item) for item in value]
-    return value
-
-
-def _setting(environ: Mapping[str, str], app: str | None, key: str) -> str | None:
-    """A setting as the library's ``Environment.get`` reads it: ``APP_KEY``, then ``KEY``."""
-    names = [f"{app.upper()}_{key}", key] if app else [key]
-    for name in names:
-        value = environ.get(name)
-        if value is not None:
-            return value
-    return None
-
-
-@dataclass(frozen=True)
-class StateDecoder:
-    """Turns stored state bytes into the event's data: decrypt, decompress, JSON.
-
-    Build it with :meth:`from_environment`. ``problem`` set means no state can be
-    decoded (a setting the library would refuse, or a topic unknown here): every
-    event is then listed as undecodable with that reason.
-    """
-
-    cipher_key: bytes | None = None
-    cipher_topic: str | None = None
-    compressed: bool = False
-    problem: str | None = None
-
-    @classmethod
-    def from_environment(
-        cls, app: str | None, environ: Mapping[str, str] | None = None
-    ) -> StateDecoder:
-        """The decoder of the application named ``app`` (None: no ``APPNAME_`` prefix)."""
-        env = os.environ if environ is None else environ
-        compressor = _setting(env, app, "COMPRESSOR_TOPIC") or None
-        cipher_topic = _setting(env, app, "CIPHER_TOPIC") or None
-        cipher_key = _setting(env, app, "CIPHER_KEY") or None
-        if cipher_key and not cipher_topic:
-            cipher_topic = _DEFAULT_CIPHER  # as the library's factory defaults it
-        if compressor is not None and compressor not in _ZLIB_TOPICS:
-            return cls(problem=f"COMPRESSOR_TOPIC {compressor!r} is not supported (only zlib)")
-        if cipher_topic is None:
-            return cls(compressed=compressor is not None)
-        if cipher_topic not in _AES_TOPICS:
-            return cls(problem=f"CIPHER_TOPIC {cipher_topic!r} is not supported (only AES-GCM)")
-        if not cipher_key:
-            return cls(problem=f"CIPHER_TOPIC is {cipher_topic!r} but CIPHER_KEY is not set")
-        try:
-            key = base64.b64decode(cipher_key.encode("utf-8"), validate=True)
-        except (binascii.Error, ValueError):
-            return cls(problem="CIPHER_KEY is not base64")
-        if len(key) not in (16, 24, 32):
-            return cls(problem=f"CIPHER_KEY has {len(key)} bytes, not 16, 24 or 32")
-        return cls(key, cipher_topic, compressor is not None)
-
-    def decode(self, state: bytes) -> dict[str, Any]:
-        """The state as a plain dict.
-
-        Raises:
-            _Undecodable: with the one-line reason.
-        """
-        if self.problem is not None:
-            raise _Undecodable(self.problem)
-        if self.cipher_key is not None:
-            state = _aes_gcm_decrypt(self.cipher_key, state)
-        if self.compressed:
-            try:
-                state = zlib.decompress(state)
-            except zlib.error as error:
-                raise _Undecodable(f"not zlib-compressed ({error})") from None
-        try:
-            decoded = orjson.loads(state)
-        except orjson.JSONDecodeError:
-            decoded = _loads_lenient(state, self)
-        if not isinstance(decoded, dict):
-            raise _Undecodable(f"the state is JSON {type(decoded).__name__}, not an object")
-        result = plain_state(decoded)
-        assert isinstance(result, dict)
-        return result
-
-
-def _loads_lenient(state: bytes, decoder: StateDecoder) -> Any:
-    """Python's json (NaN and Infinity, as the library's encoder writes them), else why not."""
-    try:
-        return json.loads(state.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        if decoder.cipher_key is None and not decoder.compressed:
-            hint = " (encrypted or compressed? set CIPHER_KEY / COMPRESSOR_TOPIC)"
-        else:
-            hint = ""
-        raise _Undecodable(f"the state is not JSON{hint}") from None
-
-
-def _aes_gcm_decrypt(key: bytes, ciphertext: bytes) -> bytes:
-    """AES-GCM as both of the library's ciphers lay it out: nonce (12), tag (16), data."""
-    nonce, tag, encrypted = ciphertext[:12], ciphertext[12:28], ciphertext[28:]
-    if len(nonce) != 12 or len(tag) != 16:
-        raise _Undecodable("damaged cipher text (too short for a nonce and a tag)")
-    try:
-        from Crypto.Cipher import AES
-    except ImportError:  # pycryptodome missing: the `cryptography` package does the same
-        try:
-            from cryptography.exceptions import InvalidTag  # type: ignore[import-not-found,unused-ignore]
-            from cryptography.hazmat.primitives.ciphers.aead import (  # type: ignore[import-not-found,unused-ignore]
-                AESGCM,
-            )
-        except ImportError:
-            raise _Undecodable(
-                "AES-GCM needs pycryptodome or cryptography (pip install pycryptodome)"
-            ) from None
-        try:
-            return bytes(AESGCM(key).decrypt(nonce, encrypted + tag, None))
-        except InvalidTag:
-            raise _Undecodable("decryption failed (wrong CIPHER_KEY or damaged bytes)") from None
-    try:
-        cipher: Any = AES.new(key, AES.MODE_GCM, nonce=nonce)
-        return bytes(cipher.decrypt_and_verify(encrypted, tag))
-    except ValueError:
-        raise _Undecodable("decryption failed (wrong CIPHER_KEY or damaged bytes)") from None
-
-
-def _timestamp(data: Mapping[str, Any]) -> int | None:
-    """The state's ``timestamp`` as microseconds (naive times taken as UTC), or None."""
-    value = data.get("timestamp")
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return to_micros(moment)
-
-
-# -- where the tables are -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """One database's recorder table: its name, position column and id handling."""
-
-    table_name: str
-    position_name: str
-    sqlite: bool
-    uuid_ids: bool  # PostgreSQL with a uuid originator_id column
-
-    def stream_id(self, stored: Any) -> str:
-        """The stream id of a stored originator id: UUIDs (a uuid value, or the 32 hex
-        digits the library writes into a text column) as canonical strings."""
-        if isinstance(stored, uuid.UUID):
-            return str(stored)
-        text = str(stored)
-        if len(text) == 32 and _HEX32.fullmatch(text):
-            return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-        return text
-
-    def stored_ids(self, stream_id: str) -> tuple[Any, Any] | None:
-        """The stored originator ids that are ``stream_id`` (two, maybe equal), or None:
-        no stored id can be it."""
-        if self.uuid_ids:
-            if not _CANONICAL.fullmatch(stream_id):
-                return None
-            value = uuid.UUID(stream_id)
-            return (value, value)
-        if len(stream_id) == 32 and _HEX32.fullmatch(stream_id):
-            return None  # such text is shown as a canonical UUID
-        if _CANONICAL.fullmatch(stream_id):
-            return (stream_id, stream_id.replace("-", ""))
-        return (stream_id, stream_id)
-
-
-class _Statements:
-    """The source's SQL, built with SQLAlchemy Core and compiled once per shape."""
-
-    def __init__(self, layout: _Layout, dialect: Any) -> None:
-        self.layout = layout
-        self.dialect = dialect
-        oid_type: Any = String() if layout.sqlite or not layout.uuid_ids else None
-        self.t = table(
-            layout.table_name,
-            column("originator_id", oid_type),
-            column("originator_version", BigInteger()),
-            column("topic", Text()),
-            column("state", LargeBinary()),
-            column(layout.position_name, BigInteger()),
-        )
-        c = self.t.c
-        self.pos = c[layout.position_name]
-        self.oid = c.originator_id
-        self.version = c.originator_version
-        self.row = (self.pos, self.oid, self.version, c.topic, c.state)
-        self.stream = self._stream_expression()
-        self._cache: dict[tuple[Any, ...], CompiledStatement] = {}
-        self._lock = threading.Lock()
-
-    def _stream_expression(self) -> ColumnElement[Any]:
-        """The stream id as SQL computes it (:meth:`_Layout.stream_id`), sorting byte-wise."""
-        oid = self.oid
-        if self.layout.uuid_ids:
-            return cast(oid, Text()).collate("C")
-
-        def part(start: int, length: int) -> ColumnElement[Any]:
-            return func.substr(oid, start, length)
-
-        canonical = (
-            part(1, 8)
-            + literal("-")
-            + part(9, 4)
-            + literal("-")
-            + part(13, 4)
-            + literal("-")
-            + part(17, 4)
-            + literal("-")
-            + part(21, 12)
-        )
-        if self.layout.sqlite:
-            is_hex = and_(
-                func.length(oid) == 32,
-                not_(oid.op("GLOB", is_comparison=True)(literal("*[^0-9a-f]*"))),
-            )
-            return case((is_hex, canonical), else_=cast(oid, Text()))
-        is_hex = oid.op("~", is_comparison=True)(literal("^[0-9a-f]{32}$"))
-        return case((is_hex, canonical), else_=cast(oid, Text())).collate("C")
-
-    def compiled(self, key: tuple[Any, ...], build: Callable[[], Any]) -> CompiledStatement:
-        """The statement of ``key``, built and compiled the first time it is asked for."""
-        statement = self._cache.get(key)
-        if statement is None:
-            with self._lock:
-                statement = self._cache.get(key)
-                if statement is None:
-                    statement = CompiledStatement(build(), self.dialect)
-                    self._cache[key] = statement
-        return statement
-
-    def page(self, backwards: bool, stream: bool, types: int) -> CompiledStatement:
-        """Rows after ``after`` up to ``high`` (forwards) or before ``before`` down to
-        ``low`` (backwards), of the stream ``s0``/``s1`` and topics ``t0…``, ``n`` of them."""
-
-        def build() -> Any:
-            query = select(*self.row)
-            if backwards:
-                query = query.where(self.pos < bindparam("before"), self.pos >= bindparam("low"))
-                query = query.order_by(self.pos.desc())
-            else:
-                query = query.where(self.pos > bindparam("after"), self.pos <= bindparam("high"))
-                query = query.order_by(self.pos)
-            if stream:
-                query = query.where(self.oid.in_([bindparam("s0"), bindparam("s1")]))
-            if types:
-                query = query.where(self.t.c.topic.in_([bindparam(f"t{i}") for i in range(types)]))
-            return query.limit(bindparam("n", type_=Integer()))
-
-        return self.compiled(("page", backwards, stream, types), build)
-
-    def stream_page(self, backwards: bool) -> CompiledStatement:
-        """One stream's rows by version, after (or before) ``v``, ``n`` of them."""
-
-        def build() -> Any:
-            query = select(*self.row).where(self.oid.in_([bindparam("s0"), bindparam("s1")]))
-            if backwards:
-                query = query.where(self.version < bindparam("v")).order_by(
-                    self.version.desc(), self.pos.desc()
-                )
-            else:
-                query = query.where(self.version > bindparam("v")).order_by(self.version, self.pos)
-            return query.limit(bindparam("n", type_=Integer()))
-
-        return self.compiled(("stream", backwards), build)
-
-    def at(self) -> CompiledStatement:
-        """The row at position ``p``."""
-        return self.compiled(("at",), lambda: select(*self.row).where(self.pos == bindparam("p")))
-
-    def first_from(self) -> CompiledStatement:
-        """The first row at or after position ``p``."""
-        return self.compiled(
-            ("first_from",),
-            lambda: select(*self.row).where(self.pos >= bindparam("p")).order_by(self.pos).limit(1),
-        )
-
-    def by_place(self) -> CompiledStatement:
-        """The row of stored originator id ``o`` at version ``v``."""
-        return self.compiled(
-            ("by_place",),
-            lambda: select(*self.row).where(
-                self.oid == bindparam("o"), self.version == bindparam("v")
-            ),
-        )
-
-    def ids_page(self) -> CompiledStatement:
-        """Positions, originator ids and versions after ``after`` (``n`` of them)."""
-        return self.compiled(
-            ("ids",),
-            lambda: (
-                select(self.pos, self.oid, self.version)
-                .where(self.pos > bindparam("after"))
-                .order_by(self.pos)
-                .limit(bindparam("n", type_=Integer()))
-            ),
-        )
-
-    def head(self) -> CompiledStatement:
-        """The last position (NULL: empty)."""
-        return self.compiled(("head",), lambda: select(func.max(self.pos)))
-
-    def count(self, stream: bool, types: int) -> CompiledStatement:
-        """How many rows from ``after`` (exclusive) to ``high``, of a stream and topics."""
-
-        def build() -> Any:
-            query = (
-                select(func.count())
-                .select_from(self.t)
-                .where(self.pos > bindparam("after"), self.pos <= bindparam("high"))
-            )
-            if stream:
-                query = query.where(self.oid.in_([bindparam("s0"), bindparam("s1")]))
-            if types:
-                query = query.where(self.t.c.topic.in_([bindparam(f"t{i}") for i in range(types)]))
-            return query
-
-        return self.compiled(("count", stream, types), build)
-
-    def stream_summary(self) -> CompiledStatement:
-        """One stream's count, first and last positions and last version."""
-        return self.compiled(
-            ("summary",),
-            lambda: select(
-                func.count(), func.min(self.pos), func.max(self.pos), func.max(self.version)
-            ).where(self.oid.in_([bindparam("s0"), bindparam("s1")])),
-        )
-
-    def streams(self, prefix: bool, category: bool) -> CompiledStatement:
-        """Streams after ``after`` by id (byte-wise), ``n`` of them, with their counts,
-        first and last positions and last versions."""
-
-        def build() -> Any:
-            sid = self.stream
-            query = select(
-                sid,
-                func.count(),
-                func.min(self.pos),
-                func.max(self.pos),
-                func.max(self.version),
-            ).where(sid > bindparam("after", type_=Text()))
-            if prefix:
-                query = query.where(
-                    func.substr(sid, 1, bindparam("plen", type_=Integer()))
-                    == bindparam("prefix", type_=Text())
-                )
-            if category:
-                query = query.where(
-                    or_(
-                        sid == bindparam("cat", type_=Text()),
-                        func.substr(sid, 1, bindparam("clen", type_=Integer()))
-                        == bindparam("catdash", type_=Text()),
-                    )
-                )
-            return query.group_by(sid).order_by(sid).limit(bindparam("n", type_=Integer()))
-
-        return self.compiled(("streams", prefix, category), build)
-
-    def bad_versions(self) -> CompiledStatement:
-        """Streams whose versions are not contiguous from their first (up to ``n``)."""
-
-        def build() -> Any:
-            sid = self.stream
-            low, high, count = func.min(self.version), func.max(self.version), func.count()
-            return (
-                select(sid, count, low, high)
-                .group_by(sid)
-                .having(high - low + 1 != count)
-                .order_by(sid)
-                .limit(bindparam("n", type_=Integer()))
-            )
-
-        return self.compiled(("bad_versions",), build)
-
-    def stream_count(self) -> CompiledStatement:
-        """How many streams there are."""
-        return self.compiled(
-            ("stream_count",),
-            lambda: select(func.count()).select_from(
-                select(self.stream).group_by(self.stream).subquery()
-            ),
-        )
 
 
 # -- the source -----------------------------------------------------------------------------
@@ -529,13 +92,13 @@ class EventsourcingSource(ForeignSource):
     tool = "the eventsourcing library"
 
     def __init__(
-        self, location: str, conns: Connections, layout: _Layout, decoder: StateDecoder
+        self, location: str, conns: Connections, layout: Layout, decoder: StateDecoder
     ) -> None:
         self.location = location
         self.read_only = True
         self._conns = conns
         self._layout = layout
-        self._sql = _Statements(layout, conns.engine.dialect)
+        self._sql = Statements(layout, conns.engine.dialect)
         self._decoder = decoder
         self._ids: dict[int, tuple[Any, int]] = {}  # event id (int) -> (stored id, version)
         self._ids_after = 0
@@ -615,8 +178,8 @@ class EventsourcingSource(ForeignSource):
             state = state.encode("utf-8")
         try:
             data = self._decoder.decode(bytes(state or b""))
-            moment = _timestamp(data)
-        except _Undecodable as error:
+            moment = state_timestamp(data)
+        except Undecodable as error:
             data, moment = {UNDECODABLE: str(error)}, None
         event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{stream_id}:{version}"))
         event = RecordedEvent(
@@ -1041,7 +604,7 @@ class EventsourcingSource(ForeignSource):
         self._conns.close()
 
 
-def _sqlite_layout(conns: Connections, shown: str, app: str | None) -> tuple[_Layout, str | None]:
+def _sqlite_layout(conns: Connections, shown: str, app: str | None) -> tuple[Layout, str | None]:
     """The SQLite application recorder's table, checked to be one."""
     with conns.driver_reading(snapshot=False) as cursor:
         cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -1064,7 +627,7 @@ def _sqlite_layout(conns: Connections, shown: str, app: str | None) -> tuple[_La
                 f"{shown}: stored_events has no rowid (an aggregate recorder's table: "
                 "it records no positions)"
             ) from None
-    return _Layout("stored_events", "rowid", True, False), app
+    return Layout("stored_events", "rowid", True, False), app
 
 
 _PG_TABLES: Final = (
@@ -1076,7 +639,7 @@ _PG_TABLES: Final = (
 )
 
 
-def _pg_layout(conns: Connections, shown: str, app: str | None) -> tuple[_Layout, str | None]:
+def _pg_layout(conns: Connections, shown: str, app: str | None) -> tuple[Layout, str | None]:
     """The PostgreSQL application recorder's table: ``{app}_events``, or the only one."""
     with conns.driver_reading() as cursor:
         cursor.execute(_PG_TABLES)
@@ -1100,7 +663,7 @@ def _pg_layout(conns: Connections, shown: str, app: str | None) -> tuple[_Layout
         raise NotAnEventStore(
             f"{shown}: several applications' recorder tables ({listed}): choose one with ?app=NAME"
         )
-    return _Layout(name, "notification_id", False, found[name] == "uuid"), app
+    return Layout(name, "notification_id", False, found[name] == "uuid"), app
 
 
 def _scans(where: EventFilter) -> bool:
