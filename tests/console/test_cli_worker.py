@@ -278,3 +278,49 @@ def test_two_workers_on_postgres_apply_each_event_once(pg_location: str, plugins
     assert documents == fold_at(workspace, "paced_orders", workspace.events.head_position())
     assert sum(doc["events"].__len__() for doc in documents.values()) == handled
     workspace.close()
+
+
+def test_a_workers_metrics_endpoint_shows_what_projections_list_prints(
+    tmp_path: Path, plugins: Path
+) -> None:
+    import socket
+    import urllib.request
+
+    location = str(tmp_path / "shop.db")
+    demo_store(location, 40)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    worker = start_worker(location, plugins, "--name", "w-metrics", "--metrics-port", str(port))
+    workspace = Workspace(SqlEventStore.open(location), Registry.discover([plugins], environ={}))
+    text = ""
+    try:
+        wait_until(lambda: all(s.state == "caught up" for s in workspace.projections.statuses()))
+
+        def scraped() -> bool:
+            nonlocal text
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    text = r.read().decode()
+            except OSError:
+                return False
+            return 'eventscope_projection_lag_events{projection="paced_orders:1"} 0.0' in text
+
+        wait_until(scraped)
+        statuses = workspace.projections.statuses()
+        head = workspace.events.head_position()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=20)
+        workspace.close()
+    assert f"eventscope_store_head_position {float(head)}" in text
+    for status in statuses:
+        assert (
+            f'eventscope_projection_checkpoint{{projection="{status.reference}"}} '
+            f"{float(status.checkpoint)}" in text
+        )
+    applied = 'eventscope_projection_events_applied_total{projection="paced_orders:1"}'
+    assert applied in text
+    assert (
+        'eventscope_batch_duration_seconds_count{kind="projection",name="paced_orders:1"}' in text
+    )
