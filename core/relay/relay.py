@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from core.errors import BrokerUnavailable, EventscopeError
-from core.events import category_of, to_micros, wall_clock_micros
+from core.events import category_of, wall_clock_micros
 from core.projections.history import HistoryStore
 from core.relay.publishers import Message, Publisher
 from core.services.projections import default_worker_name
@@ -93,7 +93,7 @@ def relay_statuses(workspace: Workspace) -> list[RelayStatus]:
     for status in history.statuses():
         if status.name.startswith(RELAY_PREFIX):
             name = status.name[len(RELAY_PREFIX) :]
-            lag, lag_seconds = _lag(workspace, status.checkpoint, head, now)
+            lag, lag_seconds = workspace.events.behind(status.checkpoint, head, now)
             found.append(
                 RelayStatus(
                     name,
@@ -104,22 +104,10 @@ def relay_statuses(workspace: Workspace) -> list[RelayStatus]:
                     0,
                     0.0,
                     status.leased_to(now),
-                    status.fault_error,
+                    None,  # a relay's errors are its process's: the store keeps none
                 )
             )
     return sorted(found, key=lambda s: s.name)
-
-
-def _lag(workspace: Workspace, checkpoint: int, head: int, now: int) -> tuple[int, float]:
-    if head <= checkpoint:
-        return 0, 0.0
-    oldest = next(workspace.events.read(EventFilter(from_position=checkpoint + 1), limit=1), None)
-    lag = head - checkpoint
-    if not workspace.events.gapless:
-        lag = workspace.events.count(EventFilter(from_position=checkpoint + 1))
-    if oldest is None:
-        return lag, 0.0
-    return lag, max(0.0, (now - to_micros(oldest.recorded_at)) / 1_000_000)
 
 
 class Relay:
@@ -179,7 +167,7 @@ class Relay:
         """This relay now: its checkpoint, lag, what this process published, last error."""
         head = self.workspace.events.head_position()
         checkpoint = self.checkpoint
-        lag, lag_seconds = _lag(self.workspace, checkpoint, head, wall_clock_micros())
+        lag, lag_seconds = self.workspace.events.behind(checkpoint, head, wall_clock_micros())
         stored = self._history.status(self.model)
         worker = stored.leased_to(wall_clock_micros()) if stored is not None else None
         return RelayStatus(

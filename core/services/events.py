@@ -7,11 +7,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from core.events import RecordedEvent, StreamInfo
+from core.events import RecordedEvent, StreamInfo, to_micros
 from core.jobs import checkpoint
 from core.services.handle import StoreHandle
 from core.services.plugins import Plugins
-from core.store import CheckReport, EventFilter, RawEvent
+from core.store import CheckReport, EventFilter, EventStore, RawEvent
 from core.store.jsonlines import export_line
 from core.store.port import check_filter_text
 from core.upcasting import UpcastFailed
@@ -33,6 +33,20 @@ class UpcastView:
     def changed(self) -> bool:
         """Whether an upcaster changed the event."""
         return self.current is not self.raw
+
+
+def behind(store: EventStore, checkpoint: int, head: int, now: int) -> tuple[int, float]:
+    """How far a reader at ``checkpoint`` is behind ``head``: in events (a count where
+    positions have gaps) and in seconds (the age at ``now``, in microseconds, of the
+    oldest event it has not read)."""
+    if head <= checkpoint:
+        return 0, 0.0
+    after = EventFilter(from_position=checkpoint + 1)
+    events = head - checkpoint if store.gapless else store.count(after)
+    oldest = next(store.read(after, limit=1), None)
+    if oldest is None:
+        return events, 0.0
+    return events, max(0.0, (now - to_micros(oldest.recorded_at)) / 1_000_000)
 
 
 class EventQueries:
@@ -74,22 +88,30 @@ class EventQueries:
         limit: int | None = None,
     ) -> Iterator[bytes]:
         """Events as JSON lines, exactly as stored, in bounded memory."""
-        with self._handle.use() as opened:
-            for row in opened.store.iter_raw(where, backwards=backwards, limit=limit):
-                yield export_line(row)
+        for row in self.export_rows(where, backwards=backwards, limit=limit):
+            yield export_line(row)
 
     def export_rows(
-        self, where: EventFilter = EventFilter(), *, limit: int | None = None
+        self,
+        where: EventFilter = EventFilter(),
+        *,
+        backwards: bool = False,
+        limit: int | None = None,
     ) -> Iterator[RawEvent]:
         """Events as stored rows (``export_line`` makes each the line export prints), in
-        position order, page by page: what a relay publishes."""
+        position order (or reversed), page by page: what a relay publishes."""
         with self._handle.use() as opened:
-            yield from opened.store.iter_raw(where, limit=limit)
+            yield from opened.store.iter_raw(where, backwards=backwards, limit=limit)
 
     def event_by_id(self, event_id: str) -> RecordedEvent | None:
         """The event stored with this id, or None."""
         with self._handle.use() as opened:
             return opened.store.event_by_id(event_id)
+
+    def behind(self, checkpoint: int, head: int, now: int) -> tuple[int, float]:
+        """See :func:`behind`: a reader at ``checkpoint``'s lag in events and seconds."""
+        with self._handle.use() as opened:
+            return behind(opened.store, checkpoint, head, now)
 
     @property
     def gapless(self) -> bool:

@@ -8,7 +8,6 @@ import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 from core.errors import EventscopeError, last_line
@@ -24,10 +23,10 @@ from core.projections.history import (
     RunRecord,
 )
 from core.projections.runner import ProjectionRunner, RunResult
+from core.services.events import behind
 from core.services.handle import OpenStore, StoreHandle
 from core.services.plugins import Plugins
 from core.services.writing import Writing
-from core.store import EventFilter
 from core.timetravel.reference import ReadModelRef
 
 __all__ = [
@@ -219,9 +218,7 @@ class ProjectionService:
         recent: Mapping[str, Sequence[RunRecord]],
     ) -> ProjectionStatus:
         checkpoint = status.checkpoint if status else 0
-        lag = head - checkpoint
-        if lag > 0 and not opened.store.gapless:  # positions are not events there: count
-            lag = opened.store.count(EventFilter(from_position=checkpoint + 1))
+        lag, lag_seconds = behind(opened.store, checkpoint, head, now)
         worker = status.leased_to(now) if status else None
         if status is None:
             state = "never run"
@@ -231,11 +228,6 @@ class ProjectionService:
             state = "caught up"
         else:
             state = "catching up" if worker else "behind"
-        lag_seconds = 0.0
-        if lag > 0:
-            where = EventFilter(from_position=checkpoint + 1)
-            oldest = next(opened.store.read(where, limit=1))
-            lag_seconds = max(0.0, (now - _micros(oldest.recorded_at)) / 1_000_000)
         runs = recent.get(projection.reference(), ())
         busy = sum(run.duration_us for run in runs)
         covered = sum(run.to_position - run.from_position for run in runs)
@@ -506,7 +498,3 @@ class ProjectionService:
                 current = history.status(model)
                 shown = current.state if current else "never run"
                 raise ProjectionStateError(f"{model} is {shown}: it cannot be {_VERBS[state]}")
-
-
-def _micros(moment: datetime) -> int:
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond

@@ -270,10 +270,8 @@ def _index_after_commit(store: EventStore) -> None:
 
 def _keeper(opened: OpenStore) -> EventStore:
     """Where operator actions and their audit are written: the store that keeps the read
-    models (the store in use, or another tool's store's sidecar)."""
-    if isinstance(opened.store, ForeignSource) and opened.store.models is not None:
-        return opened.store.models
-    return opened.store
+    models (the store in use, or another tool's store's sidecar: ``open_history`` chose)."""
+    return opened.history.store if opened.history is not None else opened.store
 
 
 def _last_source_position(store: EventStore) -> int:
