@@ -895,6 +895,7 @@ def _relay(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             lease_seconds=args.lease_seconds,
             on_batch=lambda events, seconds: _count_batch(metrics, args.name, events, seconds),
+            on_fault=lambda _error: _count_fault(metrics, args.name),
         )
         if args.metrics_port is not None:
             from core.metrics import serve_metrics
@@ -934,6 +935,11 @@ def _count_batch(metrics: Any, name: str, events: int, seconds: float) -> None:
     if metrics is not None:
         metrics.published.labels(relay=name).inc(events)
         metrics.batch_seconds.labels(kind="relay", name=name).observe(seconds)
+
+
+def _count_fault(metrics: Any, name: str) -> None:
+    if metrics is not None:
+        metrics.faults.labels(kind="relay", name=name).inc()
 
 
 def _hide_password(url: str) -> str:

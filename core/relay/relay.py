@@ -124,6 +124,7 @@ class Relay:
         batch_size: events read, published and checkpointed at a time.
         lease_seconds: how long the lease lasts without a batch renewing it.
         on_batch: called after each confirmed batch with (events, seconds) (metrics).
+        on_fault: called with the error each time a batch could not be published.
     """
 
     def __init__(
@@ -138,6 +139,7 @@ class Relay:
         poll_seconds: float = POLL_SECONDS,
         backoff: tuple[float, float] = BACKOFF,
         on_batch: Callable[[int, float], None] | None = None,
+        on_fault: Callable[[BrokerUnavailable], None] | None = None,
     ) -> None:
         self.workspace = workspace
         self._connect = connect
@@ -150,6 +152,7 @@ class Relay:
         self.poll_seconds = poll_seconds
         self.backoff = backoff
         self.on_batch = on_batch
+        self.on_fault = on_fault
         self.published = 0
         self.last_error: str | None = None
         self._rate = 0.0
@@ -248,6 +251,8 @@ class Relay:
                     _log.warning("relay %s: broker unavailable, retrying: %s", self.name, error)
                     down_since = time.monotonic()
                 self.last_error = str(error)
+                if self.on_fault is not None:
+                    self.on_fault(error)
                 stop.wait(wait)
                 wait = min(wait * 2, self.backoff[1])
                 continue

@@ -206,7 +206,14 @@ def test_a_broker_down_is_retried_said_once_and_nothing_is_checkpointed(
         port = probe.getsockname()[1]
     caplog.set_level(logging.WARNING, logger="core.relay.relay")
     with Workspace.open(str(store), read_only=False, load_plugins=False) as workspace:
-        relay = relay_to(workspace, f"nats://127.0.0.1:{port}", name="down", backoff=(0.05, 0.2))
+        faults: list[Exception] = []
+        relay = relay_to(
+            workspace,
+            f"nats://127.0.0.1:{port}",
+            name="down",
+            backoff=(0.05, 0.2),
+            on_fault=faults.append,
+        )
         stop = threading.Event()
         thread = threading.Thread(target=lambda: relay.run(stop))
         thread.start()
@@ -216,6 +223,7 @@ def test_a_broker_down_is_retried_said_once_and_nothing_is_checkpointed(
         assert not thread.is_alive()
         assert relay.checkpoint == 0 and relay.last_error
         assert "\n" not in relay.last_error
+        assert len(faults) > 1 and str(faults[-1]) == relay.last_error  # every retry counted
 
     warnings = [r for r in caplog.records if "broker unavailable" in r.getMessage()]
     assert len(warnings) == 1  # once per outage, however many retries
