@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from core.errors import BrokerUnavailable, EventscopeError
 from core.events import category_of, wall_clock_micros
-from core.projections.history import HistoryStore
+from core.projections.history import HistoryStore, RunRecord
 from core.relay.publishers import Message, Publisher
 from core.services.projections import default_worker_name
 from core.store import EventFilter
@@ -41,6 +41,14 @@ RELAY_PREFIX: Final = "$relay."
 BATCH_SIZE: Final = 1_000
 LEASE_SECONDS: Final = 30.0
 POLL_SECONDS: Final = 0.2
+#: A relay writes a run record (events, seconds) at least this often while it publishes,
+#: and one when the broker fails: what ``relays`` and the console read its rate and last
+#: error from, in another process.
+RECORD_SECONDS: Final = 5.0
+#: The rate is taken over the runs of the last minute (as a projection's throughput is).
+RATE_WINDOW_US: Final = 60_000_000
+#: Run records read for a status: a minute's, and the newest failure's if among them.
+RUNS_READ: Final = 100
 #: Waits between retries while the broker is down: doubling from the first to the last.
 BACKOFF: Final = (0.5, 10.0)
 _log = logging.getLogger(__name__)
@@ -60,19 +68,22 @@ class RelayStatus:
     """A relay as ``relay`` prints it and the console shows it."""
 
     name: str
+    state: str  # "stopped", "broker unavailable", "publishing" or "caught up"
     checkpoint: int
     head: int
     lag: int  # events behind the head
     lag_seconds: float  # how old the oldest event not yet published is
     published: int  # events this process published (0 when read from the store)
-    rate: float  # events per second this process published over its last batches
+    rate: float  # events per second while publishing, over the last minute's runs
     worker: str | None  # who holds the lease now
-    last_error: str | None
+    last_error: str | None  # the newest failure (the broker's), current or past
+    last_error_at: int | None  # when (microseconds since the epoch)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON line (the shape of ``projections list``'s)."""
         return {
             "relay": self.name,
+            "state": self.state,
             "checkpoint": self.checkpoint,
             "head": self.head,
             "lag": self.lag,
@@ -81,33 +92,69 @@ class RelayStatus:
             "rate": round(self.rate, 1),
             "worker": self.worker,
             "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
         }
 
 
 def relay_statuses(workspace: Workspace) -> list[RelayStatus]:
-    """Every relay that ever ran on this store, as stored (by name)."""
+    """Every relay that ever ran on this store, as stored (by name): its checkpoint and
+    lease, and the rate and last error its run records hold."""
     history = workspace.projections.history()
     head = workspace.events.head_position()
     now = wall_clock_micros()
     found = []
     for status in history.statuses():
-        if status.name.startswith(RELAY_PREFIX):
-            name = status.name[len(RELAY_PREFIX) :]
-            lag, lag_seconds = workspace.events.behind(status.checkpoint, head, now)
-            found.append(
-                RelayStatus(
-                    name,
-                    status.checkpoint,
-                    head,
-                    lag,
-                    lag_seconds,
-                    0,
-                    0.0,
-                    status.leased_to(now),
-                    None,  # a relay's errors are its process's: the store keeps none
-                )
+        if not status.name.startswith(RELAY_PREFIX):
+            continue
+        found.append(
+            _status(
+                workspace,
+                status.name[len(RELAY_PREFIX) :],
+                status.checkpoint,
+                head,
+                status.leased_to(now),
+                history.runs(status.model, limit=RUNS_READ),
+                now,
             )
+        )
     return sorted(found, key=lambda s: s.name)
+
+
+def _status(
+    workspace: Workspace,
+    name: str,
+    checkpoint: int,
+    head: int,
+    worker: str | None,
+    runs: list[RunRecord],
+    now: int,
+    published: int = 0,
+) -> RelayStatus:
+    """A relay's status from its stored checkpoint, lease and runs (newest first)."""
+    lag, lag_seconds = workspace.events.behind(checkpoint, head, now)
+    failed = next((run for run in runs if run.error is not None), None)
+    recent = [run for run in runs if run.error is None and now - run.started_at <= RATE_WINDOW_US]
+    busy = sum(run.duration_us for run in recent)
+    events = sum(run.events for run in recent)
+    if worker is None:
+        state = "stopped"
+    elif runs and runs[0].error is not None:
+        state = "broker unavailable"
+    else:
+        state = "caught up" if lag == 0 else "publishing"
+    return RelayStatus(
+        name,
+        state,
+        checkpoint,
+        head,
+        lag,
+        lag_seconds,
+        published,
+        events * 1_000_000 / busy if busy else 0.0,
+        worker,
+        failed.error if failed is not None else None,
+        failed.started_at if failed is not None else None,
+    )
 
 
 class Relay:
@@ -155,7 +202,6 @@ class Relay:
         self.on_fault = on_fault
         self.published = 0
         self.last_error: str | None = None
-        self._rate = 0.0
         self._history: HistoryStore = workspace.projections.history()
 
     # -- status -------------------------------------------------------------------------------
@@ -167,22 +213,22 @@ class Relay:
         return status.checkpoint if status is not None else 0
 
     def status(self) -> RelayStatus:
-        """This relay now: its checkpoint, lag, what this process published, last error."""
-        head = self.workspace.events.head_position()
-        checkpoint = self.checkpoint
-        lag, lag_seconds = self.workspace.events.behind(checkpoint, head, wall_clock_micros())
+        """This relay now: its checkpoint, lag, rate, what this process published, and
+        its last error."""
+        now = wall_clock_micros()
         stored = self._history.status(self.model)
-        worker = stored.leased_to(wall_clock_micros()) if stored is not None else None
-        return RelayStatus(
+        checkpoint = stored.checkpoint if stored is not None else 0
+        worker = stored.leased_to(now) if stored is not None else None
+        runs = self._history.runs(self.model, limit=RUNS_READ)
+        return _status(
+            self.workspace,
             self.name,
             checkpoint,
-            head,
-            lag,
-            lag_seconds,
-            self.published,
-            self._rate,
+            self.workspace.events.head_position(),
             worker,
-            self.last_error,
+            runs,
+            now,
+            self.published,
         )
 
     # -- running ------------------------------------------------------------------------------
@@ -218,56 +264,95 @@ class Relay:
     def _loop(self, stop: threading.Event, checkpoint: int) -> None:
         wait, down_since = self.backoff[0], None
         last_renewal = time.monotonic()
-        while not stop.is_set():
-            rows = list(
-                self.workspace.events.export_rows(
-                    EventFilter(from_position=checkpoint + 1), limit=self.batch_size
+        stretch = _Stretch(checkpoint)
+        try:
+            while not stop.is_set():
+                rows = list(
+                    self.workspace.events.export_rows(
+                        EventFilter(from_position=checkpoint + 1), limit=self.batch_size
+                    )
+                )
+                if not rows:
+                    stretch = self._record(stretch, checkpoint)  # caught up
+                    if time.monotonic() - last_renewal > self.lease_seconds / 3:
+                        checkpoint = self._commit(checkpoint, checkpoint)  # renews the lease
+                        last_renewal = time.monotonic()
+                    stop.wait(self.poll_seconds)
+                    continue
+                messages = [
+                    Message(
+                        row.event_id,
+                        category_of(row.stream_id),
+                        row.type,
+                        row.stream_id,
+                        row.position,
+                        export_line(row).rstrip(b"\n"),
+                    )
+                    for row in rows
+                ]
+                began = time.perf_counter()
+                began_at = wall_clock_micros()
+                try:
+                    if self._publisher is None:
+                        self._publisher = self._connect()
+                    self._publisher.publish(messages)
+                except BrokerUnavailable as error:
+                    self.last_error = str(error)
+                    if down_since is None:  # once per outage
+                        _log.warning("relay %s: broker unavailable, retrying: %s", self.name, error)
+                        down_since = time.monotonic()
+                        stretch = self._record(stretch, checkpoint)
+                        self._record_outage(began_at, checkpoint, error)
+                    if self.on_fault is not None:
+                        self.on_fault(error)
+                    stop.wait(wait)
+                    wait = min(wait * 2, self.backoff[1])
+                    continue
+                if down_since is not None:
+                    _log.warning(
+                        "relay %s: broker back after %.1f s",
+                        self.name,
+                        time.monotonic() - down_since,
+                    )
+                    down_since, wait = None, self.backoff[0]
+                seconds = time.perf_counter() - began
+                checkpoint = self._commit(checkpoint, rows[-1].position)
+                last_renewal = time.monotonic()
+                self.published += len(rows)
+                stretch.add(began_at, len(rows), seconds)
+                if stretch.seconds_since_start() >= RECORD_SECONDS:
+                    stretch = self._record(stretch, checkpoint)
+                if self.on_batch is not None:
+                    self.on_batch(len(rows), seconds)
+        finally:
+            if stretch.events:
+                self._record(stretch, checkpoint)
+
+    def _record_outage(self, at: int, checkpoint: int, error: BrokerUnavailable) -> None:
+        """Write the start of an outage as a failed run: its error is the relay's last."""
+        self._history.record_run(
+            RunRecord(
+                self.model, at, 0, checkpoint, checkpoint, 0, "failed", str(error), self.worker
+            )
+        )
+
+    def _record(self, stretch: _Stretch, checkpoint: int) -> _Stretch:
+        """Write the batches published since the last record as one run (none: nothing)."""
+        if stretch.events:
+            self._history.record_run(
+                RunRecord(
+                    self.model,
+                    stretch.started_at,
+                    stretch.busy_us,
+                    stretch.from_position,
+                    checkpoint,
+                    stretch.events,
+                    "ok",
+                    None,
+                    self.worker,
                 )
             )
-            if not rows:
-                if time.monotonic() - last_renewal > self.lease_seconds / 3:
-                    checkpoint = self._commit(checkpoint, checkpoint)  # renews the lease
-                    last_renewal = time.monotonic()
-                stop.wait(self.poll_seconds)
-                continue
-            messages = [
-                Message(
-                    row.event_id,
-                    category_of(row.stream_id),
-                    row.type,
-                    row.stream_id,
-                    row.position,
-                    export_line(row).rstrip(b"\n"),
-                )
-                for row in rows
-            ]
-            began = time.perf_counter()
-            try:
-                if self._publisher is None:
-                    self._publisher = self._connect()
-                self._publisher.publish(messages)
-            except BrokerUnavailable as error:
-                if down_since is None:  # once per outage
-                    _log.warning("relay %s: broker unavailable, retrying: %s", self.name, error)
-                    down_since = time.monotonic()
-                self.last_error = str(error)
-                if self.on_fault is not None:
-                    self.on_fault(error)
-                stop.wait(wait)
-                wait = min(wait * 2, self.backoff[1])
-                continue
-            if down_since is not None:
-                _log.warning(
-                    "relay %s: broker back after %.1f s", self.name, time.monotonic() - down_since
-                )
-                down_since, wait = None, self.backoff[0]
-            seconds = time.perf_counter() - began
-            checkpoint = self._commit(checkpoint, rows[-1].position)
-            last_renewal = time.monotonic()
-            self.published += len(rows)
-            self._rate = len(rows) / seconds if seconds > 0 else 0.0
-            if self.on_batch is not None:
-                self.on_batch(len(rows), seconds)
+        return _Stretch(checkpoint)
 
     def _commit(self, expected: int, checkpoint: int) -> int:
         """Move the checkpoint (renewing the lease); a relay that lost its lease stops."""
@@ -279,3 +364,23 @@ class Relay:
                 f"relay {self.name!r} lost its lease or its checkpoint moved: it stops"
             )
         return checkpoint
+
+
+class _Stretch:
+    """Batches published since a relay's last run record: when the first began, how many
+    events, and how long the publishes took (confirms included)."""
+
+    def __init__(self, from_position: int) -> None:
+        self.from_position = from_position
+        self.started_at = 0
+        self.events = 0
+        self.busy_us = 0
+
+    def add(self, began_at: int, events: int, seconds: float) -> None:
+        if not self.events:
+            self.started_at = began_at
+        self.events += events
+        self.busy_us += int(seconds * 1_000_000)
+
+    def seconds_since_start(self) -> float:
+        return (wall_clock_micros() - self.started_at) / 1_000_000 if self.events else 0.0

@@ -254,7 +254,8 @@ class ProjectionService:
         with self._handle.use() as opened:
             if opened.history is None:
                 return []
-            return opened.history.runs(model, limit=limit)
+            # Relays keep their runs in the same history ("$relay.NAME:1"): not projections'.
+            return opened.history.runs(model, limit=limit, system=False)
 
     # -- running ------------------------------------------------------------------------------
 

@@ -440,10 +440,17 @@ class InMemoryHistoryStore(HistoryStore):
 
             unit.on_rollback(undo)
 
-    def runs(self, model: str | None = None, *, limit: int = 100) -> list[RunRecord]:
-        """The newest runs first (of one read model, or of all)."""
+    def runs(
+        self, model: str | None = None, *, limit: int = 100, system: bool = True
+    ) -> list[RunRecord]:
+        """The newest runs first (of one read model, or of all; with ``system=False``, of
+        all but the rows named ``$...``, such as relays' checkpoints)."""
         with self._lock:
-            found = [run for _, run in reversed(self._runs) if model is None or run.model == model]
+            found = [
+                run
+                for _, run in reversed(self._runs)
+                if (run.model == model if model is not None else system or run.model[:1] != "$")
+            ]
         return found[:limit]
 
 

@@ -365,8 +365,11 @@ class HistoryStore(abc.ABC):
         ``keep_runs``)."""
 
     @abc.abstractmethod
-    def runs(self, model: str | None = None, *, limit: int = 100) -> list[RunRecord]:
-        """The newest runs first (of one read model, or of all)."""
+    def runs(
+        self, model: str | None = None, *, limit: int = 100, system: bool = True
+    ) -> list[RunRecord]:
+        """The newest runs first (of one read model, or of all; with ``system=False``, of
+        all but the rows named ``$...``, such as relays' checkpoints)."""
 
 
 def distinct_states(only_from: Sequence[str]) -> list[str]:

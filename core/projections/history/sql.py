@@ -452,11 +452,15 @@ class SqlHistoryStore(HistoryStore):
             )
             self._sql.trim_runs.execute(cursor, model=run.model, keep=self.keep_runs)
 
-    def runs(self, model: str | None = None, *, limit: int = 100) -> list[RunRecord]:
-        """The newest runs first (of one read model, or of all)."""
+    def runs(
+        self, model: str | None = None, *, limit: int = 100, system: bool = True
+    ) -> list[RunRecord]:
+        """The newest runs first (of one read model, or of all; with ``system=False``, of
+        all but the rows named ``$...``, such as relays' checkpoints)."""
         with self.store.read_transaction() as cursor:
             if model is None:
-                rows = self._sql.all_runs.fetchall(cursor, size=limit)
+                statement = self._sql.all_runs if system else self._sql.user_runs
+                rows = statement.fetchall(cursor, size=limit)
             else:
                 rows = self._sql.runs_of.fetchall(cursor, model=model, size=limit)
         return [RunRecord(*row) for row in rows]
@@ -677,6 +681,7 @@ class _Statements:
         )
         newest_first = select(*run_columns).order_by(runs.c.id.desc()).limit(size)
         self.all_runs = compiled(newest_first)
+        self.user_runs = compiled(newest_first.where(~runs.c.model.startswith("$")))
         self.runs_of = compiled(newest_first.where(runs.c.model == model))
 
 
