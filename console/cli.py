@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import logging
 import os
 import shutil
 import signal
@@ -13,12 +12,13 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import orjson
 
+from console.cli_output import json_line, run_line, write_lines
 from core.commands.definition import Rejected
 from core.errors import (
     Cancelled,
@@ -237,6 +237,11 @@ def _parser() -> argparse.ArgumentParser:
     relay.add_argument("--lease-seconds", type=float, default=30.0)
     relay.add_argument("--metrics-port", type=int, metavar="P", help="serve Prometheus metrics")
     relay.add_argument(
+        "--skip-fault",
+        action="store_true",
+        help="go on past the event a faulted relay stopped at (it is never published)",
+    )
+    relay.add_argument(
         "--status-seconds", type=float, default=5.0, help="how often a status line is printed"
     )
 
@@ -335,22 +340,6 @@ def _filter(args: argparse.Namespace) -> EventFilter:
     )
 
 
-def _write_lines(lines: Iterable[bytes]) -> None:
-    out = sys.stdout.buffer
-    batch: list[bytes] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) >= 512:
-            out.write(b"".join(batch))
-            batch.clear()
-    out.write(b"".join(batch))
-    out.flush()
-
-
-def _json_line(value: Any) -> bytes:
-    return orjson.dumps(value) + b"\n"
-
-
 def _input_lines(name: str) -> Iterator[bytes]:
     if name == "-":
         yield from sys.stdin.buffer
@@ -413,12 +402,12 @@ def _run(args: argparse.Namespace) -> int:
                 expected_version=expected,
                 event_id=args.event_id,
             )
-        _write_lines([_json_line(recorded.to_dict())])
+        write_lines([json_line(recorded.to_dict())])
         return EXIT_OK
     if command in ("read", "export"):
         where = _filter(args)
         with _open(args, read_only=True) as workspace:
-            _write_lines(
+            write_lines(
                 workspace.events.export_lines(where, backwards=args.backwards, limit=args.limit)
             )
         return EXIT_OK
@@ -427,13 +416,13 @@ def _run(args: argparse.Namespace) -> int:
             infos = workspace.events.streams(
                 prefix=args.prefix, category=args.category, limit=args.limit
             )
-            _write_lines(_json_line(info.to_dict()) for info in infos)
+            write_lines(json_line(info.to_dict()) for info in infos)
         return EXIT_OK
     if command == "import":
         lines = _input_lines(args.file)
         with _open(args, read_only=False) as workspace:
             result = workspace.writing.import_lines(lines)
-        _write_lines([_json_line(result.to_dict())])
+        write_lines([json_line(result.to_dict())])
         return EXIT_OK
     if command == "import-from":
         if not is_foreign(args.source):
@@ -444,7 +433,7 @@ def _run(args: argparse.Namespace) -> int:
             )
         with open_source(args.source) as source, _open(args, read_only=False) as workspace:
             result = workspace.writing.import_from(source)
-        _write_lines([_json_line(result.to_dict())])
+        write_lines([json_line(result.to_dict())])
         return EXIT_OK
     if command == "index":
         with _open(args, read_only=False) as workspace:
@@ -454,21 +443,21 @@ def _run(args: argparse.Namespace) -> int:
                 "indexed_position": workspace.events.indexed_position(),
                 "head": workspace.events.head_position(),
             }
-        _write_lines([_json_line(summary)])
+        write_lines([json_line(summary)])
         return EXIT_OK
     if command == "migrate":
         _ensure_default_folder(args)
         migration = SqlEventStore.migrate(args.store or default_store_location())
-        _write_lines([_json_line(migration.to_dict())])
+        write_lines([json_line(migration.to_dict())])
         return EXIT_OK
     if command == "check":
         with _open(args, read_only=True) as workspace:
             report = workspace.events.check()
-        _write_lines([_json_line(report.to_dict())])
+        write_lines([json_line(report.to_dict())])
         return EXIT_OK if report.ok else EXIT_CHECK_FAILED
     if command == "plugins":
         registry = Registry.discover(args.plugins)  # listing plugins needs no store
-        _write_lines(_json_line(info.describe()) for info in registry.plugins)
+        write_lines(json_line(info.describe()) for info in registry.plugins)
         return EXIT_OK
     if command == "command":
         data = _json_object("--data", args.data)
@@ -482,8 +471,8 @@ def _run(args: argparse.Namespace) -> int:
                 causation_id=args.causation_id,
             )
         if result.dry_run:
-            _write_lines(
-                _json_line(
+            write_lines(
+                json_line(
                     {
                         "stream_id": result.stream_id,
                         "expected_version": str(result.expected_version),
@@ -497,7 +486,7 @@ def _run(args: argparse.Namespace) -> int:
                 for event in result.proposed
             )
         else:
-            _write_lines(_json_line(event.to_dict()) for event in result.events)
+            write_lines(json_line(event.to_dict()) for event in result.events)
         return EXIT_OK
     if command == "demo":
         with _open(args, read_only=False, plugins=True) as workspace:
@@ -509,37 +498,39 @@ def _run(args: argparse.Namespace) -> int:
                 **written.to_dict(),
                 "head": workspace.events.head_position(),
             }
-        _write_lines([_json_line(summary)])
+        write_lines([json_line(summary)])
         return EXIT_OK
     if command == "projections":
         return _projections(args)
-    if command == "worker":
-        return _worker(args)
-    if command == "relay":
-        return _relay(args)
+    if command in {"worker", "relay"}:
+        from console import daemons
+
+        with _open(args, read_only=False, plugins=command == "worker") as workspace:
+            run = daemons.worker if command == "worker" else daemons.relay
+            return run(args, workspace)
     if command == "relays":
         from core.relay.relay import relay_statuses
 
         with _open(args, read_only=True) as workspace:
-            lines = [_json_line(status.to_dict()) for status in relay_statuses(workspace)]
-        _write_lines(lines)
+            lines = [json_line(status.to_dict()) for status in relay_statuses(workspace)]
+        write_lines(lines)
         return EXIT_OK
     if command == "replay":
         return _replay(args)
     if command == "lineage":
         with _open(args, read_only=True, plugins=True) as workspace:
             changes = workspace.timetravel.lineage(args.ref, args.key)
-        _write_lines(_json_line(change.to_dict()) for change in changes)
+        write_lines(json_line(change.to_dict()) for change in changes)
         return EXIT_OK
     if command == "stream-state":
         with _open(args, read_only=True, plugins=True) as workspace:
             folded = workspace.timetravel.stream_state(args.stream, args.version)
-        _write_lines([_json_line(folded.to_dict())])
+        write_lines([json_line(folded.to_dict())])
         return EXIT_OK
     if command == "step":
         with _open(args, read_only=True, plugins=True) as workspace:
             effect = workspace.timetravel.step(args.ref)
-        _write_lines([_json_line(effect.to_dict())])
+        write_lines([json_line(effect.to_dict())])
         return EXIT_OK
     if command == "what-if":
         return _what_if(args)
@@ -549,7 +540,7 @@ def _run(args: argparse.Namespace) -> int:
             result: Any = summarize_diff(changes).to_dict() if args.summary else None
             if result is None:
                 result = collect_diff(changes)
-        _write_lines([orjson.dumps(result, option=orjson.OPT_SORT_KEYS) + b"\n"])
+        write_lines([orjson.dumps(result, option=orjson.OPT_SORT_KEYS) + b"\n"])
         return EXIT_OK
     raise UsageError(f"unknown command {command!r}")  # pragma: no cover - argparse stops it
 
@@ -572,7 +563,7 @@ def _replay(args: argparse.Namespace) -> int:
             if args.key is not None:
                 documents = {args.key: documents[args.key]} if args.key in documents else {}
             documents = dict(itertools.islice(documents.items(), args.limit))
-    _write_lines([orjson.dumps(documents, option=orjson.OPT_SORT_KEYS) + b"\n"])
+    write_lines([orjson.dumps(documents, option=orjson.OPT_SORT_KEYS) + b"\n"])
     return EXIT_OK
 
 
@@ -592,7 +583,7 @@ def _what_if(args: argparse.Namespace) -> int:
             result = workspace.timetravel.what_if(
                 args.candidate, args.against, summary=args.summary
             )
-    _write_lines([orjson.dumps(result.to_dict(), option=orjson.OPT_SORT_KEYS) + b"\n"])
+    write_lines([orjson.dumps(result.to_dict(), option=orjson.OPT_SORT_KEYS) + b"\n"])
     return EXIT_OK
 
 
@@ -610,12 +601,12 @@ def _projections(args: argparse.Namespace) -> int:
             statuses = workspace.projections.statuses()
         if args.ref is not None:
             statuses = [s for s in statuses if _matches(args.ref, s.name, s.version)]
-        _write_lines(_json_line(status.to_dict()) for status in statuses)
+        write_lines(json_line(status.to_dict()) for status in statuses)
         return EXIT_OK
     if action == "runs":
         with _open(args, read_only=True, plugins=True) as workspace:
             runs = workspace.projections.runs(args.ref, limit=args.limit)
-        _write_lines(_json_line(run.to_dict()) for run in runs)
+        write_lines(json_line(run.to_dict()) for run in runs)
         return EXIT_OK
     if args.ref is None and action not in ("run", "rebuild"):
         raise UsageError(f"projections {action}: name the projection (NAME[:VERSION])")
@@ -650,7 +641,7 @@ def _projections(args: argparse.Namespace) -> int:
                         raise
                     lines.append({"projection": reference, "leased": str(leased)})
                     continue
-                lines.append(_run_line(result))
+                lines.append(run_line(result))
                 scanned += result.scanned
                 faulted = faulted or result.fault is not None
             elif action == "retain":
@@ -671,7 +662,7 @@ def _projections(args: argparse.Namespace) -> int:
             else:
                 _change_projection(workspace, action, reference)
                 lines.append(workspace.projections.status(reference).to_dict())
-    _write_lines(_json_line(line) for line in lines)
+    write_lines(json_line(line) for line in lines)
     if action == "rebuild" and len(references) > 1:
         _print_rebuild_total(len(references), 1, scanned, time.perf_counter() - began)
     return EXIT_ERROR if faulted else EXIT_OK
@@ -714,7 +705,7 @@ def _rebuild_in_processes(args: argparse.Namespace, references: list[str], jobs:
     for version in report.versions:
         reference, detail = version.reference, version.detail
         if version.result is not None:
-            lines.append(_run_line(version.result))
+            lines.append(run_line(version.result))
             fault = version.result.fault
             if fault is not None:
                 print(
@@ -733,7 +724,7 @@ def _rebuild_in_processes(args: argparse.Namespace, references: list[str], jobs:
             print(f"eventscope: {reference}: {detail}", file=sys.stderr)
         else:
             print(f"eventscope: {reference}: not started", file=sys.stderr)
-    _write_lines(_json_line(line) for line in lines)
+    write_lines(json_line(line) for line in lines)
     _print_rebuild_total(len(references), report.processes, report.positions, report.seconds)
     if report.cancelled:
         return EXIT_INTERRUPTED
@@ -761,23 +752,6 @@ def _change_projection(workspace: Workspace, action: str, reference: str) -> Non
         "retire": projections.retire,
     }
     operations[action](reference)
-
-
-def _run_line(result: RunResult) -> dict[str, Any]:
-    line: dict[str, Any] = {
-        "projection": result.model,
-        "from_position": result.from_position,
-        "checkpoint": result.checkpoint,
-        "events": result.events,
-        "seconds": round(result.seconds, 3),
-    }
-    if result.fault is not None:
-        line["fault"] = {
-            "position": result.fault.position,
-            "event_id": result.fault.event_id,
-            "error": result.fault.error,
-        }
-    return line
 
 
 def _run_with_progress(
@@ -812,152 +786,6 @@ def _run_with_progress(
         ) from None
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _worker(args: argparse.Namespace) -> int:
-    """``worker [REF]...``: run projections on the scheduler until SIGTERM or SIGINT."""
-    from core.scheduler import ProjectionScheduler, TickOutcome  # APScheduler: only here
-
-    stop = threading.Event()
-    out_lock = threading.Lock()
-
-    metrics: Any = None
-
-    def report(outcome: TickOutcome) -> None:
-        line: dict[str, Any] = {"projection": outcome.model}
-        if outcome.result is not None:
-            line |= _run_line(outcome.result)
-        else:
-            line["error"] = outcome.error
-        if metrics is not None:
-            _count_run(metrics, outcome)
-        with out_lock:
-            _write_lines([_json_line(line)])
-
-    with _open(args, read_only=False, plugins=True) as workspace:
-        scheduler = ProjectionScheduler(
-            workspace,
-            references=args.refs or None,
-            worker=args.name,
-            lease_seconds=args.lease_seconds,
-            on_tick=report,
-            max_threads=max(1, args.threads),
-            batch_size=max(1, args.batch_size),
-        )
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        if args.metrics_port is not None:
-            from core.metrics import serve_metrics
-
-            metrics = serve_metrics(workspace, args.metrics_port)
-        logging.getLogger("apscheduler").setLevel(logging.ERROR)
-        scheduler.start()
-        print(
-            f"eventscope: worker {scheduler.worker} running "
-            f"{', '.join(scheduler.projections)} on {workspace.display_location}",
-            file=sys.stderr,
-            flush=True,
-        )
-        while not stop.wait(0.5):
-            pass
-        scheduler.shutdown()
-        if metrics is not None:
-            metrics.close()
-        print(f"eventscope: worker {scheduler.worker} stopped", file=sys.stderr, flush=True)
-    return EXIT_OK
-
-
-def _relay(args: argparse.Namespace) -> int:
-    """``relay URL``: publish every stored event, then each new one, until SIGTERM or
-    SIGINT; a status line every ``--status-seconds`` and one at the end."""
-    from core.relay.publishers import open_publisher
-    from core.relay.relay import Relay
-
-    stop = threading.Event()
-    failure: list[BaseException] = []
-    for noisy in ("aiormq", "aio_pika", "nats"):  # their reconnect chatter; the relay says it once
-        logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    with _open(args, read_only=False) as workspace:
-
-        def connect() -> Any:
-            return open_publisher(
-                args.url,
-                subject=args.subject,
-                jetstream_stream=args.jetstream_stream,
-                exchange=args.exchange,
-            )
-
-        metrics = None
-        relay = Relay(
-            workspace,
-            connect,
-            name=args.name,
-            batch_size=args.batch_size,
-            lease_seconds=args.lease_seconds,
-            on_batch=lambda events, seconds: _count_batch(metrics, args.name, events, seconds),
-            on_fault=lambda _error: _count_fault(metrics, args.name),
-        )
-        if args.metrics_port is not None:
-            from core.metrics import serve_metrics
-
-            metrics = serve_metrics(workspace, args.metrics_port, relays=lambda: [relay.status()])
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-
-        def run() -> None:
-            try:
-                relay.run(stop, from_position=args.from_position)
-            except BaseException as error:  # reported by the main thread
-                failure.append(error)
-                stop.set()
-
-        thread = threading.Thread(target=run, name=f"relay {args.name}", daemon=True)
-        thread.start()
-        print(
-            f"eventscope: relay {args.name!r} ({relay.worker}) publishing "
-            f"{workspace.display_location} to {_hide_password(args.url)}",
-            file=sys.stderr,
-            flush=True,
-        )
-        while not stop.wait(args.status_seconds):
-            _write_lines([_json_line(relay.status().to_dict())])
-        thread.join()
-        if metrics is not None:
-            metrics.close()
-        if failure:
-            raise failure[0]
-        _write_lines([_json_line(relay.status().to_dict())])
-        print(f"eventscope: relay {args.name!r} stopped", file=sys.stderr, flush=True)
-    return EXIT_OK
-
-
-def _count_batch(metrics: Any, name: str, events: int, seconds: float) -> None:
-    if metrics is not None:
-        metrics.published.labels(relay=name).inc(events)
-        metrics.batch_seconds.labels(kind="relay", name=name).observe(seconds)
-
-
-def _count_fault(metrics: Any, name: str) -> None:
-    if metrics is not None:
-        metrics.faults.labels(kind="relay", name=name).inc()
-
-
-def _hide_password(url: str) -> str:
-    from core.store.sql.engines import display_location
-
-    return display_location(url)
-
-
-def _count_run(metrics: Any, outcome: Any) -> None:
-    result = outcome.result
-    if result is None:
-        if outcome.error is not None:
-            metrics.faults.labels(kind="projection", name=outcome.model).inc()
-        return
-    metrics.applied.labels(projection=outcome.model).inc(result.events)
-    metrics.batch_seconds.labels(kind="projection", name=outcome.model).observe(result.seconds)
-    if result.fault is not None:
-        metrics.faults.labels(kind="projection", name=outcome.model).inc()
 
 
 def _name_version(reference: str) -> tuple[str, int | None]:

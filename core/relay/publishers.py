@@ -45,6 +45,14 @@ _T = TypeVar("_T")
 #: The fields a subject template may name.
 SUBJECT_FIELDS: Final = frozenset({"category", "type", "stream_id"})
 
+#: Longest AMQP routing key, in bytes (a ``shortstr`` of AMQP 0-9-1).
+AMQP_MAX_ROUTING_KEY: Final = 255
+#: Longest NATS protocol line (``HPUB subject reply sizes``) the server accepts by
+#: default, and what that line holds besides the subject (reply inbox, sizes): a longer
+#: one makes the server close the connection.
+NATS_MAX_CONTROL_LINE: Final = 4_096
+NATS_CONTROL_OVERHEAD: Final = 160
+
 #: Smallest JetStream duplicate window (seconds) of a stream the publisher creates: the
 #: relay re-sends a batch after a failure, and the re-send must still deduplicate.
 DUPLICATE_WINDOW: Final = 120.0
@@ -270,6 +278,13 @@ class Publisher(abc.ABC):
             reason = reason.replace(password, "***")
         return f"cannot {action} to {self.location}: {reason}"
 
+    def problem(self, message: Message) -> str | None:
+        """Why the broker can never take ``message`` (too long a subject or routing key,
+        too large for the broker), in one line; None when it can. Re-sending such a
+        message would fail the same way forever. Call it connected: some limits are the
+        server's own."""
+        return None
+
     @abc.abstractmethod
     async def _connect(self) -> None:
         """Open the connection (and declare what the broker side needs)."""
@@ -362,6 +377,22 @@ class NatsPublisher(Publisher):
             type=subject_safe(message.type),
             stream_id=subject_safe(message.stream_id),
         )
+
+    def problem(self, message: Message) -> str | None:
+        """Too long a subject for the server's protocol line, or a message (body and
+        headers) larger than the server's ``max_payload``."""
+        subject = self.subject_of(message).encode()
+        if len(subject) + NATS_CONTROL_OVERHEAD > NATS_MAX_CONTROL_LINE:
+            return (
+                f"subject of {len(subject):,} bytes: NATS takes at most "
+                f"{NATS_MAX_CONTROL_LINE - NATS_CONTROL_OVERHEAD:,} (shorten --subject)"
+            )
+        limit = self._nc.max_payload if self._nc is not None else 0
+        headers = {"Nats-Msg-Id": message.event_id, **message.headers()}
+        size = len(message.body) + sum(len(k) + len(v.encode()) + 4 for k, v in headers.items())
+        if limit and size + 12 > limit:  # the NATS/1.0 line and the blank line end headers
+            return f"message of {size:,} bytes: the NATS server takes at most {limit:,}"
+        return None
 
     async def _connect(self) -> None:
         import nats
@@ -465,6 +496,13 @@ class AmqpPublisher(Publisher):
     def routing_key_of(message: Message) -> str:
         """The routing key ``message`` is published with: ``<category>.<type>``."""
         return f"{subject_safe(message.category)}.{subject_safe(message.type)}"
+
+    def problem(self, message: Message) -> str | None:
+        """A routing key longer than AMQP allows (255 bytes)."""
+        key = self.routing_key_of(message).encode()
+        if len(key) > AMQP_MAX_ROUTING_KEY:
+            return f"routing key of {len(key):,} bytes: AMQP takes at most {AMQP_MAX_ROUTING_KEY}"
+        return None
 
     async def _connect(self) -> None:
         import aio_pika

@@ -20,16 +20,17 @@ from typing import Any, Final
 
 from core.errors import BrokerUnavailable, EventscopeError
 from core.events import category_of, wall_clock_micros
-from core.projections.history import HistoryStore, RunRecord
+from core.projections.history import FAULTED, Fault, HistoryStore, ModelStatus, RunRecord
 from core.relay.publishers import Message, Publisher
 from core.services.projections import default_worker_name
-from core.store import EventFilter
+from core.store import EventFilter, RawEvent
 from core.store.jsonlines import export_line
 from core.workspace import Workspace
 
 __all__ = [
     "RELAY_PREFIX",
     "Relay",
+    "RelayFaulted",
     "RelayLeased",
     "RelayStatus",
     "relay_model",
@@ -58,6 +59,12 @@ class RelayLeased(EventscopeError):
     """Another relay of the same name holds the lease (it publishes now)."""
 
 
+class RelayFaulted(EventscopeError):
+    """The relay stopped at an event the broker can never take (too large, too long a
+    subject or routing key): publishing it again would fail forever. The relay stays
+    stopped there until it is started with ``skip_fault`` (``--skip-fault``)."""
+
+
 def relay_model(name: str) -> str:
     """The read-model row that keeps a relay's checkpoint and lease."""
     return f"{RELAY_PREFIX}{name}:1"
@@ -68,7 +75,7 @@ class RelayStatus:
     """A relay as ``relay`` prints it and the console shows it."""
 
     name: str
-    state: str  # "stopped", "broker unavailable", "publishing" or "caught up"
+    state: str  # "stopped", "faulted", "broker unavailable", "publishing" or "caught up"
     checkpoint: int
     head: int
     lag: int  # events behind the head
@@ -76,7 +83,7 @@ class RelayStatus:
     published: int  # events this process published (0 when read from the store)
     rate: float  # events per second while publishing, over the last minute's runs
     worker: str | None  # who holds the lease now
-    last_error: str | None  # the newest failure (the broker's), current or past
+    last_error: str | None  # the newest failure (broker or fault), current or past
     last_error_at: int | None  # when (microseconds since the epoch)
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,37 +113,33 @@ def relay_statuses(workspace: Workspace) -> list[RelayStatus]:
     for status in history.statuses():
         if not status.name.startswith(RELAY_PREFIX):
             continue
-        found.append(
-            _status(
-                workspace,
-                status.name[len(RELAY_PREFIX) :],
-                status.checkpoint,
-                head,
-                status.leased_to(now),
-                history.runs(status.model, limit=RUNS_READ),
-                now,
-            )
-        )
+        name = status.name[len(RELAY_PREFIX) :]
+        runs = history.runs(status.model, limit=RUNS_READ)
+        found.append(_status(workspace, name, status, head, runs, now))
     return sorted(found, key=lambda s: s.name)
 
 
 def _status(
     workspace: Workspace,
     name: str,
-    checkpoint: int,
+    stored: ModelStatus | None,
     head: int,
-    worker: str | None,
     runs: list[RunRecord],
     now: int,
     published: int = 0,
 ) -> RelayStatus:
-    """A relay's status from its stored checkpoint, lease and runs (newest first)."""
+    """A relay's status from its stored row (checkpoint, lease, fault) and its runs
+    (newest first)."""
+    checkpoint = stored.checkpoint if stored is not None else 0
+    worker = stored.leased_to(now) if stored is not None else None
     lag, lag_seconds = workspace.events.behind(checkpoint, head, now)
     failed = next((run for run in runs if run.error is not None), None)
     recent = [run for run in runs if run.error is None and now - run.started_at <= RATE_WINDOW_US]
     busy = sum(run.duration_us for run in recent)
     events = sum(run.events for run in recent)
-    if worker is None:
+    if stored is not None and stored.state == FAULTED:
+        state = "faulted"
+    elif worker is None:
         state = "stopped"
     elif runs and runs[0].error is not None:
         state = "broker unavailable"
@@ -217,35 +220,40 @@ class Relay:
         its last error."""
         now = wall_clock_micros()
         stored = self._history.status(self.model)
-        checkpoint = stored.checkpoint if stored is not None else 0
-        worker = stored.leased_to(now) if stored is not None else None
         runs = self._history.runs(self.model, limit=RUNS_READ)
-        return _status(
-            self.workspace,
-            self.name,
-            checkpoint,
-            self.workspace.events.head_position(),
-            worker,
-            runs,
-            now,
-            self.published,
-        )
+        head = self.workspace.events.head_position()
+        return _status(self.workspace, self.name, stored, head, runs, now, self.published)
 
     # -- running ------------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, *, from_position: int | None = None) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        from_position: int | None = None,
+        skip_fault: bool = False,
+    ) -> None:
         """Publish until ``stop`` is set: the events after the checkpoint, then each new one.
 
         ``from_position`` starts a relay that has published nothing yet at that position
         (the events before it are never published); a relay with a checkpoint goes on
-        from it. The lease is given back on the way out.
+        from it. ``skip_fault`` moves a faulted relay past the event it stopped at (that
+        event is never published). The lease is given back on the way out.
 
         Raises:
             RelayLeased: another relay of this name holds the lease.
+            RelayFaulted: an event the broker can never take stops the relay (now, or
+                when it last ran and ``skip_fault`` is not given).
             StoreError: the store failed (the broker failing is retried, never raised).
         """
         name, version = self.model.rsplit(":", 1)
         self._history.ensure(name, int(version))
+        stored = self._history.status(self.model)
+        if stored is not None and stored.state == FAULTED:
+            if not skip_fault:
+                raise RelayFaulted(_fault_text(self.name, stored))
+            self._history.skip_fault(self.model)
+            _log.warning("relay %s: skipped position %s", self.name, stored.fault_position)
         if not self._history.acquire_lease(self.model, self.worker, seconds=self.lease_seconds):
             holder = self._history.status(self.model)
             owner = holder.lease_owner if holder is not None else "another relay"
@@ -279,61 +287,82 @@ class Relay:
                         last_renewal = time.monotonic()
                     stop.wait(self.poll_seconds)
                     continue
-                messages = [
-                    Message(
-                        row.event_id,
-                        category_of(row.stream_id),
-                        row.type,
-                        row.stream_id,
-                        row.position,
-                        export_line(row).rstrip(b"\n"),
-                    )
-                    for row in rows
-                ]
-                began = time.perf_counter()
-                began_at = wall_clock_micros()
+                messages = [_message(row) for row in rows]
+                began, began_at = time.perf_counter(), wall_clock_micros()
                 try:
-                    if self._publisher is None:
-                        self._publisher = self._connect()
-                    self._publisher.publish(messages)
+                    published = self._publish(messages)
                 except BrokerUnavailable as error:
                     self.last_error = str(error)
                     if down_since is None:  # once per outage
                         _log.warning("relay %s: broker unavailable, retrying: %s", self.name, error)
                         down_since = time.monotonic()
                         stretch = self._record(stretch, checkpoint)
-                        self._record_outage(began_at, checkpoint, error)
+                        self._record_failure(began_at, checkpoint, str(error), "failed")
                     if self.on_fault is not None:
                         self.on_fault(error)
                     stop.wait(wait)
                     wait = min(wait * 2, self.backoff[1])
                     continue
                 if down_since is not None:
-                    _log.warning(
-                        "relay %s: broker back after %.1f s",
-                        self.name,
-                        time.monotonic() - down_since,
-                    )
+                    seconds_down = time.monotonic() - down_since
+                    _log.warning("relay %s: broker back after %.1f s", self.name, seconds_down)
                     down_since, wait = None, self.backoff[0]
+                if not published:  # the first message can never be published
+                    stretch = self._record(stretch, checkpoint)
+                    self._fault(checkpoint, messages[0], began_at)
                 seconds = time.perf_counter() - began
-                checkpoint = self._commit(checkpoint, rows[-1].position)
+                checkpoint = self._commit(checkpoint, messages[published - 1].position)
                 last_renewal = time.monotonic()
-                self.published += len(rows)
-                stretch.add(began_at, len(rows), seconds)
+                self.published += published
+                stretch.add(began_at, published, seconds)
                 if stretch.seconds_since_start() >= RECORD_SECONDS:
                     stretch = self._record(stretch, checkpoint)
                 if self.on_batch is not None:
-                    self.on_batch(len(rows), seconds)
+                    self.on_batch(published, seconds)
         finally:
             if stretch.events:
                 self._record(stretch, checkpoint)
 
-    def _record_outage(self, at: int, checkpoint: int, error: BrokerUnavailable) -> None:
-        """Write the start of an outage as a failed run: its error is the relay's last."""
+    def _publish(self, messages: list[Message]) -> int:
+        """Publish the messages up to the first one the broker can never take; returns how
+        many were published (and confirmed).
+
+        Raises:
+            BrokerUnavailable: the broker cannot be reached, or did not confirm.
+        """
+        if self._publisher is None:
+            self._publisher = self._connect()
+        publisher = self._publisher
+        count = next(
+            (i for i, message in enumerate(messages) if publisher.problem(message) is not None),
+            len(messages),
+        )
+        publisher.publish(messages[:count])
+        return count
+
+    def _fault(self, checkpoint: int, message: Message, at: int) -> None:
+        """Stop at ``message`` for good (until skipped): the relay's row is faulted there.
+
+        Raises:
+            RelayFaulted: always.
+        """
+        assert self._publisher is not None
+        why = self._publisher.problem(message) or "the broker cannot take it"
+        self.last_error = f"position {message.position}: {why}"
+        self._record_failure(at, checkpoint, self.last_error, "faulted")
+        expires = wall_clock_micros() + int(self.lease_seconds * 1_000_000)
+        fault = Fault(message.position, message.event_id, why)
+        self._history.commit(
+            self.model, checkpoint, checkpoint, (), lease=(self.worker, expires), fault=fault
+        )
+        stored = self._history.status(self.model)
+        raise RelayFaulted(_fault_text(self.name, stored) if stored else self.last_error)
+
+    def _record_failure(self, at: int, checkpoint: int, error: str, outcome: str) -> None:
+        """Write a failure as a run (the start of an outage, or a fault): its error is the
+        relay's last."""
         self._history.record_run(
-            RunRecord(
-                self.model, at, 0, checkpoint, checkpoint, 0, "failed", str(error), self.worker
-            )
+            RunRecord(self.model, at, 0, checkpoint, checkpoint, 0, outcome, error, self.worker)
         )
 
     def _record(self, stretch: _Stretch, checkpoint: int) -> _Stretch:
@@ -364,6 +393,27 @@ class Relay:
                 f"relay {self.name!r} lost its lease or its checkpoint moved: it stops"
             )
         return checkpoint
+
+
+def _message(row: RawEvent) -> Message:
+    """A stored event (an export row) as the message published for it."""
+    return Message(
+        row.event_id,
+        category_of(row.stream_id),
+        row.type,
+        row.stream_id,
+        row.position,
+        export_line(row).rstrip(b"\n"),
+    )
+
+
+def _fault_text(name: str, stored: ModelStatus) -> str:
+    """One line: where a faulted relay stopped, why, and how to go on."""
+    return (
+        f"relay {name!r} stopped at position {stored.fault_position} "
+        f"(event {stored.fault_event_id}): {stored.fault_error}; "
+        f"start it with --skip-fault to go on without that event"
+    )
 
 
 class _Stretch:
