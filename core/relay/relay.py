@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -273,25 +274,27 @@ class Relay:
         wait, down_since = self.backoff[0], None
         last_renewal = time.monotonic()
         stretch = _Stretch(checkpoint)
+        reader = _Reader(self.workspace, self.batch_size, self.name)
+        upcoming = reader.after(checkpoint)
         try:
             while not stop.is_set():
-                rows = list(
-                    self.workspace.events.export_rows(
-                        EventFilter(from_position=checkpoint + 1), limit=self.batch_size
-                    )
-                )
-                if not rows:
+                messages = upcoming.result()
+                if not messages:
                     stretch = self._record(stretch, checkpoint)  # caught up
                     if time.monotonic() - last_renewal > self.lease_seconds / 3:
                         checkpoint = self._commit(checkpoint, checkpoint)  # renews the lease
                         last_renewal = time.monotonic()
                     stop.wait(self.poll_seconds)
+                    upcoming = reader.after(checkpoint)
                     continue
-                messages = [_message(row) for row in rows]
+                # The next batch is read while this one is published.
+                upcoming = reader.after(messages[-1].position)
                 began, began_at = time.perf_counter(), wall_clock_micros()
                 try:
                     published = self._publish(messages)
                 except BrokerUnavailable as error:
+                    upcoming.cancel()
+                    upcoming = reader.after(checkpoint)  # the whole batch again
                     self.last_error = str(error)
                     if down_since is None:  # once per outage
                         _log.warning("relay %s: broker unavailable, retrying: %s", self.name, error)
@@ -312,6 +315,9 @@ class Relay:
                     self._fault(checkpoint, messages[0], began_at)
                 seconds = time.perf_counter() - began
                 checkpoint = self._commit(checkpoint, messages[published - 1].position)
+                if published < len(messages):  # the next one can never be: fault there
+                    upcoming.cancel()
+                    upcoming = reader.after(checkpoint)
                 last_renewal = time.monotonic()
                 self.published += published
                 stretch.add(began_at, published, seconds)
@@ -320,6 +326,7 @@ class Relay:
                 if self.on_batch is not None:
                     self.on_batch(published, seconds)
         finally:
+            reader.close()
             if stretch.events:
                 self._record(stretch, checkpoint)
 
@@ -414,6 +421,28 @@ def _fault_text(name: str, stored: ModelStatus) -> str:
         f"(event {stored.fault_event_id}): {stored.fault_error}; "
         f"start it with --skip-fault to go on without that event"
     )
+
+
+class _Reader:
+    """Reads the stored events after a position and builds their messages, in a thread of
+    its own: the relay reads the next batch while it publishes one."""
+
+    def __init__(self, workspace: Workspace, batch_size: int, name: str) -> None:
+        self._workspace = workspace
+        self._batch_size = batch_size
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"relay {name} reader")
+
+    def after(self, position: int) -> Future[list[Message]]:
+        """The messages of the next batch after ``position`` (none: caught up)."""
+        return self._pool.submit(self._read, position)
+
+    def _read(self, position: int) -> list[Message]:
+        where = EventFilter(from_position=position + 1)
+        rows = self._workspace.events.export_rows(where, limit=self._batch_size)
+        return [_message(row) for row in rows]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Stretch:

@@ -16,116 +16,27 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from core.events import NewEvent
-from core.relay.publishers import open_publisher
-from core.relay.relay import Relay, RelayLeased, relay_statuses
-from core.store import ImportRecord, SqlEventStore
+from core.relay.relay import RelayLeased, relay_statuses
 from core.store.jsonlines import export_line
-from core.store.port import prepare_events
 from core.workspace import Workspace
+from tests.core.relay.brokers import (
+    AMQP,
+    NATS,
+    TIMEOUT,
+    needs_nats,
+    needs_rabbit,
+    relay_to,
+    run_until,
+    seed,
+    stored_messages,
+)
 from tests.core.relay.test_publishers import _Proxy
-
-NATS = "nats://127.0.0.1:4222"
-AMQP = "amqp://guest:guest@127.0.0.1:5672/"
-TIMEOUT = 60.0
-
-
-def _reachable(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-needs_nats = pytest.mark.skipif(not _reachable(4222), reason="no NATS server at 127.0.0.1:4222")
-needs_rabbit = pytest.mark.skipif(not _reachable(5672), reason="no RabbitMQ at 127.0.0.1:5672")
-
-
-def seed(path: Path, count: int, start: int = 0) -> None:
-    """``count`` events in 7 streams of 3 categories, appended in one import."""
-    kinds = ("Placed", "Paid", "Shipped")
-
-    def records() -> Iterator[ImportRecord]:
-        for n in range(start, start + count):
-            (event,) = prepare_events([NewEvent(kinds[n % 3], {"n": n})])
-            yield ImportRecord(n + 1, f"{('order', 'cart', 'user')[n % 3]}-{n % 7}", event)
-
-    with SqlEventStore.open(path) as store:
-        store.import_records(records())
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Path:
-    path = tmp_path / "shop.db"
-    seed(path, 3_000)
-    return path
-
-
-@pytest.fixture
-def jetstream() -> Iterator[tuple[str, str]]:
-    """A JetStream stream of its own (name, subject template), deleted afterwards."""
-    name = f"T{uuid.uuid4().hex[:10].upper()}"
-    yield name, f"t{name.lower()}.{{category}}.{{type}}"
-    asyncio.run(_delete_stream(name))
-
-
-async def _delete_stream(name: str) -> None:
-    import nats
-
-    connection = await nats.connect(NATS)
-    try:
-        await connection.jetstream().delete_stream(name)
-    except Exception:
-        pass
-    await connection.close()
-
-
-async def _stored(name: str) -> list[Any]:
-    """Every message of a JetStream stream, in sequence order."""
-    import nats
-
-    connection = await nats.connect(NATS)
-    js = connection.jetstream()
-    info = await js.stream_info(name)
-    found = [await js.get_msg(name, seq) for seq in range(1, info.state.last_seq + 1)]
-    await connection.close()
-    return found
-
-
-def run_until(relay: Relay, condition: Any, timeout: float = TIMEOUT) -> None:
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            relay.run(stop)
-        except BaseException as error:
-            errors.append(error)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline and thread.is_alive():
-        time.sleep(0.05)
-    stop.set()
-    thread.join(TIMEOUT)
-    if errors:
-        raise errors[0]
-    assert condition(), "the relay did not get there in time"
-
-
-def relay_to(workspace: Workspace, url: str, **options: Any) -> Relay:
-    names = ("subject", "jetstream_stream", "exchange", "timeout")
-    publisher_options = {key: options.pop(key) for key in names if key in options}
-    return Relay(workspace, lambda: open_publisher(url, **publisher_options), **options)
 
 
 @needs_nats
@@ -144,7 +55,7 @@ def test_every_event_is_published_once_in_order_as_export_prints_it(
         rows = list(workspace.events.export_rows())
         (status,) = relay_statuses(workspace)
 
-    stored = asyncio.run(_stored(name))
+    stored = asyncio.run(stored_messages(name))
     assert len(stored) == len(rows) == 3_500
     assert [m.headers["Nats-Msg-Id"] for m in stored] == [row.event_id for row in rows]
     assert [m.data for m in stored] == [export_line(row).rstrip(b"\n") for row in rows]
@@ -172,7 +83,7 @@ def test_a_relay_that_starts_at_a_position_never_publishes_what_is_before(
         stop.set()
         thread.join(TIMEOUT)
 
-    stored = asyncio.run(_stored(name))
+    stored = asyncio.run(stored_messages(name))
     assert [int(m.headers["Eventscope-Position"]) for m in stored] == list(range(2_901, 3_001))
 
 
@@ -315,7 +226,7 @@ def test_a_relay_killed_at_random_points_and_restarted_publishes_each_event_once
     out, err = last.communicate(timeout=TIMEOUT)
     assert last.returncode == 0, err
 
-    stored = asyncio.run(_stored(name))
+    stored = asyncio.run(stored_messages(name))
     assert [m.headers["Nats-Msg-Id"] for m in stored] == [row.event_id for row in rows]
     assert orjson.loads(out.splitlines()[-1])["checkpoint"] == 10_000
 
@@ -426,7 +337,7 @@ def test_a_broker_outage_mid_run_loses_nothing_and_is_said_once(
     finally:
         outage.close()
 
-    stored = asyncio.run(_stored(name))
+    stored = asyncio.run(stored_messages(name))
     assert [m.headers["Nats-Msg-Id"] for m in stored] == [row.event_id for row in rows]
     warnings = [r.getMessage() for r in caplog.records]
     assert sum("broker unavailable" in w for w in warnings) == 1
