@@ -231,7 +231,7 @@ def test_running_relays_show_their_worker_and_a_broker_down_shows_unavailable_th
                     is None
                 )
                 assert section(panel).summary_label.text() == (
-                    "2 relay(s): 1 caught up, 1 broker unavailable"
+                    "2 relay(s): 1 broker unavailable, 1 caught up"
                 )
                 error = unavailable[RELAY_COLUMN_ERROR]
 

@@ -185,7 +185,6 @@ class ProjectionsPanel(QWidget):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("projectionsPanel")
-        self._relays = None if relays is None else RelaysSection(relays, runner, self)
         self._projections = projections
         self._events = events
         self._runner = runner
@@ -209,7 +208,7 @@ class ProjectionsPanel(QWidget):
         self.confirm: Confirm = ask_confirmation
         self.ask_position: AskPosition = ask_retained_position
 
-        self._build()
+        self._build(relays)
         self._apply_palette()
         self.set_writable(False)
         self._timer = QTimer(self)
@@ -219,7 +218,7 @@ class ProjectionsPanel(QWidget):
 
     # -- building -----------------------------------------------------------------------------
 
-    def _build(self) -> None:
+    def _build(self, relays: Callable[[], Sequence[RelayStatus]] | None) -> None:
         self._summary = QLabel("reading the projections…", self)
         self._summary.setObjectName("projectionsSummary")
         self._message = QLabel(self)
@@ -334,6 +333,8 @@ class ProjectionsPanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(self._toolbar)
         layout.addWidget(self._progress_row)
+        # Built last: the projections come first in the focus chain.
+        self._relays = None if relays is None else RelaysSection(relays, self._runner, self)
         if self._relays is None:
             layout.addWidget(self._stack, 1)
             return

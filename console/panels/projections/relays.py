@@ -59,6 +59,8 @@ EMPTY_TEXT: Final = (
 _ROWS_SHOWN: Final = 5
 _QWIDGETSIZE_MAX: Final = 16_777_215
 _GAP: Final = 4
+#: The summary counts relays in this order (the one that needs an operator first).
+_STATES: Final = ("broker unavailable", "publishing", "caught up", "stopped")
 
 _HEADERS = (
     "relay",
@@ -248,7 +250,7 @@ class RelaysSection(QWidget):
             "relaysTable",
             self._model,
             (
-                (RELAY_COLUMN_NAME, "orders-to-nats"),
+                (RELAY_COLUMN_NAME, "orders-to-backup-2"),
                 (RELAY_COLUMN_STATE, "broker unavailable"),
                 (RELAY_COLUMN_CHECKPOINT, "1,004,045 / 1,004,045"),
                 (RELAY_COLUMN_LAG, "1,004,045"),
@@ -381,8 +383,8 @@ class RelaysSection(QWidget):
 
 
 def _summary(relays: Sequence[RelayStatus]) -> str:
-    """``2 relay(s): 1 publishing, 1 broker unavailable`` (states in the order they come)."""
-    if not relays:
-        return ""
+    """``3 relay(s): 1 broker unavailable, 1 publishing, 1 stopped`` (failures first)."""
     states = Counter(relay.state for relay in relays)
-    return f"{len(relays)} relay(s): " + ", ".join(f"{n} {state}" for state, n in states.items())
+    order = {state: at for at, state in enumerate(_STATES)}
+    counts = sorted(states.items(), key=lambda item: order.get(item[0], len(order)))
+    return f"{len(relays)} relay(s): " + ", ".join(f"{n} {state}" for state, n in counts)
