@@ -398,12 +398,14 @@ def _plugins_shot(window: MainWindow) -> QPixmap:
 
 
 def _projections_shot(window: MainWindow, failures: list[str]) -> QPixmap | None:
-    """The projections panel, ``order_summary:2`` selected with its runs charted."""
+    """The projections panel, ``order_summary:2`` selected with its runs charted, and the
+    relays below (on a store no relay ran on, the line saying how to start one)."""
     dock = window.projections_dock
     panel = window.projections_panel
-    shown = _wait_for(
-        {"the projections": (panel.statuses_shown, panel.load_failed)}, failures, dock.show
-    )
+    awaited = {"the projections": (panel.statuses_shown, panel.load_failed)}
+    if panel.relays is not None:
+        awaited["the relays"] = (panel.relays.relays_shown, panel.relays.load_failed)
+    shown = _wait_for(awaited, failures, dock.show)
     if not shown:
         return None
     dock.setFloating(True)

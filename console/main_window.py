@@ -50,6 +50,7 @@ from console.time_travel_docks import TimeTravelDocks
 from console.workers import TaskRunner
 from core.errors import last_line
 from core.events import RecordedEvent
+from core.relay.relay import relay_statuses
 from core.scheduler import TickOutcome
 from core.services.writing import AUDIT_STREAM, operator_name
 from core.workspace import Workspace
@@ -298,7 +299,11 @@ class MainWindow(QMainWindow):
         self._plugins_panel.plugins_reloaded.connect(self._commands_panel.reload)
         self._in_app = InAppProjections(workspace, runner, settings=settings, parent=self)
         self._projections_panel = ProjectionsPanel(
-            workspace.projections, runner, events=workspace.events, parent=self
+            workspace.projections,
+            runner,
+            events=workspace.events,
+            relays=lambda: relay_statuses(workspace),
+            parent=self,
         )
         self._projections_panel.worker = self._in_app.worker  # its rebuilds run as this console
         self._projections_dock = QDockWidget("Projections", self)

@@ -21,6 +21,7 @@ __all__ = [
     "COLUMN_WORKER",
     "RUN_COLUMN_OUTCOME",
     "RUN_COLUMN_STARTED",
+    "ReadOnlyTable",
     "RunsModel",
     "StatusesModel",
 ]
@@ -51,8 +52,9 @@ _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
 
-class _Table(QAbstractTableModel):
-    """A read-only table of rows with fixed column titles."""
+class ReadOnlyTable(QAbstractTableModel):
+    """A read-only table of rows with fixed column titles, failed rows drawn in a warning
+    colour (the panel's tables, the relays' among them)."""
 
     headers: tuple[str, ...] = ()
 
@@ -97,7 +99,7 @@ class _Table(QAbstractTableModel):
             )
 
 
-class StatusesModel(_Table):
+class StatusesModel(ReadOnlyTable):
     """Every projection version, one row each, in ``name:version`` order; faulted ones in
     the warning colour.
 
@@ -189,7 +191,7 @@ def _status_text(status: ProjectionStatus, column: int) -> str | None:
     return None
 
 
-class RunsModel(_Table):
+class RunsModel(ReadOnlyTable):
     """One version's runs, newest first; runs that did not end "ok" in the warning colour."""
 
     headers = _RUN_HEADERS

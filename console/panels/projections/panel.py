@@ -1,9 +1,10 @@
 """The projections panel: every projection version's status, one version's lag and
-throughput charts and run history, its fault, and the operator actions on it."""
+throughput charts and run history, its fault, and the operator actions on it; below, the
+relays."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final, cast
 
 from PySide6.QtCore import QEvent, QModelIndex, QSize, Qt, QTimer, Signal, Slot
@@ -53,11 +54,13 @@ from console.panels.projections.model import (
     RunsModel,
     StatusesModel,
 )
+from console.panels.projections.relays import RelaysSection
 from console.record_table import record_table
 from console.resources import icon
 from console.workers import Task, TaskGroup, TaskRunner
 from core.errors import last_line
 from core.jobs import ProgressMeter
+from core.relay.relay import RelayStatus
 from core.services.events import EventQueries
 from core.services.projections import (
     ProjectionService,
@@ -157,6 +160,9 @@ class ProjectionsPanel(QWidget):
         events: the log's positions in time, from which the lag chart is derived (see
             :class:`~console.panels.projections.loads.History`); without it the chart
             shows the runs' throughput only.
+        relays: reads every relay's status, shown in a Relays section below (see
+            :class:`~console.panels.projections.relays.RelaysSection`); without it the
+            panel has no such section.
         parent: the usual QWidget parent.
     """
 
@@ -174,6 +180,7 @@ class ProjectionsPanel(QWidget):
         runner: TaskRunner,
         *,
         events: EventQueries | None = None,
+        relays: Callable[[], Sequence[RelayStatus]] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -201,7 +208,7 @@ class ProjectionsPanel(QWidget):
         self.confirm: Confirm = ask_confirmation
         self.ask_position: AskPosition = ask_retained_position
 
-        self._build()
+        self._build(relays)
         self._apply_palette()
         self.set_writable(False)
         self._timer = QTimer(self)
@@ -211,7 +218,7 @@ class ProjectionsPanel(QWidget):
 
     # -- building -----------------------------------------------------------------------------
 
-    def _build(self) -> None:
+    def _build(self, relays: Callable[[], Sequence[RelayStatus]] | None) -> None:
         self._summary = QLabel("reading the projections…", self)
         self._summary.setObjectName("projectionsSummary")
         self._message = QLabel(self)
@@ -326,7 +333,19 @@ class ProjectionsPanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(self._toolbar)
         layout.addWidget(self._progress_row)
-        layout.addWidget(self._stack, 1)
+        # Built last: the projections come first in the focus chain.
+        self._relays = None if relays is None else RelaysSection(relays, self._runner, self)
+        if self._relays is None:
+            layout.addWidget(self._stack, 1)
+            return
+        outer = QSplitter(Qt.Orientation.Vertical, self)
+        outer.setObjectName("projectionsAndRelays")
+        outer.addWidget(self._stack)
+        outer.addWidget(self._relays)
+        outer.setChildrenCollapsible(False)
+        outer.setStretchFactor(0, 1)
+        outer.setStretchFactor(1, 0)
+        layout.addWidget(outer, 1)
 
     # -- state --------------------------------------------------------------------------------
 
@@ -344,6 +363,11 @@ class ProjectionsPanel(QWidget):
     def runs_model(self) -> RunsModel:
         """The selected version's runs of the last hour."""
         return self._runs_model
+
+    @property
+    def relays(self) -> RelaysSection | None:
+        """The Relays section (None: the panel was given no ``relays``)."""
+        return self._relays
 
     @property
     def chart(self) -> ProjectionChart:
@@ -417,9 +441,11 @@ class ProjectionsPanel(QWidget):
     @Slot(object)
     def refresh(self, _why: object = None) -> None:
         """Read the statuses again (now, or as soon as the read in flight is back); hidden,
-        nothing is read until the panel is shown."""
+        nothing is read until the panel is shown. The relays are read too."""
         if not self.isVisible():
             return
+        if self._relays is not None:
+            self._relays.refresh()
         if self._statuses_pending:
             self._statuses_again = True
             return
