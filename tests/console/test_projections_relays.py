@@ -36,7 +36,7 @@ from console.workers import TaskRunner
 from core.errors import StoreBusy
 from core.relay.relay import Relay, RelayStatus, relay_statuses
 from core.workspace import Workspace
-from tests.core.relay.test_relay import NATS, _delete_stream, needs_nats, relay_to, run_until, seed
+from tests.core.relay.brokers import NATS, delete_stream, needs_nats, relay_to, run_until, seed
 
 TIMEOUT_MS = 20_000
 EVENTS = 200
@@ -57,7 +57,7 @@ def jetstream() -> Iterator[tuple[str, str]]:
     """A JetStream stream of its own (name, subject template), deleted afterwards."""
     name = f"T{uuid.uuid4().hex[:10].upper()}"
     yield name, f"t{name.lower()}.{{category}}.{{type}}"
-    asyncio.run(_delete_stream(name))
+    asyncio.run(delete_stream(name))
 
 
 def to_nats(workspace: Workspace, jetstream: tuple[str, str], name: str, **options: Any) -> Relay:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -97,3 +99,85 @@ def relay_to(workspace: Workspace, url: str, **options: Any) -> Relay:
     names = ("subject", "jetstream_stream", "exchange", "timeout")
     publisher_options = {key: options.pop(key) for key in names if key in options}
     return Relay(workspace, lambda: open_publisher(url, **publisher_options), **options)
+
+
+async def stream_ids(name: str, count: int, *, url: str = NATS) -> list[str]:
+    """The ``Nats-Msg-Id`` of a JetStream stream's first ``count`` messages, in sequence
+    order, read by an ordered pull consumer a thousand at a time."""
+    import nats
+    import nats.errors
+
+    connection = await nats.connect(url)
+    js = connection.jetstream()
+    info = await js.stream_info(name)
+    subscription = await js.pull_subscribe(info.config.subjects[0], stream=name)
+    found: list[str] = []
+    try:
+        while len(found) < min(count, info.state.messages):
+            try:
+                batch = await subscription.fetch(1_000, timeout=5)
+            except nats.errors.TimeoutError:
+                break
+            for message in batch:
+                found.append((message.headers or {})["Nats-Msg-Id"])
+                await message.ack()
+    finally:
+        await subscription.unsubscribe()
+        await connection.close()
+    return found
+
+
+async def bind_queue(exchange: str, *, url: str = AMQP) -> str:
+    """A durable queue bound to every routing key of a durable topic exchange (both
+    declared here): it keeps what the relay publishes across connections and restarts."""
+    import aio_pika
+
+    connection = await aio_pika.connect(url)
+    channel = await connection.channel()
+    declared = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+    queue = await channel.declare_queue(f"{exchange}.all", durable=True)
+    await queue.bind(declared, routing_key="#")
+    await connection.close()
+    return queue.name
+
+
+async def drain_queue(queue: str, *, url: str = AMQP, idle: float = 2.0) -> list[str]:
+    """Every ``message_id`` in ``queue``, in delivery order, until none comes for ``idle``
+    seconds; then the queue and its exchange are deleted."""
+    import aio_pika
+
+    connection = await aio_pika.connect(url)
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=2_000)
+    declared = await channel.get_queue(queue, ensure=True)
+    found: list[str] = []
+    got = asyncio.Event()
+
+    async def receive(message: Any) -> None:
+        found.append(message.message_id)
+        got.set()
+
+    tag = await declared.consume(receive, no_ack=True)
+    try:
+        while True:
+            got.clear()
+            try:
+                await asyncio.wait_for(got.wait(), idle)
+            except TimeoutError:
+                break
+    finally:
+        await declared.cancel(tag)
+        await declared.delete(if_unused=False, if_empty=False)
+        await channel.exchange_delete(queue.rsplit(".", 1)[0])
+        await connection.close()
+    return found
+
+
+def relay_command(store: Path, url: str, name: str, *options: str) -> list[str]:
+    """``eventscope relay`` as a child process, publishing under names of its own: the
+    JetStream stream ``name`` (subjects ``t<name>.…``) or the exchange ``name``."""
+    return [
+        sys.executable, "-m", "console.cli", "--store", str(store), "relay", url,
+        "--name", name, "--subject", f"t{name.lower()}.{{category}}.{{type}}",
+        "--jetstream-stream", name, "--exchange", name, *options,
+    ]  # fmt: skip

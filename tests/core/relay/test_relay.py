@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import signal
 import socket
 import subprocess
@@ -19,7 +18,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from core.relay.relay import RelayLeased, relay_statuses
@@ -188,47 +186,6 @@ async def _consume_while(workspace: Workspace, exchange: str, count: int) -> lis
         await channel.exchange_delete(exchange)
         await connection.close()
     return received
-
-
-@needs_nats
-def test_a_relay_killed_at_random_points_and_restarted_publishes_each_event_once(
-    store: Path, jetstream: tuple[str, str], tmp_path: Path
-) -> None:
-    name, subject = jetstream
-    seed(store, 7_000, start=3_000)  # 10,000 events
-    command = [
-        sys.executable, "-m", "console.cli", "--store", str(store), "relay", NATS,
-        "--name", name, "--subject", subject, "--jetstream-stream", name,
-        "--batch-size", "100", "--lease-seconds", "1", "--status-seconds", "0.2",
-    ]  # fmt: skip
-    rng = random.Random(5)
-    with Workspace.open(str(store), load_plugins=False) as workspace:
-
-        def checkpoint() -> int:
-            statuses = relay_statuses(workspace)
-            return statuses[0].checkpoint if statuses else 0
-
-        for point in sorted(rng.sample(range(300, 9_700), 4)):  # -9 mid-run, at random points
-            child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + TIMEOUT
-            while checkpoint() < point and time.monotonic() < deadline:
-                time.sleep(0.01)
-            child.send_signal(signal.SIGKILL)
-            child.wait(TIMEOUT)
-            assert checkpoint() < 10_000, "the relay finished before it could be killed"
-            time.sleep(1.1)  # the dead relay's lease runs out
-        last = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + TIMEOUT
-        while checkpoint() < 10_000 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        rows = list(workspace.events.export_rows())
-    last.send_signal(signal.SIGTERM)
-    out, err = last.communicate(timeout=TIMEOUT)
-    assert last.returncode == 0, err
-
-    stored = asyncio.run(stored_messages(name))
-    assert [m.headers["Nats-Msg-Id"] for m in stored] == [row.event_id for row in rows]
-    assert orjson.loads(out.splitlines()[-1])["checkpoint"] == 10_000
 
 
 @needs_nats
