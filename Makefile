@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_STORE ?= $(CURDIR)/demo-store.db
 
-.PHONY: run test test-full reliability lint bench bench-small bench-projections bench-sources bench-timetravel bench-console bench-console-timetravel clean
+.PHONY: run test test-full reliability lint bench bench-small bench-projections bench-sources bench-timetravel bench-console bench-console-timetravel bench-relay clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,12 @@ bench-console: $(VENV)/.installed-bench
 ## Only the time-travel and compare figures of bench-console.
 bench-console-timetravel: $(VENV)/.installed-bench
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m tests.benchmarks.console_timetravel $(BENCH_ARGS)
+
+## The relay against bare nats-py and aio-pika publishers (same messages, same run), and
+## append-to-published latency of `eventscope relay`; needs NATS JetStream at 127.0.0.1:4222
+## and RabbitMQ at 127.0.0.1:5672 (guest). Rewrites docs/benchmarks-relay.md (~8 min).
+bench-relay: $(VENV)/.installed-bench
+	$(BIN)/python -m tests.benchmarks.relay $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
