@@ -32,9 +32,10 @@ test: $(VENV)/.installed-test lint
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; \
 	exit $$rc
 
-## The suite with the long crash test: 50 kill -9 rounds of a rebuilding worker.
+## The suite with the long crash tests: 50 kill -9 rounds of a rebuilding worker, and
+## relays killed with -9 at random points over 100,000 events on each broker.
 test-full: $(VENV)/.installed-test lint
-	EVENTSCOPE_KILL_ROUNDS=50 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	EVENTSCOPE_KILL_ROUNDS=50 EVENTSCOPE_RELAY_EVENTS=100000 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
 ## Reliability studies with their full counts; rewrites docs/reliability.md (long).
 reliability: $(VENV)/.installed-test

@@ -26,11 +26,13 @@ class Task(QObject):
     succeeded = Signal(object, object)  # tag, the callable's return value
     failed = Signal(object, object)  # tag, the exception it raised
     cancelled = Signal(object)  # tag: cancel() was called before the outcome arrived
-    progress = Signal(object, int, int)  # tag, done, total (queued from the pool thread)
+    progress = Signal(object, int, int)  # tag, done, total (on the GUI thread)
 
     def __init__(self, tag: object, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.tag = tag
+        #: Where a report from the pool thread goes (the runner queues it to its thread).
+        self.forward: Callable[[int, int], None] | None = None
         self.job = Job(self._report)
 
     def cancel(self) -> None:
@@ -39,10 +41,14 @@ class Task(QObject):
         self.job.cancel()
 
     def _report(self, done: int, total: int) -> None:
+        forward = self.forward
         try:
-            self.progress.emit(self.tag, done, total)
+            if forward is not None:
+                forward(done, total)
+            else:
+                self.progress.emit(self.tag, done, total)
         except RuntimeError:
-            pass  # the task was deleted meanwhile
+            pass  # the task or its runner was deleted meanwhile
 
 
 class _CallableRunnable(QRunnable):
@@ -82,8 +88,11 @@ class TaskRunner(QObject):
         parent: the usual QObject parent.
     """
 
-    # Emitted from pool threads; queued to the runner's own thread by Qt.
+    # Emitted from pool threads; queued to the runner's own thread by Qt. Progress goes
+    # this way too: emitted on the task from a pool thread, a report made before the
+    # caller connected ``progress`` would be lost (Qt finds no receiver then).
     task_completed = Signal(int, bool, object)
+    task_progressed = Signal(int, int, int)  # task id, done, total
 
     def __init__(self, *, max_threads: int = 2, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -95,6 +104,7 @@ class TaskRunner(QObject):
         self._tasks: dict[int, Task] = {}
         self._closed = False
         self.task_completed.connect(self._on_self_task_completed)
+        self.task_progressed.connect(self._on_self_task_progressed)
 
     @property
     def pending(self) -> int:
@@ -121,6 +131,8 @@ class TaskRunner(QObject):
             closed = Cancelled("the task runner has been shut down")
             QTimer.singleShot(0, self, lambda: self._on_self_task_completed(task_id, False, closed))
             return task
+        progressed = self.task_progressed
+        task.forward = lambda done, total: progressed.emit(task_id, done, total)
         self._pool.start(_CallableRunnable(self, task_id, function, task.job))
         return task
 
@@ -143,6 +155,12 @@ class TaskRunner(QObject):
             task.deleteLater()
         self._tasks.clear()
         return finished
+
+    @Slot(int, int, int)
+    def _on_self_task_progressed(self, task_id: int, done: int, total: int) -> None:
+        task = self._tasks.get(task_id)
+        if task is not None:
+            task.progress.emit(task.tag, done, total)
 
     @Slot(int, bool, object)
     def _on_self_task_completed(self, task_id: int, ok: bool, outcome: object) -> None:

@@ -82,7 +82,7 @@ class RelayStatus:
     lag: int  # events behind the head
     lag_seconds: float  # how old the oldest event not yet published is
     published: int  # events this process published (0 when read from the store)
-    rate: float  # events per second while publishing, over the last minute's runs
+    rate: float  # events/s while publishing, over the last minute's runs (0 unless running)
     worker: str | None  # who holds the lease now
     last_error: str | None  # the newest failure (broker or fault), current or past
     last_error_at: int | None  # when (microseconds since the epoch)
@@ -154,7 +154,7 @@ def _status(
         lag,
         lag_seconds,
         published,
-        events * 1_000_000 / busy if busy else 0.0,
+        events * 1_000_000 / busy if busy and worker is not None else 0.0,
         worker,
         failed.error if failed is not None else None,
         failed.started_at if failed is not None else None,

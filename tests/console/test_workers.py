@@ -92,7 +92,7 @@ def test_checkpoints_in_the_callable_arrive_as_progress_on_the_gui_thread(
     connected = threading.Event()
 
     def count_to_five() -> str:
-        connected.wait(SIGNAL_TIMEOUT_MS / 1000)  # progress before connect() would be lost
+        connected.wait(SIGNAL_TIMEOUT_MS / 1000)  # reports made while connected (and see below)
         for done in range(5):
             checkpoint(done, 5)
         return "counted"
@@ -106,6 +106,27 @@ def test_checkpoints_in_the_callable_arrive_as_progress_on_the_gui_thread(
     assert recorder.progress == [("count", done, 5) for done in range(5)]
     assert recorder.outcomes == [("succeeded", "count")]
     assert recorder.on_gui_thread == [True] * 6
+
+
+def test_progress_reported_before_the_caller_connects_still_arrives_in_order(
+    qtbot: QtBot, runner: TaskRunner
+) -> None:
+    finished = threading.Event()
+
+    def count_at_once() -> str:
+        for done in range(3):
+            checkpoint(done, 3)
+        finished.set()
+        return "counted"
+
+    task = runner.submit(count_at_once, tag="quick")
+    assert finished.wait(SIGNAL_TIMEOUT_MS / 1000)  # every report made before connect()
+    recorder = OutcomeRecorder(task)
+    qtbot.waitUntil(lambda: recorder.outcomes != [], timeout=SIGNAL_TIMEOUT_MS)
+
+    assert recorder.progress == [("quick", done, 3) for done in range(3)]
+    assert recorder.outcomes == [("succeeded", "quick")]  # after the progress, not before
+    assert recorder.on_gui_thread == [True] * 4
 
 
 def test_cancelling_a_running_task_stops_it_and_reports_cancelled_only(
