@@ -152,6 +152,12 @@ class BrokerUnavailable(EventscopeError):
     """
 
 
+class BrokerSetupError(EventscopeError):
+    """The broker answers, but is set up so that publishing as asked cannot work (a
+    JetStream stream whose subjects do not cover the relay's, an exchange of another
+    type). Retrying would not help: the relay stops, saying what to change."""
+
+
 def last_line(text: str) -> str:
     """The last line of a traceback (the exception and its message), for one-line reports."""
     lines = text.strip().splitlines()

@@ -18,6 +18,7 @@ import abc
 import asyncio
 import functools
 import importlib
+import logging
 import re
 import string
 import threading
@@ -26,7 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from core.errors import BrokerUnavailable
+from core.errors import BrokerSetupError, BrokerUnavailable
 
 if TYPE_CHECKING:
     import aio_pika.abc
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
 
 #: The fields a subject template may name.
 SUBJECT_FIELDS: Final = frozenset({"category", "type", "stream_id"})
@@ -208,6 +210,7 @@ class Publisher(abc.ABC):
 
         Raises:
             BrokerUnavailable: the broker cannot be reached within the timeout.
+            BrokerSetupError: it can, but is set up so that publishing cannot work.
         """
         with self._lock:
             self._ensure_connected()
@@ -257,7 +260,7 @@ class Publisher(abc.ABC):
 
         try:
             self._loop.run(run())
-        except BrokerUnavailable:
+        except (BrokerUnavailable, BrokerSetupError):
             self._drop_connection()
             raise
         except Exception as error:  # the clients raise many types (OSError, their own, ...)
@@ -373,6 +376,7 @@ class NatsPublisher(Publisher):
         self._fields = _template_fields(subject)
         self.jetstream_stream = jetstream_stream
         self.stream_subjects = [stream_subjects_of(subject)]
+        self.subject_pattern = subject_pattern_of(subject)
         self._nc: nats.aio.client.Client | None = None
         self._js: nats.js.JetStreamContext | None = None
 
@@ -432,7 +436,7 @@ class NatsPublisher(Publisher):
             raise
         self._js = self._nc.jetstream(timeout=self.timeout, publish_async_max_pending=self.window)
         try:
-            await self._js.stream_info(self.jetstream_stream)
+            info = await self._js.stream_info(self.jetstream_stream)
         except nats.js.errors.NotFoundError:
             await self._js.add_stream(
                 nats.js.api.StreamConfig(
@@ -441,6 +445,22 @@ class NatsPublisher(Publisher):
                     storage=nats.js.api.StorageType.FILE,
                     duplicate_window=DUPLICATE_WINDOW,
                 )
+            )
+            return
+        covering = info.config.subjects or []
+        if not any(_covers(subject, self.subject_pattern) for subject in covering):
+            raise BrokerSetupError(
+                f"JetStream stream {self.jetstream_stream!r} takes {', '.join(covering) or 'no'}"
+                f" subjects, not {self.subject_pattern}: add that subject to the stream, or"
+                f" choose another --jetstream-stream or --subject"
+            )
+        window = info.config.duplicate_window or 0
+        if window < DUPLICATE_WINDOW:
+            _log.warning(
+                "JetStream stream %r drops duplicates within %g s only: an event re-sent "
+                "later than that (by a relay restarted after a crash) is stored twice",
+                self.jetstream_stream,
+                window,
             )
 
     async def _publish(self, messages: Sequence[Message]) -> None:
@@ -466,6 +486,26 @@ class NatsPublisher(Publisher):
         nc, self._nc, self._js = self._nc, None, None
         if nc is not None and not nc.is_closed:
             await nc.close()
+
+
+def _covers(stream_subject: str, pattern: str) -> bool:
+    """Whether a stream's subject (``*`` a token, ``>`` the rest) takes every subject the
+    ``pattern`` (literal tokens and ``*``, see :func:`subject_pattern_of`) stands for."""
+    wanted, given = pattern.split("."), stream_subject.split(".")
+    for index, token in enumerate(given):
+        if token == ">":
+            return index < len(wanted)
+        if index >= len(wanted) or (token != "*" and token != wanted[index]):
+            return False
+        if token != "*" and wanted[index] == "*":
+            return False
+    return len(given) == len(wanted)
+
+
+def subject_pattern_of(template: str) -> str:
+    """The subjects a template yields, as a pattern: each token naming a field is ``*``
+    (a field's value is made one token, see :func:`subject_safe`)."""
+    return ".".join("*" if _template_fields(token) else token for token in template.split("."))
 
 
 def stream_subjects_of(template: str) -> str:
@@ -521,6 +561,7 @@ class AmqpPublisher(Publisher):
     async def _connect(self) -> None:
         import aio_pika
         import aio_pika.connection
+        import aiormq.exceptions
 
         # Built here rather than by aio_pika.connect(), so that a connect cut short by
         # the timeout still leaves a connection for _disconnect to close.
@@ -528,9 +569,15 @@ class AmqpPublisher(Publisher):
         self._connection = connection
         await connection.connect(timeout=self.timeout)
         channel = await connection.channel(publisher_confirms=True)
-        self._exchange = await channel.declare_exchange(
-            self.exchange, aio_pika.ExchangeType.TOPIC, durable=True, timeout=self.timeout
-        )
+        try:
+            self._exchange = await channel.declare_exchange(
+                self.exchange, aio_pika.ExchangeType.TOPIC, durable=True, timeout=self.timeout
+            )
+        except aiormq.exceptions.ChannelPreconditionFailed as error:
+            raise BrokerSetupError(
+                f"exchange {self.exchange!r} exists, but not as a durable topic exchange "
+                f"({' '.join(str(error).split())}): choose another --exchange"
+            ) from None
 
     async def _publish(self, messages: Sequence[Message]) -> None:
         import aio_pika

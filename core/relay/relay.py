@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
-from core.errors import BrokerUnavailable, EventscopeError
+from core.errors import BrokerSetupError, BrokerUnavailable, EventscopeError
 from core.events import category_of, wall_clock_micros
 from core.projections.history import FAULTED, Fault, HistoryStore, ModelStatus, RunRecord
 from core.relay.publishers import Message, Publisher
@@ -245,6 +245,7 @@ class Relay:
             RelayLeased: another relay of this name holds the lease.
             RelayFaulted: an event the broker can never take stops the relay (now, or
                 when it last ran and ``skip_fault`` is not given).
+            BrokerSetupError: the broker is set up so that publishing cannot work.
             StoreError: the store failed (the broker failing is retried, never raised).
         """
         name, version = self.model.rsplit(":", 1)
@@ -292,6 +293,10 @@ class Relay:
                 began, began_at = time.perf_counter(), wall_clock_micros()
                 try:
                     published = self._publish(messages)
+                except BrokerSetupError as error:  # retrying cannot help: say why, and stop
+                    self.last_error = str(error)
+                    self._record_failure(began_at, checkpoint, str(error), "failed")
+                    raise
                 except BrokerUnavailable as error:
                     upcoming.cancel()
                     upcoming = reader.after(checkpoint)  # the whole batch again

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import sys
 import threading
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import BrokerUnavailable
+from core.errors import BrokerSetupError, BrokerUnavailable
 from core.relay.publishers import Message, open_publisher, subject_safe
 
 nats = pytest.importorskip("nats", reason="nats-py is not installed (the relay extra)")
@@ -514,3 +515,67 @@ def test_a_silent_broker_raises_at_open_within_the_timeout(
     with pytest.raises(BrokerUnavailable, match=r"^cannot connect to "):
         open_publisher(url.format(port=proxy.port), timeout=1)
     assert time.monotonic() - started < 2.5
+
+
+# --- brokers set up so that publishing cannot work -------------------------------------
+
+
+@needs_nats
+def test_a_jetstream_stream_that_takes_other_subjects_is_a_setup_error_in_one_line(
+    jetstream: dict[str, str],
+) -> None:
+    async def add(js: Any) -> None:
+        await js.add_stream(name=jetstream["stream"], subjects=[f"{jetstream['prefix']}x.>"])
+
+    asyncio.run(_nats_admin(add))
+    with pytest.raises(BrokerSetupError) as refused:
+        _open_nats(jetstream)
+    text = str(refused.value)
+    assert "\n" not in text
+    assert f"JetStream stream {jetstream['stream']!r} takes {jetstream['prefix']}x.>" in text
+    assert f"not {jetstream['prefix']}.*.*" in text
+
+
+@needs_nats
+@pytest.mark.parametrize(
+    ("subjects", "covered"),
+    [("{p}.>", True), ("{p}.*.*", True), ("{p}.*.*.*", False), ("{p}.order.>", False)],
+)
+def test_a_jetstream_stream_that_covers_the_subjects_is_used_as_it_is(
+    jetstream: dict[str, str], subjects: str, covered: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    subject = subjects.format(p=jetstream["prefix"])
+
+    async def add(js: Any) -> None:
+        await js.add_stream(name=jetstream["stream"], subjects=[subject], duplicate_window=10)
+
+    asyncio.run(_nats_admin(add))
+    caplog.set_level(logging.WARNING, logger="core.relay.publishers")
+    if not covered:
+        with pytest.raises(BrokerSetupError):
+            _open_nats(jetstream)
+        return
+    with _open_nats(jetstream) as publisher:
+        publisher.publish(_messages(3))
+    assert _stream_state(jetstream).state.messages == 3
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "drops duplicates within 10 s only" in warning
+
+
+@needs_rabbitmq
+def test_an_exchange_of_another_type_is_a_setup_error_in_one_line(rabbit: dict[str, str]) -> None:
+    async def declare() -> None:
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            await channel.declare_exchange(
+                rabbit["exchange"], aio_pika.ExchangeType.FANOUT, durable=True
+            )
+
+    asyncio.run(declare())
+    with pytest.raises(BrokerSetupError) as refused:
+        _open_amqp(rabbit)
+    text = str(refused.value)
+    assert "\n" not in text
+    assert f"exchange {rabbit['exchange']!r} exists, but not as a durable topic exchange" in text
+    assert "choose another --exchange" in text

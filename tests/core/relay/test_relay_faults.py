@@ -201,3 +201,39 @@ def test_the_cli_relay_counts_each_batch_a_broker_refused_in_its_metrics(
     assert status["state"] == "broker unavailable" and status["worker"]
     assert status["last_error"].startswith(f"cannot connect to nats://127.0.0.1:{down}")
     assert err.decode().count("broker unavailable") == 1  # said once per outage
+
+
+@needs_rabbit
+def test_a_broker_set_up_otherwise_stops_the_relay_at_once_saying_what_to_change(
+    tmp_path: Path,
+) -> None:
+    import aio_pika
+
+    store = tmp_path / "shop.db"
+    store_of(store, [NewEvent("Placed", {})])
+    name = f"s-{uuid.uuid4().hex[:10]}"
+
+    async def exchange(action: str) -> None:
+        connection = await aio_pika.connect(AMQP)
+        async with connection:
+            channel = await connection.channel()
+            if action == "declare":
+                await channel.declare_exchange(name, aio_pika.ExchangeType.DIRECT, durable=True)
+            else:
+                await channel.exchange_delete(name)
+
+    asyncio.run(exchange("declare"))
+    try:
+        began = time.monotonic()
+        failed = subprocess.run(
+            relay_command(store, AMQP, name), capture_output=True, timeout=TIMEOUT
+        )
+    finally:
+        asyncio.run(exchange("delete"))
+    assert failed.returncode == 1 and time.monotonic() - began < TIMEOUT / 2
+    (line,) = failed.stderr.decode().strip().splitlines()[-1:]
+    assert line.startswith(f"eventscope: exchange {name!r} exists, but not as a durable topic")
+    with Workspace.open(str(store), load_plugins=False) as workspace:
+        (status,) = [s for s in relay_statuses(workspace) if s.name == name]
+    assert (status.state, status.checkpoint) == ("stopped", 0)
+    assert status.last_error and "choose another --exchange" in status.last_error
