@@ -34,9 +34,19 @@ from console.panels.projections.relays import (
 )
 from console.workers import TaskRunner
 from core.errors import StoreBusy
-from core.relay.relay import Relay, RelayStatus, relay_statuses
+from core.relay.relay import Relay, RelayFaulted, RelayStatus, relay_statuses
 from core.workspace import Workspace
-from tests.core.relay.brokers import NATS, delete_stream, needs_nats, relay_to, run_until, seed
+from tests.core.relay.brokers import (
+    AMQP,
+    NATS,
+    delete_exchange,
+    delete_stream,
+    needs_nats,
+    needs_rabbit,
+    relay_to,
+    run_until,
+    seed,
+)
 
 TIMEOUT_MS = 20_000
 EVENTS = 200
@@ -338,3 +348,32 @@ def test_the_window_shows_the_relays_below_the_projections(
         above.mapTo(panel, above.rect().bottomLeft()).y()
         <= relays.mapTo(panel, relays.rect().topLeft()).y()
     )
+
+
+@needs_rabbit
+def test_a_faulted_relay_shows_in_red_first_in_the_summary_and_says_how_to_go_on(
+    qtbot: QtBot, store: Path, open_panel: Any
+) -> None:
+    exchange = f"t-{uuid.uuid4().hex[:10]}"
+    with writable(store) as workspace:
+        workspace.writing.append("order-9", "T" * 256)  # a 262-byte routing key
+        relay = relay_to(workspace, AMQP, exchange=exchange, name="to-rabbit")
+        with pytest.raises(RelayFaulted):
+            run_until(relay, lambda: False)
+    asyncio.run(delete_exchange(exchange))
+    fail_once(store, "to-nowhere")
+
+    panel = open_panel(store)
+
+    assert section(panel).summary_label.text() == "2 relay(s): 1 faulted, 1 stopped"
+    name, state, checkpoint, lag, _time, rate, worker, error = cells(panel, "to-rabbit")
+    assert (name, state, checkpoint, lag, rate, worker) == (
+        "to-rabbit", "faulted", f"{EVENTS} / {EVENTS + 1}", "1", "0", "—",
+    )  # fmt: skip
+    assert re.fullmatch(
+        rf"{TIME} position {EVENTS + 1}: routing key of 262 bytes: AMQP takes at most 255", error
+    )
+    red = error_colour(section(panel).palette())
+    assert cell(panel, "to-rabbit", RELAY_COLUMN_ERROR, Qt.ItemDataRole.ForegroundRole) == red
+    tip = cell(panel, "to-rabbit", RELAY_COLUMN_STATE, Qt.ItemDataRole.ToolTipRole)
+    assert "--skip-fault" in tip

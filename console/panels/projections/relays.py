@@ -60,7 +60,9 @@ _ROWS_SHOWN: Final = 5
 _QWIDGETSIZE_MAX: Final = 16_777_215
 _GAP: Final = 4
 #: The summary counts relays in this order (the one that needs an operator first).
-_STATES: Final = ("broker unavailable", "publishing", "caught up", "stopped")
+_STATES: Final = ("faulted", "broker unavailable", "publishing", "caught up", "stopped")
+#: States that need an operator (or the broker back): drawn in the warning colour.
+_WARNING_STATES: Final = frozenset({"faulted", "broker unavailable"})
 
 _HEADERS = (
     "relay",
@@ -89,8 +91,8 @@ _ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 class RelaysModel(ReadOnlyTable):
-    """Every relay, one row each, by name; those whose broker is unavailable in the warning
-    colour, stopped ones dimmed."""
+    """Every relay, one row each, by name; faulted ones and those whose broker is unavailable
+    in the warning colour, stopped ones dimmed."""
 
     headers = _HEADERS
 
@@ -146,7 +148,7 @@ class RelaysModel(ReadOnlyTable):
         if role == Qt.ItemDataRole.ToolTipRole:
             return _relay_tip(relay, column)
         if role == Qt.ItemDataRole.ForegroundRole:
-            if relay.state == "broker unavailable":
+            if relay.state in _WARNING_STATES:
                 return self._warning
             if relay.state == "stopped":
                 return self._dimmed
@@ -186,6 +188,11 @@ def _relay_tip(relay: RelayStatus, column: int) -> str | None:
         return f"{when}{relay.last_error.strip()}"
     if column == RELAY_COLUMN_STATE and relay.state == "stopped":
         return "No relay of this name runs now (none holds its lease)"
+    if column == RELAY_COLUMN_STATE and relay.state == "faulted":
+        return (
+            "Stopped at an event the broker can never take (the last error says which "
+            "and why): start it with --skip-fault to go on without that event"
+        )
     if column == RELAY_COLUMN_STATE and relay.state == "broker unavailable" and relay.last_error:
         return last_line(relay.last_error)
     if column in (RELAY_COLUMN_LAG, RELAY_COLUMN_LAG_TIME):

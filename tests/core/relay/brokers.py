@@ -181,3 +181,13 @@ def relay_command(store: Path, url: str, name: str, *options: str) -> list[str]:
         "--name", name, "--subject", f"t{name.lower()}.{{category}}.{{type}}",
         "--jetstream-stream", name, "--exchange", name, *options,
     ]  # fmt: skip
+
+
+async def delete_exchange(name: str, *, url: str = AMQP) -> None:
+    """Delete an exchange (and nothing bound to it)."""
+    import aio_pika
+
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.exchange_delete(name)

@@ -1,7 +1,8 @@
 """The relay over the real brokers (issue 18): every event published once in order with its
 id, the checkpoint in the store moving only past confirmed batches, one relay of a name at a
-time, a broker down retried with one warning, a relay killed with -9 resumed, and the
-metrics endpoint scraped over HTTP."""
+time, a broker down retried with one warning, and the metrics endpoint scraped over HTTP.
+Kills (-9) are in test_relay_crashes, brokers stopped mid-run in test_relay_restarts,
+events a broker can never take in test_relay_faults."""
 
 from __future__ import annotations
 
@@ -34,7 +35,6 @@ from tests.core.relay.brokers import (
     seed,
     stored_messages,
 )
-from tests.core.relay.test_publishers import _Proxy
 
 
 @needs_nats
@@ -226,76 +226,3 @@ def test_the_metrics_endpoint_shows_what_relays_prints(
     assert "eventscope_store_head_position 3000.0" in text
     assert f'eventscope_relay_events_published_total{{relay="{name}"}} 3000.0' in text
     assert "eventscope_batch_duration_seconds_bucket" in text
-
-
-class _Outage(_Proxy):
-    """A proxy to NATS that can go down (every connection cut, new ones refused) and
-    come back on the same port."""
-
-    def __init__(self, target_port: int) -> None:
-        self.down = threading.Event()
-        super().__init__(target_port)
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            if self.down.is_set():
-                client.close()  # the broker is unreachable
-                continue
-            upstream = socket.create_connection(("127.0.0.1", self._target))
-            self._sockets += [client, upstream]
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
-
-
-@needs_nats
-def test_a_broker_outage_mid_run_loses_nothing_and_is_said_once(
-    store: Path, jetstream: tuple[str, str], caplog: pytest.LogCaptureFixture
-) -> None:
-    name, subject = jetstream
-    seed(store, 7_000, start=3_000)
-    outage = _Outage(4222)
-    caplog.set_level(logging.WARNING, logger="core.relay.relay")
-    try:
-        with Workspace.open(str(store), read_only=False, load_plugins=False) as workspace:
-            relay = relay_to(
-                workspace,
-                f"nats://127.0.0.1:{outage.port}",
-                subject=subject,
-                jetstream_stream=name,
-                name=name,
-                batch_size=100,
-                backoff=(0.05, 0.2),
-                timeout=2.0,
-            )
-            stop = threading.Event()
-            thread = threading.Thread(target=lambda: relay.run(stop))
-            thread.start()
-            deadline = time.monotonic() + TIMEOUT
-            while relay.checkpoint < 2_000 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            outage.down.set()
-            outage.cut()
-            during = relay.checkpoint
-            while not relay.last_error and time.monotonic() < deadline:
-                time.sleep(0.05)  # unconfirmed publishes time out, or the reconnect fails
-            assert relay.last_error
-            time.sleep(0.5)  # retries while it is down
-            assert relay.checkpoint - during <= 100  # at most the batch confirmed as it fell
-            outage.down.clear()  # the broker is back
-            while relay.checkpoint < 10_000 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            stop.set()
-            thread.join(TIMEOUT)
-            rows = list(workspace.events.export_rows())
-    finally:
-        outage.close()
-
-    stored = asyncio.run(stored_messages(name))
-    assert [m.headers["Nats-Msg-Id"] for m in stored] == [row.event_id for row in rows]
-    warnings = [r.getMessage() for r in caplog.records]
-    assert sum("broker unavailable" in w for w in warnings) == 1
-    assert sum("broker back" in w for w in warnings) == 1
