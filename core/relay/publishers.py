@@ -310,9 +310,11 @@ async def _confirm_all(
     messages: Sequence[Message],
     send: Callable[[Message], Awaitable[asyncio.Future[Any]]],
     timeout: float,
+    lost: asyncio.Event | None = None,
 ) -> None:
     """Send ``messages`` in order with ``send`` (which returns the confirm's future once the
-    message is on its way), then wait up to ``timeout`` for every confirm.
+    message is on its way), then wait up to ``timeout`` for every confirm, or until
+    ``lost`` is set (the connection is gone: no confirm will come).
 
     ``send`` itself waits while ``window`` confirms are outstanding.
     """
@@ -330,10 +332,26 @@ async def _confirm_all(
             confirm = await send(message)
             confirm.add_done_callback(note_failure)
             confirms.append(confirm)
-        _done, pending = await asyncio.wait(confirms, timeout=timeout)
+        all_confirmed = asyncio.gather(*confirms, return_exceptions=True)
+        all_confirmed.add_done_callback(_retrieved)
+        waits: list[asyncio.Future[Any]] = [all_confirmed]
+        if lost is not None:
+            waits.append(asyncio.ensure_future(lost.wait()))
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        # A client drops (cancels) what awaits a confirm when its connection closes.
+        pending = sum(not confirm.done() or confirm.cancelled() for confirm in confirms)
+        gone = (lost is not None and lost.is_set()) or any(c.cancelled() for c in confirms)
+        if pending and gone:
+            raise ConnectionError(
+                f"the connection was lost with {pending} of {len(messages)} publishes unconfirmed"
+            )
         if pending:
             raise TimeoutError(
-                f"{len(pending)} of {len(messages)} publishes unconfirmed after {timeout:g} s"
+                f"{pending} of {len(messages)} publishes unconfirmed after {timeout:g} s"
             )
         errors = [confirm.exception() for confirm in confirms]
         first_error = next((error for error in errors if error is not None), None)
@@ -344,6 +362,12 @@ async def _confirm_all(
             if confirm.done() and not confirm.cancelled():
                 confirm.exception()  # retrieved: asyncio would log it otherwise
             confirm.cancel()
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a finished future's exception as seen (asyncio logs it otherwise)."""
+    if not future.cancelled():
+        future.exception()
 
 
 class NatsPublisher(Publisher):
@@ -379,6 +403,7 @@ class NatsPublisher(Publisher):
         self.subject_pattern = subject_pattern_of(subject)
         self._nc: nats.aio.client.Client | None = None
         self._js: nats.js.JetStreamContext | None = None
+        self._lost: asyncio.Event | None = None
 
     def subject_of(self, message: Message) -> str:
         """The subject ``message`` is published on."""
@@ -420,6 +445,11 @@ class NatsPublisher(Publisher):
             """Keep the error: nats-py would log it, and says only "no servers" at the end."""
             errors.append(error)
 
+        lost = self._lost = asyncio.Event()
+
+        async def gone() -> None:
+            lost.set()  # the publishes waiting for their PubAck fail now, not at the timeout
+
         try:
             # Two immediate attempts, then NoServersError: retrying is the relay's policy.
             self._nc = await nats.connect(
@@ -429,6 +459,8 @@ class NatsPublisher(Publisher):
                 max_reconnect_attempts=1,
                 reconnect_time_wait=0,
                 error_cb=record,
+                disconnected_cb=gone,
+                closed_cb=gone,
             )
         except nats.errors.NoServersError:
             if errors:
@@ -480,7 +512,7 @@ class NatsPublisher(Publisher):
                 headers=headers,
             )
 
-        await _confirm_all(messages, send, self.timeout)
+        await _confirm_all(messages, send, self.timeout, self._lost)
 
     async def _disconnect(self) -> None:
         nc, self._nc, self._js = self._nc, None, None

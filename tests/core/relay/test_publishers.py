@@ -268,6 +268,35 @@ def test_jetstream_unconfirmed_publishes_raise_within_the_timeout(
     assert "\n" not in str(raised.value)
 
 
+@needs_nats
+def test_jetstream_publishes_in_flight_fail_as_soon_as_the_connection_is_lost(
+    jetstream: dict[str, str], proxy_to: Any
+) -> None:
+    """Not at the confirm timeout: a PubAck cannot come over a closed connection."""
+    proxy = proxy_to(NATS_PORT)
+    with _open_nats(jetstream, f"nats://127.0.0.1:{proxy.port}", timeout=30) as publisher:
+        proxy.stalled.set()  # the messages go out; no PubAck comes back
+        raised: list[BaseException] = []
+
+        def publish() -> None:
+            try:
+                publisher.publish(_messages(100))
+            except BaseException as error:
+                raised.append(error)
+
+        thread = threading.Thread(target=publish)
+        thread.start()
+        time.sleep(0.5)  # waiting for its PubAcks
+        started = time.monotonic()
+        proxy.cut()
+        thread.join(30)
+        took = time.monotonic() - started
+    assert took < 5, f"took {took:.1f} s: it waited for the confirm timeout"
+    (error,) = raised
+    assert isinstance(error, BrokerUnavailable)
+    assert "the connection was lost with 100 of 100 publishes unconfirmed" in str(error)
+
+
 # --- AMQP (RabbitMQ) --------------------------------------------------------------------
 
 
