@@ -87,7 +87,7 @@ bench-console-timetravel: $(VENV)/.installed-bench
 
 ## The relay against bare nats-py and aio-pika publishers (same messages, same run), and
 ## append-to-published latency of `eventscope relay`; needs NATS JetStream at 127.0.0.1:4222
-## and RabbitMQ at 127.0.0.1:5672 (guest). Rewrites docs/benchmarks-relay.md (~8 min).
+## and RabbitMQ at 127.0.0.1:5672 (guest). Rewrites docs/benchmarks-relay.md (~4 min).
 bench-relay: $(VENV)/.installed-bench
 	$(BIN)/python -m tests.benchmarks.relay $(BENCH_ARGS)
 
