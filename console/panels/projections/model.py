@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC
+from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
@@ -98,6 +99,20 @@ class ReadOnlyTable(QAbstractTableModel):
                 [Qt.ItemDataRole.ForegroundRole],
             )
 
+    def _show(self, rows: list[Any], keys: Callable[[Any], object]) -> None:
+        """Hold ``rows`` (in ``self._rows``): the same records by ``keys`` are changed in
+        place (the view keeps its selection and scroll), others reset the model."""
+        held: list[Any] = getattr(self, "_rows", [])
+        if rows and [keys(row) for row in rows] == [keys(row) for row in held]:
+            self._rows = rows
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(rows) - 1, len(self.headers) - 1)
+            )
+            return
+        self.beginResetModel()
+        self._rows = rows
+        self.endResetModel()
+
 
 class StatusesModel(ReadOnlyTable):
     """Every projection version, one row each, in ``name:version`` order; faulted ones in
@@ -118,17 +133,7 @@ class StatusesModel(ReadOnlyTable):
 
     def set_statuses(self, statuses: Sequence[ProjectionStatus]) -> None:
         """Show these versions."""
-        rows = list(statuses)
-        same = [s.reference for s in rows] == [s.reference for s in self._rows]
-        if same and rows:
-            self._rows = rows
-            self.dataChanged.emit(
-                self.index(0, 0), self.index(len(rows) - 1, len(self.headers) - 1)
-            )
-            return
-        self.beginResetModel()
-        self._rows = rows
-        self.endResetModel()
+        self._show(list(statuses), lambda status: status.reference)
 
     def status_at(self, row: int) -> ProjectionStatus:
         """The version shown in a row."""

@@ -106,16 +106,7 @@ class RelaysModel(ReadOnlyTable):
 
     def set_relays(self, relays: Sequence[RelayStatus]) -> None:
         """Show these relays (the same names: changed in place, keeping the selection)."""
-        rows = list(relays)
-        if rows and [r.name for r in rows] == [r.name for r in self._rows]:
-            self._rows = rows
-            self.dataChanged.emit(
-                self.index(0, 0), self.index(len(rows) - 1, len(self.headers) - 1)
-            )
-            return
-        self.beginResetModel()
-        self._rows = rows
-        self.endResetModel()
+        self._show(list(relays), lambda relay: relay.name)
 
     def relay_at(self, row: int) -> RelayStatus:
         """The relay shown in a row."""
