@@ -522,7 +522,28 @@ class TimelinePanel(QWidget):
 
 
 class UtcDateAxis(pg.DateAxisItem):
-    """A date axis whose finer ticks give way to coarser ones (no "Jan" over "02")."""
+    """A date axis whose finer ticks give way to coarser ones (no "Jan" over "02"), and
+    whose sub-second ticks read as times: pyqtgraph labels them ``SS.mmm`` alone, so a
+    span of a few seconds showed as ``45.000 … 47.500``. Whole seconds now say the time
+    of day (``04:28:46``, ``46.500``, ``04:28:47``, …); when no whole second is among
+    them, the first tick does (``04:28:46.250``)."""
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        """pyqtgraph's labels; at sub-second spacing, whole seconds as times of day."""
+        strings = list(super().tickStrings(values, scale, spacing))
+        if spacing >= 1 or not values or len(strings) != len(values):
+            return strings
+        try:
+            moments = [datetime.fromtimestamp(value, UTC) for value in values]
+        except (OverflowError, ValueError, OSError):
+            return strings
+        whole = [abs(value - round(value)) < 1e-6 for value in values]
+        for at, moment in enumerate(moments):
+            if whole[at]:
+                strings[at] = moment.strftime("%H:%M:%S")
+        if not any(whole):
+            strings[0] = moments[0].strftime("%H:%M:%S.%f")[:-3]
+        return strings
 
     def tickValues(
         self, minVal: float, maxVal: float, size: float

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -11,12 +12,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPointF, Qt
 from pytestqt.qtbot import QtBot
 from sqlalchemy.dialects import sqlite
 
-from console.panels.timeline import MAX_BUCKETS, TimelinePanel, format_width, plan_buckets
+from console.panels.timeline import (
+    MAX_BUCKETS,
+    TimelinePanel,
+    UtcDateAxis,
+    format_width,
+    plan_buckets,
+)
 from console.workers import TaskRunner
 from core.errors import Cancelled, StoreError
 from core.events import NewEvent, from_micros, to_micros
@@ -445,3 +453,23 @@ def test_buckets_have_widths_people_say_aloud(span_us: int, target: int, width: 
     assert plan.start_us <= start and plan.end_us >= start + span_us
     assert plan.start_us % plan.width_us == 0
     assert from_micros(plan.start_us).tzinfo == UTC
+
+
+def test_sub_second_ticks_read_as_times_of_day(qtbot: QtBot) -> None:
+    axis = UtcDateAxis(orientation="bottom", utcOffset=0)
+    plot = pg.PlotWidget(axisItems={"bottom": axis})
+    qtbot.addWidget(plot)
+    plot.resize(600, 300)
+    start = datetime(2026, 12, 2, 4, 28, 45, tzinfo=UTC).timestamp()
+    plot.setXRange(start, start + 2.5, padding=0)  # a few seconds: the millisecond level
+    plot.show()
+    qtbot.waitExposed(plot)
+    qtbot.wait(50)  # painted: the axis knows its font
+    low, high = axis.range
+    levels = axis.tickValues(low, high, axis.width())
+    spacing, values = next((sp, v) for sp, v in levels if sp < 1 and v)
+    labels = axis.tickStrings(values, 1.0, spacing)
+    whole = [label for label in labels if ":" in label]
+    assert whole and all(re.fullmatch(r"04:28:4\d", label) for label in whole)  # time of day
+    parts = [label for label in labels if ":" not in label]
+    assert parts and all(re.fullmatch(r"4\d\.\d{3}", label) for label in parts)
