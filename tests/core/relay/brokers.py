@@ -73,13 +73,15 @@ async def stored_messages(name: str) -> list[Any]:
     return found
 
 
-def run_until(relay: Relay, condition: Any, timeout: float = TIMEOUT) -> None:
+def run_until(relay: Relay, condition: Any, timeout: float = TIMEOUT, **options: Any) -> None:
+    """Run ``relay`` (with ``options`` for ``Relay.run``) until ``condition()`` holds, then
+    stop it; raise what it raised if it ended by itself, fail if it never got there."""
     stop = threading.Event()
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            relay.run(stop)
+            relay.run(stop, **options)
         except BaseException as error:
             errors.append(error)
 

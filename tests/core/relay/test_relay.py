@@ -72,14 +72,7 @@ def test_a_relay_that_starts_at_a_position_never_publishes_what_is_before(
     name, subject = jetstream
     with Workspace.open(str(store), read_only=False, load_plugins=False) as workspace:
         relay = relay_to(workspace, NATS, subject=subject, jetstream_stream=name, name=name)
-        stop = threading.Event()
-        thread = threading.Thread(target=lambda: relay.run(stop, from_position=2_901))
-        thread.start()
-        deadline = time.monotonic() + TIMEOUT
-        while relay.checkpoint < 3_000 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        stop.set()
-        thread.join(TIMEOUT)
+        run_until(relay, lambda: relay.checkpoint == 3_000, from_position=2_901)
 
     stored = asyncio.run(stored_messages(name))
     assert [int(m.headers["Eventscope-Position"]) for m in stored] == list(range(2_901, 3_001))

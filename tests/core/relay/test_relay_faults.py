@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from core.events import NewEvent
 from core.relay.relay import Relay, RelayFaulted, relay_statuses
@@ -34,6 +35,7 @@ from tests.core.relay.brokers import (
     needs_rabbit,
     relay_command,
     relay_to,
+    run_until,
     stream_ids,
 )
 
@@ -56,26 +58,6 @@ def run_in_thread(relay: Relay, **options: Any) -> tuple[threading.Thread, threa
     return thread, stop
 
 
-def run_to_its_end(relay: Relay) -> BaseException | None:
-    """Run ``relay`` until it ends by itself; stop it (and fail) if it runs on."""
-    raised: list[BaseException] = []
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            relay.run(stop)
-        except BaseException as error:
-            raised.append(error)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(TIMEOUT)
-    stop.set()
-    thread.join(TIMEOUT)
-    assert raised, "the relay ran on instead of stopping at the event"
-    return raised[0]
-
-
 @needs_rabbit
 def test_an_event_whose_routing_key_amqp_cannot_carry_stops_the_relay_until_skipped(
     tmp_path: Path,
@@ -91,9 +73,9 @@ def test_an_event_whose_routing_key_amqp_cannot_carry_stops_the_relay_until_skip
     queue = asyncio.run(bind_queue(name))
     try:
         with Workspace.open(str(store), read_only=False, load_plugins=False) as workspace:
-            faulted = run_to_its_end(relay_to(workspace, AMQP, exchange=name, name=name))
-            assert isinstance(faulted, RelayFaulted), faulted
-            message = str(faulted)
+            with pytest.raises(RelayFaulted) as faulted:  # it stops by itself, at the event
+                run_until(relay_to(workspace, AMQP, exchange=name, name=name), lambda: False)
+            message = str(faulted.value)
             assert "\n" not in message
             assert f"stopped at position 3 (event {ids[2]})" in message
             assert "routing key of 262 bytes: AMQP takes at most 255" in message
@@ -104,8 +86,8 @@ def test_an_event_whose_routing_key_amqp_cannot_carry_stops_the_relay_until_skip
 
             again = relay_to(workspace, AMQP, exchange=name, name=name)
             began = time.monotonic()
-            refused = run_to_its_end(again)  # refused at once: nothing is tried
-            assert isinstance(refused, RelayFaulted) and "position 3" in str(refused)
+            with pytest.raises(RelayFaulted, match="position 3"):
+                run_until(again, lambda: False)  # refused at once: nothing is tried
             assert time.monotonic() - began < 5 and again.published == 0
 
             skipping = relay_to(workspace, AMQP, exchange=name, name=name)
