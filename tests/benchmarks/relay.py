@@ -36,6 +36,8 @@ import psutil
 
 from core.events import NewEvent, category_of
 from core.relay.publishers import (
+    DUPLICATE_WINDOW,
+    AmqpPublisher,
     Message,
     Publisher,
     open_publisher,
@@ -53,8 +55,6 @@ NATS: Final = "nats://127.0.0.1:4222"
 AMQP: Final = "amqp://guest:guest@127.0.0.1:5672/"
 #: The relay's publishers' default window (``open_publisher(window=256)``).
 WINDOW: Final = 256
-#: Same as ``core.relay.publishers.DUPLICATE_WINDOW``: the stream the relay would create.
-DUPLICATE_WINDOW: Final = 120.0
 TIMEOUT: Final = 120.0
 RATIO_TARGET: Final = 0.5
 LATENCY_TARGET_MS: Final = 1_000
@@ -116,11 +116,6 @@ def nats_subject(template: str, message: Message) -> str:
         type=subject_safe(message.type),
         stream_id=subject_safe(message.stream_id),
     )
-
-
-def routing_key(message: Message) -> str:
-    """The routing key the relay's ``AmqpPublisher.routing_key_of`` gives ``message``."""
-    return f"{subject_safe(message.category)}.{subject_safe(message.type)}"
 
 
 # -- the bare publishers ------------------------------------------------------------------------
@@ -198,7 +193,7 @@ async def _amqp_bare(messages: Sequence[Message], exchange_name: str) -> float:
 
     prepared = [
         (
-            routing_key(m),
+            AmqpPublisher.routing_key_of(m),
             m.body,
             m.event_id,
             {
