@@ -104,41 +104,33 @@ class _StoreCollector:
         yield GaugeMetricFamily(
             "eventscope_store_head_position", "The position of the store's last event.", head
         )
-        checkpoint = GaugeMetricFamily(
-            "eventscope_projection_checkpoint",
-            "The last position a projection version has applied.",
-            labels=["projection"],
-        )
-        lag = GaugeMetricFamily(
-            "eventscope_projection_lag_events",
-            "Events a projection version is behind the head.",
-            labels=["projection"],
-        )
-        lag_seconds = GaugeMetricFamily(
-            "eventscope_projection_lag_seconds",
-            "How old the oldest event a projection version has not applied is.",
-            labels=["projection"],
-        )
-        for status in statuses:
-            checkpoint.add_metric([status.reference], status.checkpoint)
-            lag.add_metric([status.reference], status.lag)
-            lag_seconds.add_metric([status.reference], status.lag_seconds)
-        yield from (checkpoint, lag, lag_seconds)
-        relay_checkpoint = GaugeMetricFamily(
-            "eventscope_relay_checkpoint",
-            "The last position a relay published and the broker confirmed.",
-            labels=["relay"],
-        )
-        relay_lag = GaugeMetricFamily(
-            "eventscope_relay_lag_events", "Events a relay is behind the head.", labels=["relay"]
-        )
-        relay_lag_seconds = GaugeMetricFamily(
-            "eventscope_relay_lag_seconds",
-            "How old the oldest event a relay has not published is.",
-            labels=["relay"],
-        )
-        for relay in relays:
-            relay_checkpoint.add_metric([relay.name], relay.checkpoint)
-            relay_lag.add_metric([relay.name], relay.lag)
-            relay_lag_seconds.add_metric([relay.name], relay.lag_seconds)
-        yield from (relay_checkpoint, relay_lag, relay_lag_seconds)
+        projections = [(status.reference, status) for status in statuses]
+        yield from _reader_gauges("projection", "a projection version", "applied", projections)
+        relayed = [(relay.name, relay) for relay in relays]
+        yield from _reader_gauges("relay", "a relay", "published (broker-confirmed)", relayed)
+
+
+def _reader_gauges(kind: str, who: str, done: str, readers: list[tuple[str, Any]]) -> list[Any]:
+    """``eventscope_<kind>_checkpoint``, ``_lag_events`` and ``_lag_seconds``, labelled
+    ``<kind>``, for readers of the log (projection versions, relays): (label, status) pairs
+    whose status has ``checkpoint``, ``lag`` and ``lag_seconds``."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    checkpoint = GaugeMetricFamily(
+        f"eventscope_{kind}_checkpoint",
+        f"The last position {who} has {done}.",
+        labels=[kind],
+    )
+    lag = GaugeMetricFamily(
+        f"eventscope_{kind}_lag_events", f"Events {who} is behind the head.", labels=[kind]
+    )
+    lag_seconds = GaugeMetricFamily(
+        f"eventscope_{kind}_lag_seconds",
+        f"How old the oldest event {who} has not {done} is.",
+        labels=[kind],
+    )
+    for label, status in readers:
+        checkpoint.add_metric([label], status.checkpoint)
+        lag.add_metric([label], status.lag)
+        lag_seconds.add_metric([label], status.lag_seconds)
+    return [checkpoint, lag, lag_seconds]
