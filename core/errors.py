@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BrokerSetupError",
     "BrokerUnavailable",
     "Cancelled",
     "DuplicateEventId",
@@ -23,6 +24,7 @@ __all__ = [
     "StoreUnusable",
     "WrongExpectedVersion",
     "last_line",
+    "one_line",
 ]
 
 
@@ -156,6 +158,15 @@ class BrokerSetupError(EventscopeError):
     """The broker answers, but is set up so that publishing as asked cannot work (a
     JetStream stream whose subjects do not cover the relay's, an exchange of another
     type). Retrying would not help: the relay stops, saying what to change."""
+
+
+def one_line(text: str) -> str:
+    """``text`` fit for a one-line message: every character that is not printable (a line
+    break, a vertical tab, a control byte a damaged row decodes to) shown as its escape
+    (``\\x0b``), so that no reader splits the line there."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def last_line(text: str) -> str:

@@ -154,3 +154,19 @@ def test_a_damaged_event_row_is_refused_by_read_and_named_by_check(
     assert result.returncode == 1, result.stderr
     assert '"mismatched_positions":[7,9]' in result.stdout
     assert digest(damaged) == before
+
+
+def test_a_damaged_value_holding_line_breaks_is_still_refused_in_one_line(
+    tmp_path: Path, real_store: Path
+) -> None:
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(real_store.read_bytes())
+    # Flipped bytes can turn a number into text that is not UTF-8 and holds a vertical
+    # tab and a newline: SQLite's error quotes that text.
+    with sqlite3.connect(damaged) as raw:
+        raw.execute("UPDATE events SET version = CAST(X'060B0A80' AS TEXT) WHERE position = 11")
+    raw.close()
+    for command in (["read"], ["export"]):
+        result = eventscope(str(damaged), *command)
+        assert_refused(result, "position 11", "damaged")
+        assert "\\x0b\\n" in result.stderr  # shown as escapes, not as line breaks

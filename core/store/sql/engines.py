@@ -26,6 +26,7 @@ from core.errors import (
     StoreNotFound,
     StoreReadOnly,
     StoreUnreachable,
+    one_line,
 )
 from core.jobs import current_job
 from core.store.port import words_match
@@ -266,7 +267,9 @@ def translated(error: BaseException, shown: str, sqlite_file: Path | None = None
             StoreFull (SQLite reports a -shm or -wal file it cannot create or grow so).
     """
     original = getattr(error, "orig", error)
-    message = str(original).strip().splitlines()[0] if str(original).strip() else repr(original)
+    text = str(original).strip()
+    # The first line (PostgreSQL adds DETAIL lines), with what a damaged row holds escaped.
+    message = one_line(text.split("\n", 1)[0]) if text else repr(original)
     lowered = message.lower()
     if "disk i/o error" in lowered and sqlite_file is not None and _disk_full(sqlite_file):
         lowered = "database or disk is full"

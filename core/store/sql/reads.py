@@ -23,7 +23,7 @@ from sqlalchemy import (
     select,
 )
 
-from core.errors import StoreCorrupt
+from core.errors import StoreCorrupt, one_line
 from core.events import RecordedEvent, StreamInfo, from_micros, to_micros
 from core.jobs import checkpoint
 from core.store.compiled import CompiledStatement
@@ -157,7 +157,8 @@ def decoded(
                 payload = loads(data), loads(meta_json)
             except (ValueError, TypeError, OverflowError, OSError) as error:
                 raise StoreCorrupt(
-                    f"{shown}: the event at position {position} is damaged ({error}); "
+                    f"{shown}: the event at position {position} is damaged "
+                    f"({one_line(str(error))}); "
                     "`eventscope check` lists every damaged event"
                 ) from None
             yield make(
@@ -546,12 +547,12 @@ class Reads:
                 except sqlite3.OperationalError:
                     return StoreCorrupt(
                         f"{self._conns.shown()}: the event at position {position} is damaged "
-                        f"({error}); `eventscope check` lists every damaged event"
+                        f"({one_line(str(error))}); `eventscope check` lists every damaged event"
                     )
         finally:
             probe.close()
         return StoreCorrupt(
-            f"{self._conns.shown()}: a stored event is damaged ({error}); "
+            f"{self._conns.shown()}: a stored event is damaged ({one_line(str(error))}); "
             "`eventscope check` lists every damaged event"
         )
 
